@@ -1,0 +1,95 @@
+"""Alphabets Σ with the reserved markers EOS (predicted, ends a sequence) and SOS (input only).
+
+A token is one character; a sequence is a ``str`` over the alphabet.  That keeps prefixes readable
+(``"aab"``) and makes the prefix trie cheap.  EOS and SOS are multi-character strings, so they can
+never collide with a symbol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+from typing import Iterator
+
+from theory.errors import InvalidAlphabet, UnknownToken
+
+EOS = "<eos>"
+SOS = "<sos>"
+
+
+@dataclass(frozen=True)
+class Alphabet:
+    """A finite, ordered alphabet Σ.  ``Alphabet("ab")`` has symbols ``('a', 'b')``.
+
+    The order matters: it is the order of rows in tables, of tie-breaks in greedy decoding, and of
+    enumeration.  EOS comes after every symbol in :attr:`outcomes`.
+
+    Raises:
+        InvalidAlphabet: empty, repeated symbols, a symbol that is not one character, or whitespace.
+    """
+
+    symbols: tuple[str, ...]
+
+    def __init__(self, symbols: str | tuple[str, ...] | list[str]) -> None:
+        syms = tuple(symbols)
+        if not syms:
+            raise InvalidAlphabet("alphabet is empty")
+        for s in syms:
+            if not isinstance(s, str) or len(s) != 1:
+                raise InvalidAlphabet(f"alphabet symbol {s!r} is not a single character")
+            if s.isspace():
+                raise InvalidAlphabet(f"alphabet symbol {s!r} is whitespace")
+        seen: set[str] = set()
+        for s in syms:
+            if s in seen:
+                raise InvalidAlphabet(f"alphabet symbol {s!r} is repeated in {''.join(syms)!r}")
+            seen.add(s)
+        object.__setattr__(self, "symbols", syms)
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        """Σ ∪ {EOS}: the values a next-token distribution ranges over, EOS last."""
+        return self.symbols + (EOS,)
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.symbols)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.symbols
+
+    def __str__(self) -> str:
+        return "".join(self.symbols)
+
+    def check_sequence(self, seq: str, what: str = "sequence") -> str:
+        """Return ``seq`` unchanged if every token is in Σ.
+
+        Raises:
+            UnknownToken: naming the first bad token and its position.
+        """
+        if not isinstance(seq, str):
+            raise UnknownToken(f"{what} {seq!r} is not a string of tokens")
+        for i, t in enumerate(seq):
+            if t not in self.symbols:
+                raise UnknownToken(
+                    f"{what} {seq!r} has token {t!r} at position {i}, not in alphabet {str(self)!r}"
+                )
+        return seq
+
+    def check_outcome(self, token: str) -> str:
+        """Return ``token`` if it is in Σ ∪ {EOS}; raise :class:`UnknownToken` otherwise."""
+        if token != EOS and token not in self.symbols:
+            raise UnknownToken(f"token {token!r} is not in alphabet {str(self)!r} or EOS")
+        return token
+
+    def words(self, length: int) -> Iterator[str]:
+        """All |Σ|^length words of exactly ``length`` tokens, in lexicographic (alphabet) order."""
+        for w in product(self.symbols, repeat=length):
+            yield "".join(w)
+
+    def words_up_to(self, max_length: int) -> Iterator[str]:
+        """All words of length 0..max_length, shortest first."""
+        for n in range(max_length + 1):
+            yield from self.words(n)

@@ -1,0 +1,353 @@
+"""Exact real numbers of the form Σ_p c_p · ln p (c_p rational, p prime), and rational intervals.
+
+Every loss of a model with rational conditionals is such a number: ln(n/d) = Σ e_p ln p by unique
+factorisation.  Because the logarithms of distinct primes are linearly independent over ℚ, two such
+numbers are equal *iff* their coefficient vectors are equal — so "KL = 0" and "the two losses are
+identical" are decided exactly, with no floating point.  Signs and comparisons with rationals are
+decided by rigorous mpmath interval arithmetic at increasing precision (a nonzero value always
+separates from 0 eventually; the cap makes the answer ``None`` — unknown — rather than a hang).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+_SMALL_PRIMES_LIMIT = 10_000
+
+
+@lru_cache(maxsize=None)
+def _small_primes() -> tuple[int, ...]:
+    sieve = bytearray([1]) * (_SMALL_PRIMES_LIMIT + 1)
+    sieve[0:2] = b"\x00\x00"
+    for i in range(2, int(_SMALL_PRIMES_LIMIT**0.5) + 1):
+        if sieve[i]:
+            sieve[i * i :: i] = bytearray(len(sieve[i * i :: i]))
+    return tuple(i for i, f in enumerate(sieve) if f)
+
+
+@lru_cache(maxsize=1 << 16)
+def factorize(n: int) -> tuple[tuple[int, int], ...]:
+    """Prime factorisation of a positive integer as ((p, e), ...) in increasing p.
+
+    Trial division by primes below 10⁴; a larger cofactor goes to ``sympy.factorint``."""
+    if n < 1:
+        raise ValueError(f"cannot factorise {n}")
+    out: list[tuple[int, int]] = []
+    for p in _small_primes():
+        if p * p > n:
+            break
+        if n % p == 0:
+            e = 0
+            while n % p == 0:
+                n //= p
+                e += 1
+            out.append((p, e))
+    if n > 1:
+        if n < _SMALL_PRIMES_LIMIT**2:
+            out.append((n, 1))
+        else:
+            from sympy import factorint  # rare: only for huge cofactors
+
+            out.extend(sorted(factorint(n).items()))
+    return tuple(out)
+
+
+class LogCombination:
+    """An exact real Σ_p c_p ln p, or +∞.
+
+    Build with :meth:`log` (ln of a positive rational), :meth:`from_weighted_logs`, or arithmetic
+    (``+``, ``-``, multiplication by a rational).  ``==`` is exact equality.
+    """
+
+    __slots__ = ("coeffs", "infinite")
+
+    def __init__(self, coeffs: Mapping[int, Fraction] | None = None, *, infinite: bool = False) -> None:
+        self.infinite = infinite
+        if infinite:
+            self.coeffs: tuple[tuple[int, Fraction], ...] = ()
+        else:
+            self.coeffs = tuple(sorted((p, Fraction(c)) for p, c in (coeffs or {}).items() if c != 0))
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def zero(cls) -> "LogCombination":
+        return cls()
+
+    @classmethod
+    def infinity(cls) -> "LogCombination":
+        return cls(infinite=True)
+
+    @classmethod
+    def log(cls, r: Fraction | int) -> "LogCombination":
+        """ln r for a positive rational r (ln 0 is refused: use :meth:`infinity` deliberately)."""
+        r = Fraction(r)
+        if r <= 0:
+            raise ValueError(f"ln({r}) is not a finite real")
+        acc: dict[int, Fraction] = {}
+        for p, e in factorize(r.numerator):
+            acc[p] = acc.get(p, Fraction(0)) + e
+        for p, e in factorize(r.denominator):
+            acc[p] = acc.get(p, Fraction(0)) - e
+        return cls(acc)
+
+    @classmethod
+    def from_weighted_logs(cls, terms: Iterable[tuple[Fraction, Fraction]]) -> "LogCombination":
+        """Σ w · ln r over (w, r) pairs, r > 0.  Pairs with w = 0 are skipped (0·ln 0 = 0)."""
+        acc: dict[int, Fraction] = {}
+        for w, r in terms:
+            if w == 0:
+                continue
+            r = Fraction(r)
+            if r <= 0:
+                raise ValueError(f"ln({r}) with weight {w} is not finite")
+            for p, e in factorize(r.numerator):
+                acc[p] = acc.get(p, Fraction(0)) + w * e
+            for p, e in factorize(r.denominator):
+                acc[p] = acc.get(p, Fraction(0)) - w * e
+        return cls(acc)
+
+    # ---- arithmetic ---------------------------------------------------------------------------
+    def _combine(self, other: "LogCombination", sign: int) -> "LogCombination":
+        if self.infinite or other.infinite:
+            if other.infinite and sign < 0:
+                raise ValueError("∞ − ∞ is undefined")
+            return LogCombination.infinity()
+        acc = dict(self.coeffs)
+        for p, c in other.coeffs:
+            acc[p] = acc.get(p, Fraction(0)) + sign * c
+        return LogCombination(acc)
+
+    def __add__(self, other: "LogCombination") -> "LogCombination":
+        return self._combine(other, +1)
+
+    def __sub__(self, other: "LogCombination") -> "LogCombination":
+        return self._combine(other, -1)
+
+    def __neg__(self) -> "LogCombination":
+        if self.infinite:
+            raise ValueError("−∞ is not represented")
+        return LogCombination({p: -c for p, c in self.coeffs})
+
+    def __mul__(self, k: Fraction | int) -> "LogCombination":
+        k = Fraction(k)
+        if self.infinite:
+            if k < 0:
+                raise ValueError("−∞ is not represented")
+            return LogCombination.infinity() if k > 0 else LogCombination.zero()
+        return LogCombination({p: c * k for p, c in self.coeffs})
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, k: Fraction | int) -> "LogCombination":
+        return self * (1 / Fraction(k))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, int) and other == 0:
+            return self.is_zero
+        if not isinstance(other, LogCombination):
+            return NotImplemented
+        return self.infinite == other.infinite and self.coeffs == other.coeffs
+
+    def __hash__(self) -> int:
+        return hash((self.infinite, self.coeffs))
+
+    @property
+    def is_zero(self) -> bool:
+        """Exactly zero (all coefficients vanish)."""
+        return not self.infinite and not self.coeffs
+
+    # ---- rigorous numerics --------------------------------------------------------------------
+    def enclosure(self, prec: int = 64):  # -> mpmath.iv.mpf
+        """A rigorous mpmath interval containing the value, computed at ``prec`` bits."""
+        from mpmath import iv
+
+        if self.infinite:
+            return iv.mpf("inf")
+        old = iv.prec
+        try:
+            iv.prec = prec
+            total = iv.mpf(0)
+            for p, c in self.coeffs:
+                total += iv.mpf(c.numerator) / iv.mpf(c.denominator) * iv.log(iv.mpf(p))
+            return total
+        finally:
+            iv.prec = old
+
+    def interval(self, prec: int = 64) -> tuple[Fraction, Fraction]:
+        """A rigorous enclosure [lo, hi] with exact rational endpoints (the binary endpoints of
+        :meth:`enclosure`).  Raises ValueError for +∞."""
+        if self.infinite:
+            raise ValueError("+inf has no finite enclosure")
+        lo, hi = self.enclosure(prec)._mpi_
+        return _mpf_to_fraction(lo), _mpf_to_fraction(hi)
+
+    def compare(self, other: "Fraction | int | LogCombination", max_prec: int = 4096) -> int | None:
+        """Sign of (self − other): −1, 0 or +1, decided rigorously; ``None`` if not separated by
+        ``max_prec`` bits (unknown, never guessed)."""
+        if isinstance(other, LogCombination):
+            if self.infinite or other.infinite:
+                if self.infinite and other.infinite:
+                    return None
+                return 1 if self.infinite else -1
+            diff, offset = self - other, Fraction(0)
+        else:
+            if self.infinite:
+                return 1
+            diff, offset = self, Fraction(other)
+        if diff.is_zero:
+            return (0 > offset) - (0 < offset)
+        prec = 64
+        while prec <= max_prec:
+            lo, hi = diff.interval(prec)
+            if lo > offset:
+                return 1
+            if hi < offset:
+                return -1
+            prec *= 4
+        return None
+
+    def sign(self) -> int | None:
+        """−1, 0, +1 rigorously (0 only when exactly zero); ``None`` if undecided."""
+        return self.compare(0)
+
+    def __float__(self) -> float:
+        """Nearest float, for display only (never for a verdict)."""
+        if self.infinite:
+            return float("inf")
+        lo, hi = self.interval(80)
+        return float((lo + hi) / 2)
+
+    def to_sympy(self):  # -> sympy.Expr
+        """The exact value as a sympy expression (``oo`` for +∞)."""
+        import sympy
+
+        if self.infinite:
+            return sympy.oo
+        return sympy.Add(*[sympy.Rational(c.numerator, c.denominator) * sympy.log(p) for p, c in self.coeffs])
+
+    def __str__(self) -> str:
+        if self.infinite:
+            return "inf"
+        if not self.coeffs:
+            return "0"
+        parts = []
+        for p, c in self.coeffs:
+            mag = abs(c)
+            coef = "" if mag == 1 else f"{mag}*"
+            parts.append(("- " if c < 0 else "+ ") + f"{coef}ln({p})")
+        s = " ".join(parts)
+        return s[2:] if s.startswith("+ ") else "-" + s[2:]
+
+    def __repr__(self) -> str:
+        return f"LogCombination({self})"
+
+    def to_json(self) -> dict[str, object]:
+        """{"exact": "3/2*ln(2) - ln(3)", "approx": 0.0…, "interval": ["lo", "hi"]}; the interval's
+        decimal endpoints are rounded outward, so it still encloses the value."""
+        if self.infinite:
+            return {"exact": "inf", "approx": "inf", "interval": ["inf", "inf"]}
+        lo, hi = self.interval(80)
+        return {
+            "exact": str(self),
+            "approx": float(self),
+            "interval": [decimal_string(lo, "down"), decimal_string(hi, "up")],
+        }
+
+
+def _mpf_to_fraction(raw: tuple) -> Fraction:
+    """An mpmath raw mpf tuple (sign, man, exp, bc) as the exact Fraction it denotes."""
+    sign, man, exp, _ = raw
+    if man == 0 and exp != 0:
+        raise ValueError("non-finite interval endpoint")
+    val = Fraction(man) * (Fraction(2) ** exp)
+    return -val if sign else val
+
+
+def decimal_string(x: Fraction, direction: str, digits: int = 17) -> str:
+    """``x`` as a decimal string of ``digits`` significant digits, rounded toward −∞ ("down") or
+    +∞ ("up"), so outward-rounded endpoints still enclose what they bound."""
+    x = Fraction(x)
+    if x == 0:
+        return "0"
+    import math
+
+    exp10 = math.floor(math.log10(abs(x.numerator)) - math.log10(x.denominator))
+    scale = Fraction(10) ** (digits - 1 - exp10)
+    scaled = x * scale
+    n = math.floor(scaled) if direction == "down" else math.ceil(scaled)
+    value = Fraction(n) / scale
+    return f"{float(value):.{digits}g}" if Fraction(float(value)) == value else _exact_decimal(n, digits - 1 - exp10)
+
+
+def _exact_decimal(n: int, shift: int) -> str:
+    """n · 10^(−shift) written exactly."""
+    neg, s = n < 0, str(abs(n))
+    if shift <= 0:
+        out = s + "0" * (-shift)
+    elif shift < len(s):
+        out = s[:-shift] + "." + s[-shift:]
+    else:
+        out = "0." + "0" * (shift - len(s)) + s
+    return ("-" if neg else "") + out
+
+
+class FractionInterval:
+    """A closed interval [lo, hi] of rationals: an exact value when lo == hi, otherwise a rigorous
+    bracket (e.g. a probability with the mass of unfinished completions left undecided)."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo: Fraction | int, hi: Fraction | int | None = None) -> None:
+        self.lo = Fraction(lo)
+        self.hi = Fraction(lo if hi is None else hi)
+        if self.lo > self.hi:
+            raise ValueError(f"empty interval [{self.lo}, {self.hi}]")
+
+    @property
+    def exact(self) -> bool:
+        return self.lo == self.hi
+
+    @property
+    def width(self) -> Fraction:
+        return self.hi - self.lo
+
+    def __add__(self, other: "FractionInterval") -> "FractionInterval":
+        return FractionInterval(self.lo + other.lo, self.hi + other.hi)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FractionInterval):
+            return NotImplemented
+        return (self.lo, self.hi) == (other.lo, other.hi)
+
+    def __hash__(self) -> int:
+        return hash((self.lo, self.hi))
+
+    def __repr__(self) -> str:
+        return f"FractionInterval({self.lo})" if self.exact else f"FractionInterval({self.lo}, {self.hi})"
+
+    def to_json(self) -> dict[str, object]:
+        if self.exact:
+            return {"exact": str(self.lo), "approx": float(self.lo)}
+        return {"interval": [str(self.lo), str(self.hi)], "approx": [float(self.lo), float(self.hi)]}
+
+
+class LogInterval:
+    """A rigorous bracket [lo, hi] of two :class:`LogCombination` values (hi may be +∞): what an exact
+    loss becomes when only part of an infinite support can be summed."""
+
+    __slots__ = ("lo", "hi")
+
+    def __init__(self, lo: LogCombination, hi: LogCombination) -> None:
+        self.lo, self.hi = lo, hi
+
+    @property
+    def exact(self) -> bool:
+        return self.lo == self.hi
+
+    def to_json(self) -> dict[str, object]:
+        return {"lower": self.lo.to_json(), "upper": self.hi.to_json()}
+
+    def __repr__(self) -> str:
+        return f"LogInterval([{self.lo}, {self.hi}])"
