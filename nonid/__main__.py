@@ -1,0 +1,3 @@
+from nonid.cli import main
+
+raise SystemExit(main())

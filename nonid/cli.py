@@ -1,0 +1,93 @@
+"""The ``nonid`` command line.
+
+Exit status: 0 every selected check verified; 1 something falsified or unknown; 2 bad input (one
+line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Sequence
+
+from theory.errors import NonidError
+
+
+class UsageError(NonidError):
+    """Bad command-line usage."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage + message)
+        raise UsageError(message)
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nonid", description="Certified checks that matched test loss does not imply matched OOD behaviour.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    prove = sub.add_parser("prove", help="run the proof checks of THEORY.md and print a table")
+    prove.add_argument("--only", action="append", default=[], metavar="NAME",
+                       help="run only checks named NAME (exact, NAME-*, or a glob); repeatable")
+    prove.add_argument("--list", action="store_true", help="list the checks and exit")
+    prove.add_argument("--json", action="store_true", help="print the certificates as a JSON list instead of a table")
+    prove.add_argument("--timings", action="store_true", help="include wall times in --json output")
+    return parser
+
+
+def _cmd_prove(args: argparse.Namespace) -> int:
+    import proofs
+
+    checks = proofs.select(proofs.discover(), args.only)
+    if args.list:
+        for c in checks:
+            print(f"{c.name:<28} {c.title}")
+        return 0
+    certs = []
+    start = time.perf_counter()
+    labels = {c.name: f"{c.name}  {c.title}" for c in checks}
+    lw = max(len(label) for label in labels.values()) if labels else 5
+    if not args.json:
+        print(f"{'check':<{lw}}  {'status':<9}  {'method':<10}  {'detail':<50}  time")
+    for c in checks:
+        cert = proofs.run(c)
+        certs.append(cert)
+        if not args.json:
+            print(f"{labels[c.name]:<{lw}}  {cert.status.value:<9}  {cert.method:<10}  {cert.detail:<50}  {cert.elapsed_s:.1f}s",
+                  flush=True)
+            if not cert.verified:
+                print(f"{'':<{lw}}  reason: {cert.reason}", flush=True)
+    total = time.perf_counter() - start
+    counts = {s: sum(1 for c in certs if c.status.value == s) for s in ("verified", "falsified", "unknown")}
+    if args.json:
+        print(json.dumps([c.to_dict(args.timings) for c in certs], sort_keys=True, indent=2, ensure_ascii=False))
+    else:
+        summary = f"{counts['verified']} verified, {counts['falsified']} falsified, {counts['unknown']} unknown"
+        print(f"{summary:<{lw + 77}}  {total:.1f}s")
+    return 0 if counts["verified"] == len(certs) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.version:
+            from nonid import __version__
+
+            print(f"nonid {__version__}")
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return {"prove": _cmd_prove}[args.command](args)
+    except NonidError as e:
+        print(f"nonid: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nonid: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
