@@ -1,0 +1,29 @@
+"""`theory`: exact objects of THEORY.md — alphabets, AR models, data distributions, the prefix trie,
+chain-rule losses, witnesses and certificates.  Importing it is cheap: sympy, mpmath, networkx and z3
+are imported only by the functions that use them."""
+
+from theory.alphabet import EOS, SOS, Alphabet
+from theory.certificate import Certificate, Status
+from theory.data import ConditionalDistribution, DataDistribution, FiniteDistribution, anbn_geometric
+from theory.errors import (
+    EmptySupport, InvalidAlphabet, InvalidDistribution, InvalidLanguage, InvalidPrompt, NonidError, OffSupport,
+    UndefinedPrefix, UnknownToken,
+)
+from theory.exact import FractionInterval, LogCombination, LogInterval
+from theory.losses import (
+    cross_entropy, entropy, kl_by_enumeration, kl_contributions, kl_divergence, padded_per_token, per_token,
+)
+from theory.models import ARModel, FunctionModel, PatchedModel, SupportExtension, TabularModel, sequence_probability
+from theory.probability import NextTokenDistribution
+from theory.trie import prefix_trie
+from theory.witness import Witness, check_witness
+
+__all__ = [
+    "EOS", "SOS", "Alphabet", "Certificate", "Status", "ConditionalDistribution", "DataDistribution",
+    "FiniteDistribution", "anbn_geometric", "EmptySupport", "InvalidAlphabet", "InvalidDistribution",
+    "InvalidLanguage", "InvalidPrompt", "NonidError", "OffSupport", "UndefinedPrefix", "UnknownToken",
+    "FractionInterval", "LogCombination", "LogInterval", "cross_entropy", "entropy", "kl_by_enumeration",
+    "kl_contributions", "kl_divergence", "padded_per_token", "per_token", "ARModel", "FunctionModel",
+    "PatchedModel", "SupportExtension", "TabularModel", "sequence_probability", "NextTokenDistribution",
+    "prefix_trie", "Witness", "check_witness",
+]

@@ -84,7 +84,7 @@ class TabularModel:
             self._default_row = None
         else:
             self._default_model = None
-            self._default_row = as_row(alphabet, default, "<default>")
+            self._default_row = as_row(alphabet, default, "<default row>")
 
     def next_token(self, prefix: str) -> NextTokenDistribution:
         row = self.table.get(prefix)

@@ -63,10 +63,10 @@ class NextTokenDistribution:
 
     __slots__ = ("alphabet", "probs", "_hash")
 
-    def __init__(self, alphabet: Alphabet, probs: Mapping[str, object], *, where: str = "") -> None:
+    def __init__(self, alphabet: Alphabet, probs: Mapping[str, object], *, where: str | None = None) -> None:
         index = {t: i for i, t in enumerate(alphabet.outcomes)}
         row = [Fraction(0)] * len(index)
-        label = f" at prefix {where!r}" if where else ""
+        label = f" at prefix {where!r}" if where is not None else ""
         for tok, val in probs.items():
             if tok not in index:
                 raise UnknownToken(f"token {tok!r}{label} is not in alphabet {str(alphabet)!r} or EOS")

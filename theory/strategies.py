@@ -1,0 +1,91 @@
+"""Public hypothesis strategies for `nonid`'s objects, usable from anyone's test suite.
+
+    from hypothesis import given
+    from theory.strategies import data_distributions, ar_models
+
+    @given(data_distributions(alphabet="ab", max_len=4), ...)
+
+Everything is built from integer weights, so examples shrink to small readable tables (few
+sequences, short words, weights of 1).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import strategies as st
+
+from theory.alphabet import Alphabet
+from theory.data import FiniteDistribution
+from theory.models import SupportExtension, TabularModel
+from theory.probability import NextTokenDistribution
+
+__all__ = [
+    "alphabets", "words", "rows", "data_distributions", "ar_models", "support_copies",
+    "ood_prompt_sets", "data_with_ood_prompts",
+]
+
+
+def _alphabet(alphabet: str | Alphabet) -> Alphabet:
+    return alphabet if isinstance(alphabet, Alphabet) else Alphabet(alphabet)
+
+
+def alphabets(min_size: int = 1, max_size: int = 3) -> st.SearchStrategy[Alphabet]:
+    """Alphabets of the first k lowercase letters, k in [min_size, max_size]."""
+    return st.integers(min_size, max_size).map(lambda k: Alphabet("abcdefghij"[:k]))
+
+
+def words(alphabet: str | Alphabet = "ab", max_len: int = 4, min_len: int = 0) -> st.SearchStrategy[str]:
+    """Words over the alphabet with min_len ≤ length ≤ max_len."""
+    a = _alphabet(alphabet)
+    return st.text(alphabet=a.symbols, min_size=min_len, max_size=max_len)
+
+
+@st.composite
+def rows(draw, alphabet: str | Alphabet = "ab", positive: bool = False, max_weight: int = 5) -> NextTokenDistribution:
+    """An exact next-token row from integer weights (all ≥ 1 when ``positive``)."""
+    a = _alphabet(alphabet)
+    lo = 1 if positive else 0
+    w = draw(st.lists(st.integers(lo, max_weight), min_size=len(a.outcomes), max_size=len(a.outcomes)).filter(sum))
+    total = sum(w)
+    return NextTokenDistribution(a, {t: Fraction(x, total) for t, x in zip(a.outcomes, w)})
+
+
+@st.composite
+def data_distributions(draw, alphabet: str | Alphabet = "ab", max_len: int = 4, max_sequences: int = 6,
+                       max_weight: int = 9) -> FiniteDistribution:
+    """Finite data distributions over 1..max_sequences distinct words of length ≤ max_len."""
+    a = _alphabet(alphabet)
+    table = draw(st.dictionaries(words(a, max_len), st.integers(1, max_weight), min_size=1, max_size=max_sequences))
+    return FiniteDistribution.from_weights(a, table, name="generated")
+
+
+@st.composite
+def ar_models(draw, alphabet: str | Alphabet = "ab", depth: int = 5, positive: bool = False) -> TabularModel:
+    """Tabular models with a drawn row at every prefix shorter than ``depth`` and a drawn default
+    row beyond (rows may contain zeros unless ``positive``)."""
+    a = _alphabet(alphabet)
+    table = {u: draw(rows(a, positive)) for u in a.words_up_to(depth - 1)}
+    return TabularModel(a, table, default=draw(rows(a, positive)), name="generated")
+
+
+@st.composite
+def support_copies(draw, data: FiniteDistribution, depth: int = 5) -> SupportExtension:
+    """A model equal to p(·|u) on S(P) and drawn rows elsewhere (KL(P ‖ Q) = 0 by Lemma B)."""
+    return SupportExtension(data, draw(ar_models(data.alphabet, depth)), name="support-copy")
+
+
+def ood_prompt_sets(alphabet: str | Alphabet = "ab", max_len: int = 6, max_size: int = 5) -> st.SearchStrategy[frozenset[str]]:
+    """Non-empty sets of words.  Which are OOD depends on the data: filter with
+    ``not P.in_support(u)``, or draw a matched pair with :func:`data_with_ood_prompts`."""
+    return st.frozensets(words(alphabet, max_len, min_len=1), min_size=1, max_size=max_size)
+
+
+@st.composite
+def data_with_ood_prompts(draw, alphabet: str | Alphabet = "ab", max_len: int = 4, max_prompt_len: int = 5,
+                          max_prompts: int = 4) -> tuple[FiniteDistribution, frozenset[str]]:
+    """(P, U): a data distribution and a non-empty set of prompts with P(u) = 0 for every u ∈ U."""
+    P = draw(data_distributions(alphabet, max_len))
+    prompts = draw(st.frozensets(words(alphabet, max_prompt_len, min_len=1).filter(lambda u: not P.in_support(u)),
+                                 min_size=1, max_size=max_prompts))
+    return P, prompts
