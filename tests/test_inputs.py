@@ -89,3 +89,15 @@ def test_conditional_distribution_row_errors_name_prefix():
     P = ConditionalDistribution(AB, lambda u: {"a": Fraction(1, 3)}, name="broken")
     with pytest.raises(InvalidDistribution, match="prefix ''"):
         P.conditional("")
+
+
+def test_conditional_distribution_with_max_length_is_finite_and_checked():
+    def walk(u):
+        return {EOS: 1} if len(u) >= 2 else {"a": Fraction(1, 2), EOS: Fraction(1, 2)}
+
+    P = ConditionalDistribution(AB, walk, name="walk", max_length=2)
+    assert P.is_finite and dict(P.sequences()) == {"": Fraction(1, 2), "a": Fraction(1, 4), "aa": Fraction(1, 4)}
+    assert P.mean_length() == Fraction(3, 4)
+    liar = ConditionalDistribution(AB, lambda u: {"a": Fraction(1, 2), EOS: Fraction(1, 2)}, name="liar", max_length=1)
+    with pytest.raises(InvalidDistribution, match="continues past prefix 'a'"):
+        list(liar.sequences())

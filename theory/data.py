@@ -235,8 +235,9 @@ class FiniteDistribution(DataDistribution):
 class ConditionalDistribution(DataDistribution):
     """P given by its own conditionals: ``conditional_fn(u)`` → p(· | u), asked only at u ∈ S(P).
 
-    The support may be infinite.  Exact quantities that need the whole support (entropy, KL) are
-    then computed to a depth D and bracketed: ``entropy_tail(D)`` must return a certified upper
+    With ``max_length`` the support is finite (the row at any prefix of that length must be EOS with
+    certainty, which is checked) and everything is exact.  Without it the support may be infinite:
+    exact quantities that need the whole support (entropy, KL) are then computed to a depth D and bracketed: ``entropy_tail(D)`` must return a certified upper
     bound (a :class:`~theory.exact.LogCombination` or a rational) on Σ_{u ∈ S(P), |u| ≥ D} P(u)·H(p(·|u)).
     ``mean_length`` is E|x| exactly (needed for per-token losses).
     """
@@ -249,9 +250,13 @@ class ConditionalDistribution(DataDistribution):
         *,
         mean_length: Fraction | None = None,
         entropy_tail: Callable[[int], object] | None = None,
+        max_length: int | None = None,
     ) -> None:
+        if max_length is not None and max_length < 0:
+            raise InvalidDistribution(f"max_length {max_length} is negative")
         self.alphabet = alphabet
         self.name = name
+        self.max_length = max_length
         self._fn = conditional_fn
         self._mean_length = None if mean_length is None else Fraction(mean_length)
         self.entropy_tail = entropy_tail
@@ -260,7 +265,7 @@ class ConditionalDistribution(DataDistribution):
 
     @property
     def is_finite(self) -> bool:
-        return False
+        return self.max_length is not None
 
     def _row(self, u: str) -> NextTokenDistribution:
         row = self._rows.get(u)
@@ -268,6 +273,10 @@ class ConditionalDistribution(DataDistribution):
             from theory.models import as_row
 
             row = as_row(self.alphabet, self._fn(u), u)
+            if self.max_length is not None and len(u) >= self.max_length and row.probs[-1] != 1:
+                raise InvalidDistribution(
+                    f"{self.name!r} promises max_length {self.max_length} but continues past prefix {u!r}"
+                )
             self._rows[u] = row
         return row
 
@@ -294,7 +303,9 @@ class ConditionalDistribution(DataDistribution):
 
     def support_prefixes(self, max_depth: int | None = None) -> Iterator[str]:
         if max_depth is None:
-            raise InvalidDistribution(f"{self.name!r} may have infinite support: give max_depth")
+            if self.max_length is None:
+                raise InvalidDistribution(f"{self.name!r} may have infinite support: give max_depth")
+            max_depth = self.max_length + 1
         level = [""]
         for _depth in range(max_depth):
             nxt: list[str] = []
@@ -304,11 +315,17 @@ class ConditionalDistribution(DataDistribution):
                 for a, p in zip(self.alphabet.symbols, row.probs):
                     if p > 0:
                         nxt.append(u + a)
+            if not nxt:
+                return
             level = nxt
 
     def sequences(self, max_length: int | None = None) -> Iterator[tuple[str, Fraction]]:
-        """Support sequences in order of length; without ``max_length`` the generator is infinite."""
-        depth = 1 << 62 if max_length is None else max_length + 1
+        """Support sequences in order of length; without either ``max_length`` (here or at
+        construction) the generator may be infinite."""
+        if max_length is None:
+            depth = 1 << 62 if self.max_length is None else self.max_length + 1
+        else:
+            depth = max_length + 1
         for u in self.support_prefixes(depth):
             end = self.outcome_masses(u)[-1]
             if end > 0:
@@ -316,6 +333,8 @@ class ConditionalDistribution(DataDistribution):
 
     def mean_length(self) -> Fraction:
         if self._mean_length is None:
+            if self.max_length is not None:  # finite: sum it exactly
+                return sum((p * len(x) for x, p in self.sequences()), Fraction(0))
             raise InvalidDistribution(f"{self.name!r} was built without its exact mean length")
         return self._mean_length
 

@@ -41,3 +41,26 @@ class InvalidPrompt(NonidError):
 
 class UnknownCheck(NonidError):
     """A proof-check name that matches nothing in the registry."""
+
+
+class InvalidBudget(NonidError):
+    """A token or node budget that is negative, not an int, or otherwise unusable."""
+
+
+class InvalidModelConfig(NonidError):
+    """A transformer configuration with a bad size, name or type (e.g. ``n_heads = 0``, ``norm = 'mid'``)."""
+
+
+class InputTooLong(NonidError):
+    """A sequence longer than a model's positional range (``max_len`` positions, SOS included)."""
+
+
+class InvalidReparametrisation(NonidError):
+    """A parameter map that is not well defined on the model it is given: a scale α that is not a
+    finite positive number, a layer or head index out of range, something that is not a permutation,
+    or a model whose shapes differ from the ones the map was built for."""
+
+
+class NotPositivelyHomogeneous(InvalidReparametrisation):
+    """An MLP rescaling asked of a model whose activation σ does not satisfy σ(αz) = ασ(z) for α > 0
+    (only ReLU does among the activations offered), so the rescaled model would be a different function."""

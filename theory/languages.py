@@ -1,0 +1,411 @@
+"""Rules and languages of THEORY.md §4 as exact decision procedures (automata and counter machines).
+
+Every rule and language here is a deterministic automaton over its alphabet:
+
+* ``start()`` → the state after the empty word;
+* ``step(state, token)`` → the next state (:data:`DEAD` once no continuation can ever be accepted);
+* ``accepts_state(state)`` → whether the word read so far is accepted;
+* ``completable_state(state)`` → whether *some* continuation z reaches acceptance, decided exactly
+  by the counter/automaton argument written in each class (never by searching).
+
+States are small hashable values (ints, tuples, :data:`DEAD`), so they can key dynamic programs.
+
+A language is L = R1 ∩ R2 (or, for L4, Dyck-2, a subset of R1 ∩ R2).  Its completability is decided
+*jointly*: it is not the AND of the rules' completabilities (``"b"`` satisfies neither rule fully but
+can be completed to each of R1 = {#a = #b} and R2 = a*b*, yet to no word of aⁿbⁿ).
+
+Empty-word convention: ε ∈ L for L2–L6 (it is the n = 0 word: no a's, nothing unmatched) and ε ∉ L1
+(L1's R2 is "starts with b").  The paper's training data never contain ε; this only matters for a
+model that emits EOS at once.  Likewise L2's R2 is b*a*, so aᵏ (k even, no b) is in L2 here, while the
+paper's code rejects words without a b.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Hashable
+
+from theory.alphabet import Alphabet
+from theory.errors import InvalidLanguage, UnknownToken
+
+State = Hashable
+DEAD: State = None
+"""The dead state: the word read so far has no accepted continuation, whatever follows."""
+_FROM_START: State = object()
+
+
+class Automaton(ABC):
+    """The deterministic-automaton interface shared by :class:`Rule` and :class:`Language`."""
+
+    name: str
+    alphabet: Alphabet
+
+    @abstractmethod
+    def start(self) -> State:
+        """The state after the empty word."""
+
+    @abstractmethod
+    def _step(self, state: State, token: str) -> State:
+        """Transition from a live state on a token known to be in the alphabet."""
+
+    @abstractmethod
+    def accepts_state(self, state: State) -> bool:
+        """Whether the word that led to ``state`` is accepted."""
+
+    @abstractmethod
+    def completable_state(self, state: State) -> bool:
+        """Whether some continuation z (possibly empty) leads from ``state`` to acceptance."""
+
+    def step(self, state: State, token: str) -> State:
+        """The state after reading ``token``; :data:`DEAD` stays dead.
+
+        Raises:
+            UnknownToken: ``token`` is not a symbol of the alphabet (EOS included).
+        """
+        if token not in self.alphabet.symbols:
+            raise UnknownToken(f"token {token!r} is not in alphabet {str(self.alphabet)!r} of {self.name!r}")
+        return DEAD if state is DEAD else self._step(state, token)
+
+    def run(self, word: str, state: State = _FROM_START) -> State:
+        """The state after reading ``word`` (from ``state``, default :meth:`start`).
+
+        Raises:
+            UnknownToken: ``word`` has a token outside the alphabet (named with its position).
+        """
+        self.alphabet.check_sequence(word, f"word for {self.name!r}")
+        s = self.start() if state is _FROM_START else state
+        for t in word:
+            if s is DEAD:
+                break
+            s = self._step(s, t)
+        return s
+
+    def accepts(self, word: str) -> bool:
+        """``word`` is accepted.  Raises :class:`UnknownToken` for a token outside the alphabet."""
+        return self.accepts_state(self.run(word))
+
+    def completable(self, prefix: str) -> bool:
+        """Some z makes ``prefix + z`` accepted.  Raises :class:`UnknownToken` as :meth:`accepts`."""
+        return self.completable_state(self.run(prefix))
+
+
+# ---- rules ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule(Automaton):
+    """A rule R ⊆ Σ*: a named deterministic automaton.  Subclasses add their parameters."""
+
+    name: str
+    alphabet: Alphabet
+
+    def _need(self, symbols: str) -> None:
+        for s in symbols:
+            if s not in self.alphabet.symbols:
+                raise InvalidLanguage(f"rule {self.name!r} uses {s!r}, not in alphabet {str(self.alphabet)!r}")
+
+
+@dataclass(frozen=True)
+class CountParity(Rule):
+    """#symbol is even.  State: #symbol mod 2.  Always completable (append one more ``symbol``)."""
+
+    symbol: str
+
+    def __post_init__(self) -> None:
+        self._need(self.symbol)
+
+    def start(self) -> State:
+        return 0
+
+    def _step(self, state: State, token: str) -> State:
+        return state ^ 1 if token == self.symbol else state
+
+    def accepts_state(self, state: State) -> bool:
+        return state == 0
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD
+
+
+@dataclass(frozen=True)
+class StartsWith(Rule):
+    """The word starts with ``symbol`` (so ε is rejected).  States: 0 (empty), 1 (good start), DEAD."""
+
+    symbol: str
+
+    def __post_init__(self) -> None:
+        self._need(self.symbol)
+
+    def start(self) -> State:
+        return 0
+
+    def _step(self, state: State, token: str) -> State:
+        if state == 0:
+            return 1 if token == self.symbol else DEAD
+        return 1
+
+    def accepts_state(self, state: State) -> bool:
+        return state == 1
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD  # ε takes ``symbol`` first; a good start stays good
+
+
+@dataclass(frozen=True)
+class BlockOrder(Rule):
+    """The word is order[0]* order[1]* … (e.g. ``order="ab"``: a*b*).  State: the index of the block
+    of the last symbol read (0 at the start), DEAD after a step backwards.  Every live state accepts,
+    so it is completable (by z = ε)."""
+
+    order: str
+
+    def __post_init__(self) -> None:
+        self._need(self.order)
+        if sorted(self.order) != sorted(self.alphabet.symbols):
+            raise InvalidLanguage(f"rule {self.name!r}: order {self.order!r} must list alphabet {str(self.alphabet)!r} once each")
+
+    def start(self) -> State:
+        return 0
+
+    def _step(self, state: State, token: str) -> State:
+        k = self.order.index(token)
+        return k if k >= state else DEAD
+
+    def accepts_state(self, state: State) -> bool:
+        return state is not DEAD
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD
+
+
+@dataclass(frozen=True)
+class EqualCounts(Rule):
+    """#s is the same for every s in ``symbols``.  State: the counts minus their minimum (a finite
+    tuple per word, aligned with ``symbols``).  Always completable: append each symbol up to the max."""
+
+    symbols: str
+
+    def __post_init__(self) -> None:
+        self._need(self.symbols)
+        if len(set(self.symbols)) != len(self.symbols) or len(self.symbols) < 2:
+            raise InvalidLanguage(f"rule {self.name!r}: needs at least two distinct symbols, got {self.symbols!r}")
+
+    def start(self) -> State:
+        return (0,) * len(self.symbols)
+
+    def _step(self, state: State, token: str) -> State:
+        i = self.symbols.find(token)
+        if i < 0:
+            return state
+        c = list(state)
+        c[i] += 1
+        m = min(c)
+        return tuple(x - m for x in c)
+
+    def accepts_state(self, state: State) -> bool:
+        return state is not DEAD and not any(state)
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD
+
+
+@dataclass(frozen=True)
+class Matched(Rule):
+    """The projection onto {open, close} is a balanced Dyck-1 word; other symbols are ignored.
+    State: the depth (#open − #close so far), DEAD once it goes negative.  A live depth d is completed
+    by d closers."""
+
+    open: str
+    close: str
+
+    def __post_init__(self) -> None:
+        self._need(self.open + self.close)
+        if self.open == self.close:
+            raise InvalidLanguage(f"rule {self.name!r}: open and close are both {self.open!r}")
+
+    def start(self) -> State:
+        return 0
+
+    def _step(self, state: State, token: str) -> State:
+        if token == self.open:
+            return state + 1
+        if token == self.close:
+            return state - 1 if state > 0 else DEAD
+        return state
+
+    def accepts_state(self, state: State) -> bool:
+        return state == 0
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD
+
+
+# ---- languages ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Language(Automaton):
+    """A language with its two rules (R1 survives on OOD prompts; R2 is the one broken).
+
+    ``grammar`` is the companion paper's grammar name.  Membership and completability are those of
+    the language itself, decided jointly by the subclass."""
+
+    name: str
+    grammar: str
+    alphabet: Alphabet
+    r1: Rule
+    r2: Rule
+    description: str
+
+    def __post_init__(self) -> None:
+        for r in (self.r1, self.r2):
+            if r.alphabet != self.alphabet:
+                raise InvalidLanguage(f"language {self.name!r}: rule {r.name!r} is over {str(r.alphabet)!r}, not {str(self.alphabet)!r}")
+
+    def contains(self, word: str) -> bool:
+        """``word`` ∈ L.  Raises :class:`UnknownToken` for a token outside the alphabet."""
+        return self.accepts(word)
+
+    def is_id(self, prompt: str) -> bool:
+        """The prompt is in-distribution: some completion z gives prompt + z ∈ L."""
+        return self.completable(prompt)
+
+    def is_ood(self, prompt: str) -> bool:
+        """The prompt is out-of-distribution: no completion lands in L."""
+        return not self.completable(prompt)
+
+
+@dataclass(frozen=True)
+class IndependentIntersection(Language):
+    """L = R1 ∩ R2 where completing one rule never hinders the other, so
+    completable(L) = completable(R1) AND completable(R2).  That holds for (each argued here, and
+    checked against brute force in the tests):
+
+    * L1 (#a even, starts with b): a live R2 state either is empty (append ``b``) or has its ``b``;
+      R1 is then fixed by appending at most one ``a``, which keeps R2.
+    * L2 (#a even, b*a*): a live b*a* prefix stays in b*a* after appending ``a``s.
+    * L6 ([] matched, () matched): the rules read disjoint symbols, so appending ``]``s then ``)``s
+      completes both.
+
+    State: the pair (R1 state, R2 state), or :data:`DEAD` when either is dead.
+    """
+
+    def start(self) -> State:
+        return (self.r1.start(), self.r2.start())
+
+    def _step(self, state: State, token: str) -> State:
+        s1, s2 = self.r1._step(state[0], token), self.r2._step(state[1], token)
+        return DEAD if s1 is DEAD or s2 is DEAD else (s1, s2)
+
+    def accepts_state(self, state: State) -> bool:
+        return state is not DEAD and self.r1.accepts_state(state[0]) and self.r2.accepts_state(state[1])
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD and self.r1.completable_state(state[0]) and self.r2.completable_state(state[1])
+
+
+@dataclass(frozen=True)
+class OrderedEqualCounts(Language):
+    """L = {s₁ⁿ s₂ⁿ … s_kⁿ}: R1 = :class:`EqualCounts`, R2 = :class:`BlockOrder` (L3 = aⁿbⁿ, L5 = aⁿbⁿcⁿ).
+
+    State: (R1 counts, R2 block index k), or :data:`DEAD`.  Completability (exact): a continuation
+    may only append symbols of blocks ≥ k, in order.  So the blocks before k are frozen: their
+    counts must all equal one value N, and block k's count must be ≤ N (then append the rest of block
+    k and N of every later block).  With k = 0 nothing is frozen: append the other blocks.  Both
+    conditions are invariant under the counts' shift, so the normalised counts decide them.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.r1, EqualCounts) or not isinstance(self.r2, BlockOrder) or self.r1.symbols != self.r2.order:
+            raise InvalidLanguage(f"language {self.name!r}: needs EqualCounts and BlockOrder over the same symbol order")
+
+    def start(self) -> State:
+        return (self.r1.start(), self.r2.start())
+
+    def _step(self, state: State, token: str) -> State:
+        s2 = self.r2._step(state[1], token)
+        return DEAD if s2 is DEAD else (self.r1._step(state[0], token), s2)
+
+    def accepts_state(self, state: State) -> bool:
+        return state is not DEAD and self.r1.accepts_state(state[0])
+
+    def completable_state(self, state: State) -> bool:
+        if state is DEAD:
+            return False
+        counts, k = state
+        if k == 0:
+            return True
+        frozen = counts[:k]
+        return all(c == frozen[0] for c in frozen) and counts[k] <= frozen[0]
+
+
+@dataclass(frozen=True)
+class Dyck2(Language):
+    """Dyck-2 over ``()[]``: both kinds properly nested together (``([)]`` is out, though it is in
+    R1 ∩ R2).  State: the stack of open symbols as a tuple, or :data:`DEAD` after a closer that does
+    not match the top.  A live stack is completed by closing it, so every live state is completable."""
+
+    def start(self) -> State:
+        return ()
+
+    def _step(self, state: State, token: str) -> State:
+        if token in "([":
+            return state + (token,)
+        want = "(" if token == ")" else "["
+        return state[:-1] if state and state[-1] == want else DEAD
+
+    def accepts_state(self, state: State) -> bool:
+        return state == ()
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD
+
+
+# ---- the six languages ----------------------------------------------------------------------------
+_AB, _ABC, _PB = Alphabet("ab"), Alphabet("abc"), Alphabet("()[]")
+
+
+def _build() -> dict[str, Language]:
+    a_even = CountParity("#a even", _AB, "a")
+    brackets = Matched("[] matched", _PB, "[", "]")
+    parens = Matched("() matched", _PB, "(", ")")
+    langs = [
+        IndependentIntersection("L1", "baN", _AB, a_even, StartsWith("starts with b", _AB, "b"),
+                                "#a even and starts with b (ε excluded)"),
+        IndependentIntersection("L2", "bbaN", _AB, a_even, BlockOrder("b*a*", _AB, "ba"),
+                                "#a even and all b before all a (b*a*; ε and aᵏ, k even, included)"),
+        OrderedEqualCounts("L3", "aNbN", _AB, EqualCounts("#a = #b", _AB, "ab"), BlockOrder("a*b*", _AB, "ab"),
+                           "aⁿbⁿ, n ≥ 0"),
+        Dyck2("L4", "parentheses_and_brackets", _PB, brackets, parens,
+              "Dyck-2: () and [] properly nested together (ε included)"),
+        OrderedEqualCounts("L5", "aNbNcN", _ABC, EqualCounts("#a = #b = #c", _ABC, "abc"),
+                           BlockOrder("a*b*c*", _ABC, "abc"), "aⁿbⁿcⁿ, n ≥ 0"),
+        IndependentIntersection("L6", "not_nested_parentheses_and_brackets", _PB, brackets, parens,
+                                "[] matched and () matched, crossing allowed (ε included)"),
+    ]
+    return {lang.name: lang for lang in langs}
+
+
+LANGUAGES: dict[str, Language] = _build()
+"""L1..L6 by name, in order."""
+
+_ALIASES: dict[str, str] = {}
+for _lang in LANGUAGES.values():
+    _ALIASES[_lang.name.casefold()] = _lang.name
+    _ALIASES[_lang.grammar.casefold()] = _lang.name
+_ALIASES["anbn"] = "L3"
+del _lang
+
+
+def get_language(name: str | Language) -> Language:
+    """The language called ``name``: "L1".."L6", a grammar name (e.g. "aNbN") or "anbn"
+    (case-insensitive); a :class:`Language` is returned as is.
+
+    Raises:
+        InvalidLanguage: an unknown name (the message names it and lists the known ones).
+    """
+    if isinstance(name, Language):
+        return name
+    key = _ALIASES.get(name.casefold()) if isinstance(name, str) else None
+    if key is None:
+        known = ", ".join(f"{n} ({lang.grammar})" for n, lang in LANGUAGES.items())
+        raise InvalidLanguage(f"unknown language {name!r}; known: {known}, or 'anbn'")
+    return LANGUAGES[key]
