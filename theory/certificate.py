@@ -78,6 +78,8 @@ class Certificate:
         assumptions: what the verdict takes for granted.
         versions: library versions that produced it.
         elapsed_s: wall time; not part of the canonical JSON.
+        timings: named sub-timings in seconds (e.g. ``solver_seconds`` of an SMT proof); like
+            ``elapsed_s`` they are reported with ``to_json(timings=True)`` and never hashed.
     """
 
     check: str
@@ -90,6 +92,7 @@ class Certificate:
     assumptions: tuple[str, ...] = ()
     versions: Mapping[str, str] = field(default_factory=dict)
     elapsed_s: float | None = field(default=None, compare=False)
+    timings: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -99,6 +102,7 @@ class Certificate:
             raise ValueError(f"a {self.status} certificate needs a reason ({self.check!r})")
         object.__setattr__(self, "quantities", jsonable(dict(self.quantities)))
         object.__setattr__(self, "assumptions", tuple(self.assumptions))
+        object.__setattr__(self, "timings", {str(k): round(float(v), 3) for k, v in dict(self.timings).items()})
 
     @property
     def verified(self) -> bool:
@@ -124,6 +128,8 @@ class Certificate:
         }
         if timings and self.elapsed_s is not None:
             d["elapsed_s"] = round(self.elapsed_s, 3)
+        if timings and self.timings:
+            d["timings"] = dict(self.timings)
         return d
 
     def to_json(self, timings: bool = False) -> str:
@@ -144,7 +150,7 @@ class Certificate:
                 check=d["check"], claim=d["claim"], status=Status(d["status"]), method=d["method"],
                 detail=d.get("detail", ""), reason=d.get("reason", ""), quantities=d.get("quantities", {}),
                 assumptions=tuple(d.get("assumptions", ())), versions=d.get("versions", {}),
-                elapsed_s=d.get("elapsed_s"),
+                elapsed_s=d.get("elapsed_s"), timings=d.get("timings", {}),
             )
         except KeyError as e:
             raise ValueError(f"certificate is missing field {e.args[0]!r}") from None
@@ -162,6 +168,9 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

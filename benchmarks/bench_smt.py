@@ -1,0 +1,70 @@
+"""z3 proofs of Lemmas A, B, C over {a, b} at horizons 6, 10, 12, 14: variables, assertions, seconds,
+peak memory.  Each run is a fresh interpreter, so the peak resident set (``ru_maxrss``, z3's C++ heap
+included — tracemalloc cannot see it) belongs to that run alone.  Prints a Markdown table.
+
+    python -m benchmarks.bench_smt [--horizons 6 10 12 14] [--monolithic]
+
+``--monolithic`` adds the single-query encoding at small horizons (with a 20 s timeout each), to show
+why the modular one is the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+from benchmarks.report import ROOT, machine
+
+CHILD = """
+import json, resource, sys, time
+t = time.perf_counter()
+from theory import smt
+lemma, horizon, encoding, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+r = getattr(smt, "prove_lemma_" + lemma)(horizon, encoding=encoding, timeout_ms=timeout)
+print(json.dumps({"status": r.status.value, "variables": r.variables, "model_variables": r.model_variables,
+                  "assertions": r.assertions, "z3_s": r.solver_seconds, "wall_s": time.perf_counter() - t,
+                  "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "version": r.z3_version,
+                  "reason": r.reason}))
+"""
+
+
+def run_one(lemma: str, horizon: int, encoding: str = "modular", timeout_ms: int = 120_000) -> dict:
+    """One proof in a fresh interpreter; returns its JSON record."""
+    out = subprocess.run([sys.executable, "-c", CHILD, lemma, str(horizon), encoding, str(timeout_ms)],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[tuple[str, int, str, dict]]) -> str:
+    lines = ["| lemma | horizon | encoding | vars / model | vars in all | assertions | status | z3 s | wall s | peak RSS |",
+             "|---|---:|---|---:|---:|---:|---|---:|---:|---:|"]
+    for lemma, L, enc, r in rows:
+        status = r["status"] if r["status"] == "verified" else f"{r['status']} ({r['reason'][:40]})"
+        lines.append(f"| {lemma.upper()} | {L} | {enc} | {r['model_variables']:,} | {r['variables']:,} | {r['assertions']:,} "
+                     f"| {status} | {r['z3_s']:.2f} | {r['wall_s']:.2f} | {r['rss_mib']:.0f} MiB |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--horizons", type=int, nargs="+", default=[6, 10, 12, 14])
+    ap.add_argument("--monolithic", action="store_true", help="also time the single-query encoding at horizons 4-6")
+    args = ap.parse_args()
+    rows = [(lemma, L, "modular", run_one(lemma, L)) for L in args.horizons for lemma in "abc"]
+    if args.monolithic:
+        rows += [(lemma, L, "monolithic", run_one(lemma, L, "monolithic", 20_000)) for L in (4, 5, 6) for lemma in "abc"]
+    version = rows[0][3]["version"]
+    h12 = [r for _l, L, enc, r in rows if L == 12 and enc == "modular"]
+    print(table(rows))
+    print()
+    print(f"z3 {version}; {machine()}.  'z3 s' is parsing + solving (all queries of a proof: two node lemmas and the "
+          "assembly); 'wall s' adds Python start-up, import and SMT-LIB generation; peak RSS is the whole process.")
+    if len(h12) == 3:
+        print(f"Lemmas A + B + C at horizon 12: {sum(r['wall_s'] for r in h12):.2f} s wall, "
+              f"{sum(r['z3_s'] for r in h12):.2f} s in z3.")
+
+
+if __name__ == "__main__":
+    main()
