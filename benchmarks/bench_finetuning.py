@@ -1,0 +1,231 @@
+"""Proposition 3 benchmarks (issue 5): the fine-tuning gap between reparametrised twins as a function
+of α, for SGD and Adam, and the time of the whole `prop-3-*` check on the CPU.
+
+Each family (qk, vo, mlp) applies the same α to every head / MLP layer of the standard setup's
+pretrained 2-layer transformer (:class:`constructions.finetuning.Proposition3Setup`); θ and T_α(θ) are
+fine-tuned on aⁿbⁿaⁿ with the setup's SGD and Adam runs; the gap is |L(θ_k) − L(θ'_k)| (nats per
+sequence) and the mean total variation over OOD prefixes.  The permutation control is the reference
+line.  α = 1 is the identity map: its gap is exactly 0 (not drawn on the log axis); α = 1 ± δ for small
+δ shows how the gap vanishes as the map approaches the identity.
+
+    python -m benchmarks.bench_finetuning [--out benchmarks/out] [--repeats 3] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.report import ROOT, write_section
+
+ALPHAS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
+DELTAS = (1e-4, 1e-3, 1e-2, 1e-1)  # near the identity: alpha = 1 + delta and 1 - delta
+FAMILIES = ("qk", "vo", "mlp")
+
+
+def family_map(model, family: str, alpha: float):
+    from constructions import finetuning as ft
+
+    cfg = model.config
+    if family == "mlp":
+        maps = [ft.mlp_scaling(model, layer, alpha) for layer in range(cfg.n_layers)]
+    else:
+        make = ft.qk_scaling if family == "qk" else ft.vo_scaling
+        maps = [make(model, layer, head, alpha) for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
+    return ft.compose(*maps, name=f"{family}-scaling, alpha {alpha:g} everywhere")
+
+
+def gap_table() -> dict:
+    """{(family, optimizer, alpha): TrajectoryGap} plus the control under key ("control", optimizer, None)."""
+    from constructions import finetuning as ft
+    from proofs.finetuning import standard_maps
+
+    setup = ft.Proposition3Setup()
+    model = ft.pretrained_model(setup)
+    runs = {"sgd": (setup.sgd_lr, setup.sgd_steps), "adam": (setup.adam_lr, setup.adam_steps)}
+    out = {}
+    with ft.torch_threads(1):
+        for opt, (lr, steps) in runs.items():
+            for family in FAMILIES:
+                near = [1 + sign * d for d in DELTAS for sign in (1, -1)]
+                for a in ALPHAS + tuple(near):
+                    out[(family, opt, a)] = ft.fine_tuning_gap(family_map(model, family, a), model, setup.task, opt, lr, steps)
+            out[("control", opt, None)] = ft.fine_tuning_gap(standard_maps(model)["permutation"], model, setup.task,
+                                                             opt, lr, steps)
+    return {"setup": setup, "gaps": out}
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "diverged"
+    return "0" if x == 0 else f"{x:.3g}"
+
+
+def markdown_gaps(res: dict) -> str:
+    setup, gaps = res["setup"], res["gaps"]
+    parts = []
+    for opt, lr, steps in (("sgd", setup.sgd_lr, setup.sgd_steps), ("adam", setup.adam_lr, setup.adam_steps)):
+        name = "SGD" if opt == "sgd" else "Adam"
+        head = "| α | " + " | ".join(f"{f} loss gap | {f} OOD TV" for f in FAMILIES) + " |"
+        rows = [f"**{name}** (lr {lr:g}, {steps} full-batch steps; loss gap in nats per sequence, OOD TV = mean "
+                f"total variation over {gaps[('qk', opt, 1.0)].n_ood_prefixes} OOD prefixes of length ≤ "
+                f"{setup.task.ood_length})\n", head, "|" + "---|" * (1 + 2 * len(FAMILIES))]
+        for a in ALPHAS:
+            cells = []
+            for f in FAMILIES:
+                g = gaps[(f, opt, a)]
+                cells += [_fmt(g.loss_gap), _fmt(g.ood_tv_mean)]
+            rows.append(f"| {a:g} | " + " | ".join(cells) + " |")
+        c = gaps[("control", opt, None)]
+        rows.append(f"| permutation control | {_fmt(c.loss_gap)} | {_fmt(c.ood_tv_mean)} | — | — | — | — |")
+        parts.append("\n".join(rows))
+    rows = ["**Near the identity** (loss gap; α = 1 ± δ; the gap vanishes as δ → 0, roughly linearly for small δ, and "
+            "stays far above the control's float noise)\n", "| δ | " + " | ".join(f"{f} SGD α=1+δ | {f} SGD α=1−δ | {f} Adam α=1+δ"
+                                                             for f in FAMILIES) + " |",
+            "|" + "---|" * (1 + 3 * len(FAMILIES))]
+    for d in DELTAS:
+        cells = []
+        for f in FAMILIES:
+            cells += [_fmt(gaps[(f, "sgd", 1 + d)].loss_gap), _fmt(gaps[(f, "sgd", 1 - d)].loss_gap),
+                      _fmt(gaps[(f, "adam", 1 + d)].loss_gap)]
+        rows.append(f"| {d:g} | " + " | ".join(cells) + " |")
+    parts.append("\n".join(rows))
+    return "\n\n".join(parts)
+
+
+def figure(res: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gaps = res["gaps"]
+    fig, axes = plt.subplots(2, 3, figsize=(12.5, 6.6), constrained_layout=True)
+    styles = {"qk": ("C0", "o"), "vo": ("C1", "s"), "mlp": ("C2", "^")}
+    quantities = (("loss_gap", "|L(θ_k) − L(θ'_k)|  (nats / sequence)"), ("ood_tv_mean", "mean OOD total variation"))
+    for col, opt in enumerate(("sgd", "adam")):
+        for row, (attr, label) in enumerate(quantities):
+            ax = axes[row, col]
+            for f in FAMILIES:
+                xs = [a for a in ALPHAS if a != 1.0 and math.isfinite(getattr(gaps[(f, opt, a)], attr))]
+                ys = [max(getattr(gaps[(f, opt, a)], attr), 1e-17) for a in xs]
+                colour, marker = styles[f]
+                ax.plot(xs, ys, marker=marker, color=colour, label=f"{f} scaling")
+                bad = [a for a in ALPHAS if not math.isfinite(getattr(gaps[(f, opt, a)], attr))]
+                if bad:
+                    ax.plot(bad, [1.0] * len(bad), "x", color=colour, markersize=9)
+            ctrl = max(getattr(gaps[("control", opt, None)], attr), 1e-17)
+            ax.axhline(ctrl, color="0.4", ls="--", lw=1, label="permutation control")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_ylim(1e-17, 10)
+            ax.grid(True, which="major", alpha=0.3)
+            if row == 0:
+                ax.set_title(f"{'SGD' if opt == 'sgd' else 'Adam'}, {gaps[('qk', opt, 1.0)].steps} steps, gap vs α")
+            else:
+                ax.set_xlabel("α  (same scale on every head / MLP layer)")
+            if col == 0:
+                ax.set_ylabel(label)
+        # near the identity: gap vs delta = |alpha - 1|, both sides
+        for row, (attr, label) in enumerate(quantities):
+            ax = axes[row, 2]
+            for f in FAMILIES:
+                colour, marker = styles[f]
+                for sign, ls in ((1, "-"), (-1, ":")):
+                    ys = [max(getattr(gaps[(f, opt, 1 + sign * d)], attr), 1e-17) for d in DELTAS]
+                    ax.plot(DELTAS, ys, ls=ls, marker=marker, color=colour, alpha=1.0 if opt == "sgd" else 0.45,
+                            markerfacecolor=colour if opt == "sgd" else "none")
+    from matplotlib.lines import Line2D
+
+    axes[0, 2].set_title("near the identity, α = 1 ± δ")
+    for row in (0, 1):
+        a = axes[row, 2]
+        a.plot(DELTAS, [1e-3 * d for d in DELTAS], color="0.5", lw=1, ls=(0, (1, 2)))  # slope-1 guide, below the data
+        a.text(DELTAS[-1], 1e-3 * DELTAS[-1] * 0.05, "slope 1 (∝ δ)", color="0.4", fontsize=7, ha="right", va="top")
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_ylim(1e-17, 10)
+        a.grid(True, which="major", alpha=0.3)
+        for opt, ls in (("sgd", "--"), ("adam", "-.")):
+            a.axhline(max(getattr(gaps[("control", opt, None)], quantities[row][0]), 1e-17), color="0.4", ls=ls, lw=1)
+    axes[1, 2].set_xlabel("δ = |α − 1|")
+    axes[0, 2].legend(handles=[
+        Line2D([], [], color="0.2", marker="o", ls="-", label="SGD, α = 1 + δ"),
+        Line2D([], [], color="0.2", marker="o", ls=":", label="SGD, α = 1 − δ"),
+        Line2D([], [], color="0.2", marker="o", ls="-", alpha=0.45, markerfacecolor="none", label="Adam, α = 1 ± δ"),
+        Line2D([], [], color="0.4", ls="--", lw=1, label="control (SGD --, Adam -.)"),
+    ], fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 0.24))
+    axes[0, 0].legend(fontsize=8, loc="center right")
+    fig.suptitle("Fine-tuning gap between function-identical twins θ and T_α(θ), a^n b^n → a^n b^n a^n  "
+                 "(α = 1: gap exactly 0; × = diverged)", fontsize=10)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "finetuning_gap.png", out / "finetuning_gap.pdf"]
+    fig.savefig(paths[0], dpi=150, metadata={"Software": None})
+    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
+    plt.close(fig)
+    return paths
+
+
+_TIMER = """
+import json, sys, time
+t0 = time.perf_counter()
+import proofs.finetuning as pf
+from proofs import run
+t_import = time.perf_counter() - t0
+times = {}
+for c in pf.CHECKS:
+    cert = run(c)
+    times[c.name] = [cert.elapsed_s, cert.status.value]
+print(json.dumps({"import": t_import, "checks": times, "total": time.perf_counter() - t0}))
+"""
+
+
+def time_checks(repeats: int) -> list[dict]:
+    """Run every prop-3 check in ``repeats`` fresh interpreters (cold caches, torch imported inside)."""
+    out = []
+    for _ in range(repeats):
+        res = subprocess.run([sys.executable, "-c", _TIMER], cwd=ROOT, capture_output=True, text=True, check=True)
+        out.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def markdown_times(runs: list[dict]) -> str:
+    names = list(runs[0]["checks"])
+    lines = ["| check | status | median s | min s |", "|---|---|---|---|"]
+    med = lambda xs: statistics.median(xs)  # noqa: E731
+    lines.append(f"| import `proofs.finetuning` (no torch yet) | — | {med([r['import'] for r in runs]):.2f} | "
+                 f"{min(r['import'] for r in runs):.2f} |")
+    for n in names:
+        ts = [r["checks"][n][0] for r in runs]
+        status = ",".join(sorted({r["checks"][n][1] for r in runs}))
+        lines.append(f"| `{n}` | {status} | {med(ts):.2f} | {min(ts):.2f} |")
+    tot = [r["total"] for r in runs]
+    lines.append(f"| **all prop-3 checks, fresh process** (torch import and pretraining in the first numeric check) | "
+                 f"— | **{med(tot):.2f}** | {min(tot):.2f} |")
+    return "\n".join(lines) + f"\n\n{len(runs)} fresh interpreters; target: under 20 s on the CPU."
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out", help="folder for the figure (PNG + PDF)")
+    ap.add_argument("--repeats", type=int, default=3, help="fresh interpreters timing the whole check")
+    ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    args = ap.parse_args()
+    res = gap_table()
+    paths = figure(res, args.out)
+    body = ("### Fine-tuning gap vs α\n\n" + markdown_gaps(res) + "\n\nFigure: "
+            + ", ".join(f"`{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in paths)
+            + "\n\n### Time of the whole check\n\n" + markdown_times(time_checks(args.repeats)) + "\n")
+    print(body)
+    if args.write:
+        write_section("finetuning", "Proposition 3: fine-tuning gap vs α, check time (issue 5)", body,
+                      "python -m benchmarks.bench_finetuning --write")
+
+
+if __name__ == "__main__":
+    main()
