@@ -18,7 +18,15 @@ from theory.certificate import Certificate, Status
 from theory.errors import UnknownCheck
 
 # The order of the table: lemmas first, then propositions.
-MODULES: tuple[str, ...] = ("proofs.lemma_a", "proofs.lemma_b", "proofs.lemma_c")
+MODULES: tuple[str, ...] = (
+    "proofs.lemma_a",
+    "proofs.lemma_b",
+    "proofs.lemma_c",
+    "proofs.closed_forms",
+    "proofs.smt_lemmas",
+    "proofs.icl",
+    "proofs.finetuning",
+)
 
 
 @dataclass(frozen=True)
