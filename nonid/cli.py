@@ -2,6 +2,10 @@
 
 Exit status: 0 every selected check verified; 1 something falsified or unknown; 2 bad input (one
 line on stderr, no traceback).
+
+Subcommands other than ``prove`` live in their own modules (listed in :data:`SUBCOMMANDS`), each
+with ``add_parser(subparsers)`` and ``run(args) -> int``; they are imported only when needed for
+parsing, and raise :class:`~theory.errors.NonidError` for bad input.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import time
 from typing import Sequence
 
 from theory.errors import NonidError
+
+
+SUBCOMMANDS: tuple[str, ...] = ()  # e.g. "nonid.cmd_counterexample"
 
 
 class UsageError(NonidError):
@@ -34,6 +41,12 @@ def _build_parser() -> argparse.ArgumentParser:
     prove.add_argument("--list", action="store_true", help="list the checks and exit")
     prove.add_argument("--json", action="store_true", help="print the certificates as a JSON list instead of a table")
     prove.add_argument("--timings", action="store_true", help="include wall times in --json output")
+    prove.set_defaults(handler=_cmd_prove)
+    import importlib
+
+    for name in SUBCOMMANDS:
+        mod = importlib.import_module(name)
+        mod.add_parser(sub).set_defaults(handler=mod.run)
     return parser
 
 
@@ -82,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return {"prove": _cmd_prove}[args.command](args)
+        return args.handler(args)
     except NonidError as e:
         print(f"nonid: {e}", file=sys.stderr)
         return 2
