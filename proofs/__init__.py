@@ -24,6 +24,7 @@ MODULES: tuple[str, ...] = (
     "proofs.lemma_c",
     "proofs.closed_forms",
     "proofs.smt_lemmas",
+    "proofs.rule_extrapolation",
     "proofs.icl",
     "proofs.finetuning",
 )

@@ -22,7 +22,7 @@ from theory.probability import NextTokenDistribution
 
 __all__ = [
     "alphabets", "words", "rows", "data_distributions", "ar_models", "support_copies",
-    "ood_prompt_sets", "data_with_ood_prompts",
+    "ood_prompt_sets", "data_with_ood_prompts", "languages", "language_data_with_ood_prompts",
 ]
 
 
@@ -89,3 +89,41 @@ def data_with_ood_prompts(draw, alphabet: str | Alphabet = "ab", max_len: int = 
     prompts = draw(st.frozensets(words(alphabet, max_prompt_len, min_len=1).filter(lambda u: not P.in_support(u)),
                                  min_size=1, max_size=max_prompts))
     return P, prompts
+
+
+def languages(names: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "L6")) -> st.SearchStrategy:
+    """One of the named languages of THEORY.md §4 (shrinks towards L1)."""
+    from theory.languages import get_language
+
+    return st.sampled_from([get_language(n) for n in names])
+
+
+_WORDS_BY_LANGUAGE: dict[tuple[str, int], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _split_words(language, max_len: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(words of the language of length ≤ max_len, OOD words of length 1..max_len), cached."""
+    key = (language.name, max_len)
+    if key not in _WORDS_BY_LANGUAGE:
+        members, ood = [], []
+        for n in range(max_len + 1):
+            for w in language.alphabet.words(n):
+                if language.contains(w):
+                    members.append(w)
+                if n and language.is_ood(w):
+                    ood.append(w)
+        _WORDS_BY_LANGUAGE[key] = (tuple(members), tuple(ood))
+    return _WORDS_BY_LANGUAGE[key]
+
+
+@st.composite
+def language_data_with_ood_prompts(draw, names: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "L6"),
+                                   max_len: int = 6, max_sequences: int = 6, max_prompts: int = 5, max_weight: int = 9):
+    """(language, P, U): a language, a finite P supported in it (words of length ≤ max_len with integer
+    weights) and a non-empty set U of OOD prompts (no completion in the language, so P(u) = 0)."""
+    lang = draw(languages(names))
+    members, ood = _split_words(lang, max_len)
+    table = draw(st.dictionaries(st.sampled_from(members), st.integers(1, max_weight), min_size=1, max_size=max_sequences))
+    P = FiniteDistribution.from_weights(lang.alphabet, table, name=f"generated on {lang.name}")
+    prompts = draw(st.frozensets(st.sampled_from(ood), min_size=1, max_size=max_prompts))
+    return lang, P, prompts
