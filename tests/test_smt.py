@@ -231,3 +231,16 @@ def test_proof_checks():
             assert "solver_seconds" not in cert.quantities and cert.timings["solver_seconds"] >= 0
             assert "solver_seconds" in cert.to_dict(timings=True)["timings"] and "timings" not in cert.to_dict()
             assert "381 vars/model" in cert.detail and "unsat" in cert.detail
+
+
+def test_prove_lemmas_in_processes_gives_the_same_verdicts():
+    seq = smt.prove_lemmas(6, jobs=1)
+    par = smt.prove_lemmas(6, jobs=2)
+    assert set(seq) == set(par) == {"a", "b", "c"}
+    for x in "abc":
+        assert seq[x].verified and par[x].verified
+        assert (seq[x].variables, seq[x].assertions) == (par[x].variables, par[x].assertions)
+    with pytest.raises(InvalidBudget, match="'abd'"):
+        smt.prove_lemmas(6, "abd")
+    with pytest.raises(InvalidBudget):
+        smt.prove_lemmas(6, jobs=0)

@@ -52,7 +52,7 @@ MAX_COUNTERMODEL_ENTRIES = 24
 
 __all__ = [
     "SMTResult", "SynthesisResult", "Recheck", "model_space_size", "prove_lemma_a", "prove_lemma_b",
-    "prove_lemma_c", "prove_node_gibbs", "synthesize_extrapolator", "recheck_synthesis", "z3_version",
+    "prove_lemma_c", "prove_lemmas", "prove_node_gibbs", "synthesize_extrapolator", "recheck_synthesis", "z3_version",
 ]
 
 
@@ -541,6 +541,42 @@ def prove_lemma_c(horizon: int, alphabet: str | Alphabet = "ab", *, node_fact: b
     Raises: as :func:`prove_lemma_a`.
     """
     return _prove(_LemmaC(len(_alphabet(alphabet)) + 1, node_fact), alphabet, horizon, encoding, timeout_ms, max_variables)
+
+
+def _prove_one(args: tuple[str, int, str, int, int]) -> "SMTResult":
+    letter, horizon, alphabet, timeout_ms, max_variables = args
+    prove = {"a": prove_lemma_a, "b": prove_lemma_b, "c": prove_lemma_c}[letter]
+    return prove(horizon, alphabet, timeout_ms=timeout_ms, max_variables=max_variables)
+
+
+def prove_lemmas(horizon: int, lemmas: str = "abc", alphabet: str | Alphabet = "ab", *, jobs: int | None = None,
+                 timeout_ms: int = DEFAULT_TIMEOUT_MS, max_variables: int = DEFAULT_MAX_VARIABLES) -> dict[str, "SMTResult"]:
+    """Several of Lemmas A, B, C at one horizon (modular encoding), each in its own process when
+    ``jobs`` > 1 (default: one per lemma, at most the number of CPUs): {letter: result}.  The proofs
+    are independent queries, so this changes only the wall time, never a verdict.
+
+    Raises: as :func:`prove_lemma_a`, plus InvalidBudget for an unknown lemma letter or bad ``jobs``.
+    """
+    import os
+
+    letters = tuple(dict.fromkeys(lemmas))
+    bad = [x for x in letters if x not in "abc"]
+    if bad or not letters:
+        raise InvalidBudget(f"lemmas {lemmas!r} must be letters among 'abc'")
+    _check_int(horizon, "horizon", 1)
+    _check_int(timeout_ms, "timeout_ms", 1)
+    _check_int(max_variables, "max_variables", 1)
+    sigma = str(_alphabet(alphabet))
+    n = min(len(letters), os.cpu_count() or 1) if jobs is None else _check_int(jobs, "jobs", 1)
+    work = [(x, horizon, sigma, timeout_ms, max_variables) for x in letters]
+    if n == 1:
+        return {x: _prove_one(w) for x, w in zip(letters, work)}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+        return dict(zip(letters, pool.map(_prove_one, work)))
 
 
 # ---- the per-node lemma ---------------------------------------------------------------------------
