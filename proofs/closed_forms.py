@@ -27,8 +27,7 @@ def _certificate(check: str, claim: str, result: ClosedFormCheck, assumptions: t
     n_exact = sum(1 for c in result.cases if c.relation in ("equal", "differs"))
     return Certificate(
         check=check, claim=claim, status=status, method="symbolic",
-        detail=f"{result.formula}; {len(result.cases)} comparisons ({n_exact} exact equalities, "
-               f"{len(result.cases) - n_exact} rigorous brackets), {len(result.facts)} symbolic facts",
+        detail=f"{result.formula.split(';')[0]}; {n_exact} exact + {len(result.cases) - n_exact} bracketed comparisons",
         reason=result.reason(),
         quantities={"closed_form": result.closed_form, "formula": result.formula,
                     "symbolic_facts": list(result.facts), "comparisons": list(result.cases)},

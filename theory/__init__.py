@@ -1,14 +1,17 @@
 """`theory`: exact objects of THEORY.md — alphabets, AR models, data distributions, the prefix trie,
-chain-rule losses, witnesses and certificates.  Importing it is cheap: sympy, mpmath, networkx and z3
+chain-rule losses, languages and prompt sets, witnesses and certificates.  Importing it is cheap: sympy, mpmath, networkx and z3
 are imported only by the functions that use them."""
 
 from theory.alphabet import EOS, SOS, Alphabet
 from theory.certificate import Certificate, Status
 from theory.data import ConditionalDistribution, DataDistribution, FiniteDistribution, anbn_geometric
 from theory.errors import (
-    EmptySupport, InvalidAlphabet, InvalidDistribution, InvalidLanguage, InvalidPrompt, NonidError, OffSupport,
-    UndefinedPrefix, UnknownToken,
+    EmptySupport, InputTooLong, InvalidAlphabet, InvalidBudget, InvalidDistribution, InvalidLanguage,
+    InvalidModelConfig, InvalidPrompt, InvalidReparametrisation, NonidError, NotPositivelyHomogeneous, OffSupport,
+    UndefinedPrefix, UnknownCheck, UnknownToken,
 )
+from theory.languages import LANGUAGES, Language, get_language
+from theory.prompts import PromptSet, paper_prompts, split_prompts
 from theory.exact import FractionInterval, LogCombination, LogInterval
 from theory.losses import (
     cross_entropy, entropy, kl_by_enumeration, kl_contributions, kl_divergence, padded_per_token, per_token,
@@ -22,6 +25,8 @@ __all__ = [
     "EOS", "SOS", "Alphabet", "Certificate", "Status", "ConditionalDistribution", "DataDistribution",
     "FiniteDistribution", "anbn_geometric", "EmptySupport", "InvalidAlphabet", "InvalidDistribution",
     "InvalidLanguage", "InvalidPrompt", "NonidError", "OffSupport", "UndefinedPrefix", "UnknownToken",
+    "InputTooLong", "InvalidBudget", "InvalidModelConfig", "InvalidReparametrisation", "NotPositivelyHomogeneous",
+    "UnknownCheck", "LANGUAGES", "Language", "get_language", "PromptSet", "paper_prompts", "split_prompts",
     "FractionInterval", "LogCombination", "LogInterval", "cross_entropy", "entropy", "kl_by_enumeration",
     "kl_contributions", "kl_divergence", "padded_per_token", "per_token", "ARModel", "FunctionModel",
     "PatchedModel", "SupportExtension", "TabularModel", "sequence_probability", "NextTokenDistribution",
