@@ -64,3 +64,8 @@ class InvalidReparametrisation(NonidError):
 class NotPositivelyHomogeneous(InvalidReparametrisation):
     """An MLP rescaling asked of a model whose activation σ does not satisfy σ(αz) = ασ(z) for α > 0
     (only ReLU does among the activations offered), so the rescaled model would be a different function."""
+
+
+class InvalidArtifact(NonidError):
+    """A saved counterexample directory that cannot be trusted: a file missing, truncated, or whose
+    SHA-256 differs from the certificate's, or a config that disagrees with the weights."""

@@ -1,0 +1,177 @@
+"""`nonid counterexample` and `nonid check`: the directory round-trips, tampering is refused with one
+line and exit 2, a failed re-check exits 1, and the weights load in plain PyTorch from the model card."""
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from constructions.transformer import DecoderTransformer
+from nonid.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cx") / "anbn"
+    assert main(["counterexample", "anbn", "--out", str(out), "--n-max", "3"]) == 0
+    return out
+
+
+@pytest.fixture
+def cx(built, tmp_path):
+    d = tmp_path / "copy"
+    shutil.copytree(built, d)
+    return d
+
+
+def rehash(d: Path) -> None:
+    """Re-sign every file in the certificate, as a forger would: the check must still catch the lie."""
+    cert = json.loads((d / "certificate.json").read_text())
+    files = cert["quantities"]["files_sha256"]
+    for name in files:
+        files[name] = hashlib.sha256((d / name).read_bytes()).hexdigest()
+    (d / "certificate.json").write_text(json.dumps(cert))
+
+
+def one_line_error(capsys, rc: int, fragment: str) -> None:
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("nonid: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert fragment in err, err
+
+
+def test_counterexample_writes_every_file_and_check_verifies_it(built, capsys):
+    assert sorted(p.name for p in built.iterdir()) == ["README.md", "certificate.json", "config.json",
+                                                      "q1.safetensors", "q2.safetensors"]
+    cert = json.loads((built / "certificate.json").read_text())
+    assert cert["status"] == "verified" and cert["method"] == "exhaustive"
+    assert set(cert["quantities"]["files_sha256"]) == {"README.md", "config.json", "q1.safetensors", "q2.safetensors"}
+    assert cert["quantities"]["q1"]["ood_r1"]["exact"] == "1" and cert["quantities"]["q2"]["ood_r1"]["exact"] == "0"
+    capsys.readouterr()
+    assert main(["check", str(built)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"verified: {built} (hashes match;") and "OOD R1 1.000 vs 0.000" in out
+    assert not list(built.parent.glob(".*"))  # no temporary directory left behind
+
+
+def test_an_edited_byte_is_refused_by_its_hash(cx, capsys):
+    data = bytearray((cx / "q1.safetensors").read_bytes())
+    data[-5] ^= 1
+    (cx / "q1.safetensors").write_bytes(bytes(data))
+    one_line_error(capsys, main(["check", str(cx)]), "q1.safetensors: SHA-256 does not match the certificate")
+
+
+def test_a_truncated_file_is_refused_even_when_re_signed(cx, capsys):
+    path = cx / "q2.safetensors"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    one_line_error(capsys, main(["check", str(cx)]), "SHA-256 does not match")
+    rehash(cx)
+    one_line_error(capsys, main(["check", str(cx)]), "q2.safetensors: not a readable safetensors file")
+
+
+def test_a_config_that_disagrees_with_the_weights_is_refused_even_when_re_signed(cx, capsys):
+    config = json.loads((cx / "config.json").read_text())
+    config["models"]["q1"]["transformer"]["d_mlp"] += 1
+    (cx / "config.json").write_text(json.dumps(config))
+    rehash(cx)
+    one_line_error(capsys, main(["check", str(cx)]), "config.json disagrees with the weights' own config on d_mlp")
+
+
+def test_weights_of_the_other_construction_fail_the_re_check(cx, capsys):
+    a, b = cx / "q1.safetensors", cx / "q2.safetensors"
+    tmp = cx / "swap"
+    a.rename(tmp), b.rename(a), tmp.rename(b)
+    rehash(cx)
+    assert main(["check", str(cx)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("falsified:") and "Q1: max TV" in out
+
+
+def test_the_model_card_loader_runs_in_plain_torch_and_gives_the_same_distributions(built, tmp_path):
+    card = (built / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    assert not re.search(r"\b(nonid|constructions|theory)\b", code)
+    words = ["", "aabb", "abababab", "bbbbbbbb"]
+    script = code + f"\nimport json\nprint(json.dumps(logits(config, W, {words!r}).log_softmax(-1).tolist()))\n"
+    run = subprocess.run([sys.executable, "-I", "-c", script], cwd=built, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    plain = torch.tensor(json.loads(run.stdout.strip().splitlines()[-1]), dtype=torch.float64)
+    net = DecoderTransformer.load(built / "q1.safetensors")
+    ref = net.log_probs(net.encode(words)).detach()
+    for i, w in enumerate(words):
+        assert torch.allclose(plain[i, : len(w) + 1], ref[i, : len(w) + 1], atol=1e-12)
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["counterexample", "L9", "--out", "{d}"], "unknown rule-extrapolation case 'L9'"),
+    (["counterexample", "anbn", "--out", "{d}", "--method", "magic"], "--method 'magic' is not one of compile, distill"),
+    (["counterexample", "anbn", "--out", "{d}", "--device", "tpu"], "--device 'tpu'"),
+    (["counterexample", "anbn", "--out", "{d}", "--zero-logit", "0"], "zero_logit = 0.0"),
+    (["counterexample", "anbn", "--out", "{d}", "--margin", "nan"], "margin = nan"),
+    (["counterexample", "L1", "--out", "{d}", "--n-max", "4"], "does not apply to case 'L1'"),
+    (["counterexample", "anbn", "--out", "{d}", "--n-max", "0"], "n_max 0"),
+    (["counterexample", "anbn"], "--out"),
+    (["check", "{d}/nowhere"], "no such directory"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, fragment):
+    rc = main([a.format(d=tmp_path / "out") for a in argv])
+    one_line_error(capsys, rc, fragment)
+    assert not (tmp_path / "out").exists() or argv[0] == "check"
+
+
+def test_a_non_empty_output_directory_is_refused(built, capsys):
+    one_line_error(capsys, main(["counterexample", "anbn", "--out", str(built), "--n-max", "2"]), "not empty")
+
+
+@pytest.mark.parametrize("norm", ["pre", "post", "none"])
+def test_the_loader_matches_the_project_transformer_in_every_norm_placement(tmp_path, norm):
+    from constructions.model_card import LOADER
+    from constructions.transformer import TransformerConfig
+
+    net = DecoderTransformer(TransformerConfig(alphabet="abc", d_model=8, n_heads=2, d_head=4, d_mlp=8, max_len=8,
+                                               norm=norm, seed=5))
+    net.save(tmp_path / "m.safetensors")
+    ns: dict = {}
+    exec(LOADER, ns)
+    config, W = ns["load"](str(tmp_path / "m.safetensors"))
+    words = ["", "abc", "cabba"]
+    got = ns["logits"](config, W, words)
+    want = net(net.encode(words)).detach()
+    assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_force_replaces_a_directory_atomically(built, tmp_path, capsys):
+    d = tmp_path / "again"
+    shutil.copytree(built, d)
+    (d / "stray.txt").write_text("old")
+    assert main(["counterexample", "anbn", "--out", str(d), "--n-max", "2", "--force"]) == 0
+    assert not (d / "stray.txt").exists() and json.loads((d / "config.json").read_text())["case_options"] == {"n_max": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["again"]  # no temporary or old directory left
+    assert main(["check", str(d)]) == 0
+
+
+def test_a_distillation_stopped_by_its_step_cap_is_an_honest_unknown(tmp_path, capsys):
+    out = tmp_path / "d"
+    rc = main(["counterexample", "anbn", "--n-max", "2", "--method", "distill", "--device", "cpu", "--max-steps", "2",
+               "--out", str(out), "--checkpoint-dir", str(tmp_path / "ck")])
+    assert rc == 1
+    cert = json.loads((out / "certificate.json").read_text())
+    assert cert["status"] == "unknown" and "step cap" in cert["reason"]
+    assert (tmp_path / "ck" / "q1.distill.pt").exists()
+    capsys.readouterr()
+    assert main(["check", str(out)]) == 1  # the re-check cannot verify it either
+    one_line_error(capsys, main(["counterexample", "anbn", "--method", "distill", "--max-steps", "0", "--out",
+                                 str(tmp_path / "e")]), "max_steps = 0")
