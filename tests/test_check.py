@@ -16,14 +16,6 @@ from theory.errors import InvalidModelConfig
 from theory.losses import entropy
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def compiled():
     case = load_case("anbn", 5)

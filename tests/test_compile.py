@@ -17,14 +17,6 @@ from theory.errors import InvalidBudget, InvalidDistribution, InvalidModelConfig
 from theory.models import FunctionModel, SupportExtension, TabularModel
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 AB = Alphabet("ab")
 
 

@@ -17,15 +17,6 @@ from constructions.transformer import ACTIVATIONS, NORMS, DecoderTransformer, Tr
 from theory.certificate import Status
 from theory.errors import InputTooLong, InvalidReparametrisation, NonidError, NotPositivelyHomogeneous
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models: one thread is faster than several, above all on a shared 2-core machine under xdist."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 SMALL = TransformerConfig(alphabet="ab", d_model=8, n_heads=2, d_head=4, d_mlp=8, n_layers=2, max_len=8)
 
 

@@ -13,7 +13,7 @@ from theory.losses import (
     padded_per_token, per_token,
 )
 from theory.models import PatchedModel, SupportExtension, TabularModel, sequence_probability, uniform_model
-from theory.strategies import ar_models, data_distributions, rows, words
+from theory.strategies import ar_models, data_distributions, rows
 
 AB = Alphabet("ab")
 

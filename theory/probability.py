@@ -12,7 +12,7 @@ import numbers
 from fractions import Fraction
 from typing import Iterator, Mapping
 
-from theory.alphabet import EOS, Alphabet
+from theory.alphabet import Alphabet
 from theory.errors import InvalidDistribution, UnknownToken
 
 Probability = Fraction

@@ -59,7 +59,7 @@ def prove_kl_bounds() -> list[SymbolicFact]:
     slack = sp.Add(*[wi * gi for wi, gi in zip(w, gaps)])  # = (Σ w_i)(−ln(1 − t)) − Σ w_i ln(p_i/q_i)
     fact("sum_i w_i (-ln(1 - t) - ln(p_i/q_i)) >= 0 for any p_i > 0, r_i >= 0, w_i >= 0; with sum_i w_i = 1 "
          "this is -ln(1 - t) - KL >= 0", slack, slack.is_nonnegative)
-    eps, P, R = sp.Symbol("eps", positive=True), sp.Symbol("P_x", positive=True), sp.Symbol("R_x", nonnegative=True)
+    P, R = sp.Symbol("P_x", positive=True), sp.Symbol("R_x", nonnegative=True)
     mix = sp.simplify(gap.subs({r: R, p: P}))
     fact("mixture: -ln(1 - eps) - ln(P(x)/((1 - eps) P(x) + eps R(x))) >= 0 (t = eps, p = P(x), r = R(x)); "
          "weights P(x) give KL(P || (1 - eps) P + eps R) <= -ln(1 - eps) for every R", mix, mix.is_nonnegative)
