@@ -176,27 +176,29 @@ class _Budget:
 
 
 def budget_uniform(language: Language | str, max_length: int) -> ConditionalDistribution:
-    """The words of ``language`` of length ≤ ``max_length``, generated left to right: at each prefix
-    every outcome after which the word can still end in L within the budget (EOS when the prefix is
-    itself in L) is equally likely.  Exact Fraction conditionals; finite support = L ∩ Σ^≤max_length.
+    """The non-empty words of ``language`` of length ≤ ``max_length``, generated left to right: at each
+    prefix every outcome after which the word can still end in L within the budget (EOS when the
+    non-empty prefix is itself in L) is equally likely.  Exact Fraction conditionals; finite support
+    = (L minus the empty word) ∩ Σ^≤max_length — the same P as :mod:`empirical.data`'s uniform walk.
 
     Raises:
         InvalidBudget: ``max_length`` not an int ≥ 0.
-        InvalidLanguage: no word of L has length ≤ ``max_length`` (for instance rules that contradict).
+        InvalidLanguage: no non-empty word of L has length ≤ ``max_length`` (e.g. rules that contradict).
     """
     lang = get_language(language) if isinstance(language, str) else language
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 0:
         raise InvalidBudget(f"max_length {max_length!r} must be an int >= 0")
     budget = _Budget(lang)
-    if not budget.can_end(lang.start(), max_length):
-        raise InvalidLanguage(f"language {lang.name!r} has no word of length <= {max_length}: its rules contradict "
-                              "or the budget is too small")
+    start = lang.start()
+    if max_length < 1 or not any(budget.can_end(lang.step(start, t), max_length - 1) for t in lang.alphabet.symbols):
+        raise InvalidLanguage(f"language {lang.name!r} has no non-empty word of length <= {max_length}: its rules "
+                              "contradict or the budget is too small")
 
     def cond(u: str) -> dict[str, Fraction]:
         s = lang.run(u)
         k = max_length - len(u)
         options = [t for t in lang.alphabet.symbols if k > 0 and budget.can_end(lang.step(s, t), k - 1)]
-        if lang.accepts_state(s):
+        if u and lang.accepts_state(s):  # the empty word is never data (as in the paper)
             options.append(EOS)
         share = Fraction(1, len(options))
         return {t: share for t in options}

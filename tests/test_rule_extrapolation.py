@@ -87,7 +87,7 @@ def test_budget_uniform_support_is_the_bounded_language():
     lang = get_language("L6")
     P = budget_uniform(lang, 6)
     support = {x for x, _ in P.sequences()}
-    assert support == {w for w in lang.alphabet.words_up_to(6) if lang.contains(w)}
+    assert support == {w for w in lang.alphabet.words_up_to(6) if w and lang.contains(w)}
     assert sum(p for _, p in P.sequences()) == 1
 
 
@@ -118,7 +118,7 @@ def test_contradicting_rules_give_an_empty_language_error():
     ab = Alphabet("ab")
     empty = IndependentIntersection("E", "empty", ab, StartsWith("starts with a", ab, "a"),
                                     StartsWith("starts with b", ab, "b"), "contradiction")
-    with pytest.raises(InvalidLanguage, match="no word of length <= 8"):
+    with pytest.raises(InvalidLanguage, match="no non-empty word of length <= 8"):
         budget_uniform(empty, 8)
 
 
@@ -137,3 +137,11 @@ def test_other_bad_inputs():
         rule_extrapolation_case(ordered_counts_data("L3", 2), "L3", "ba")
     with pytest.raises(InvalidBudget):
         RulePolicy(get_language("L3").r1, satisfy=True, search_limit=0)
+
+
+def test_budget_uniform_is_the_experiments_data():
+    from empirical.data import language_data
+
+    for name in ("L1", "L2", "L4", "L6"):
+        ours, theirs = budget_uniform(name, 8), language_data(name, max_length=8).distribution
+        assert dict(ours.sequences()) == dict(theirs.sequences()), name

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Iterable, Mapping, Protocol, runtime_checkable
 
 from theory.alphabet import EOS
 from theory.errors import InvalidBudget, InvalidLanguage, InvalidPrompt
@@ -141,8 +141,23 @@ def rule_metrics(model: ARModel, language: Language, prompt_set: PromptSet, max_
     if not isinstance(language, Language):
         raise InvalidLanguage(f"{language!r} is not a Language")
     _check_rule(model, language)
+    completions = {u: greedy_completion(model, u, max_new_tokens) for u in dict.fromkeys(prompt_set.prompts)}
+    return score_completions(language, prompt_set, completions)
+
+
+def score_completions(language: Language, prompt_set: PromptSet, completions: Mapping[str, Completion]) -> RuleMetrics:
+    """The four metrics from given completions (``{prompt: Completion}``, e.g. a network's batched
+    greedy decoding): R1/R2 of prompt + completion on ID prompts, R1 of prompt + completion and R2 of
+    the completion alone on OOD prompts; unfinished completions fail every metric.
+
+    Raises:
+        InvalidPrompt: the prompt set belongs to another language, or a prompt has no completion.
+    """
     if prompt_set.language != language:
         raise InvalidPrompt(f"prompt set is for {prompt_set.language.name}, not {language.name}")
+    missing = [u for u in prompt_set.prompts if u not in completions]
+    if missing:
+        raise InvalidPrompt(f"no completion given for prompt {missing[0]!r}")
     r1, r2 = language.r1, language.r2
     tied = 0
 
@@ -150,7 +165,7 @@ def rule_metrics(model: ARModel, language: Language, prompt_set: PromptSet, max_
         nonlocal tied
         hits, done = [0] * len(tests), 0
         for u in prompts:
-            c = greedy_completion(model, u, max_new_tokens)
+            c = completions[u]
             tied += c.tied
             if c.finished:
                 done += 1

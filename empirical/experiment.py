@@ -1,0 +1,307 @@
+"""The rule-extrapolation experiment: train (language × architecture × regime × seed) runs, evaluate
+them, certify each one's saturation gap, and aggregate.
+
+One run (:func:`run_one`): build the data (:func:`empirical.data.language_data`), the model
+(:func:`empirical.architectures.build_model`), the regime pairs (OOD prompts of ``aux_lengths`` with
+oracle or violating completions), train with :func:`empirical.train.train` evaluating every
+``eval_every`` steps (test loss in both conventions, the four rule metrics on the paper's prompts,
+greedy), then compute the saturation gap of the best-validation weights
+(:func:`empirical.saturation.saturation_gap`).  Its folder holds ``checkpoint.pt`` and ``result.json``.
+
+Two aggregations of a run's evaluation history, both stored:
+
+* ``best-validation`` (honest, the default): every number at the evaluation of lowest validation
+  loss (the exact test loss when P is enumerable, else the held-out sample's);
+* ``max-over-checkpoints`` (the companion paper's notebooks): each rule metric's maximum over the
+  evaluations and the minimum test loss — numbers possibly from different checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from theory.certificate import write_atomic
+from theory.languages import get_language
+from theory.prompts import PromptSet, paper_prompts
+
+from empirical.architectures import SIZES, ModelSize, build_model, check_architecture, check_fits
+from empirical.data import LanguageData, Vocab, check_regime, language_data, ood_words, regime_pairs
+from empirical.errors import InvalidExperimentConfig
+from empirical.metrics import rule_metrics_batched, measure_losses
+from empirical.saturation import SaturationGap, saturation_gap
+from empirical.train import TrainConfig, train
+
+AGGREGATIONS = ("best-validation", "max-over-checkpoints")
+METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything a size fixes: data sizes, model widths, training schedule."""
+
+    n_max: dict[str, int]  # L3, L5: n = 1..n_max
+    max_length: int  # random-word languages
+    n_train: int
+    model: ModelSize
+    train: TrainConfig
+
+
+PRESETS = {
+    # Minutes on 2 CPU cores: aⁿbⁿ with n ≤ 16 (2n ≤ 32), small models, 1,500 steps.
+    "cpu": Preset({"L3": 16, "L5": 8}, 12, 2048, SIZES["cpu"],
+                  TrainConfig(steps=1500, batch_size=32, lr=3e-3, eval_every=250, checkpoint_every=250)),
+    # The papers' data (2n ≤ 256, 3n ≤ 255) and Transformer; for a GPU.  The papers train 50,000
+    # epochs; 20,000 steps of 128 words is what fits a short GPU session.
+    "paper": Preset({"L3": 128, "L5": 85}, 256, 8192, SIZES["paper"],
+                    TrainConfig(steps=20000, batch_size=128, lr=1e-3, aux_batch_size=128, eval_every=1000,
+                                checkpoint_every=1000)),
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: what is trained and how (JSON-able; its dict is the checkpoint's fingerprint)."""
+
+    language: str
+    arch: str
+    regime: str
+    seed: int
+    size: str = "cpu"
+    steps: int | None = None  # None: the preset's
+    aux_lengths: tuple[int, ...] | None = None  # None: the paper prompts' length
+
+    @property
+    def name(self) -> str:
+        return f"{self.language}-{self.arch}-{self.regime}-s{self.seed}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["aux_lengths"] = list(self.aux_lengths) if self.aux_lengths is not None else None
+        return d
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when available, else cpu; ``cuda`` without a GPU is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise InvalidExperimentConfig(f"device {name!r} is not auto, cpu or cuda[:N]")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidExperimentConfig(f"device {name!r} asked for, but no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def preset(size: str) -> Preset:
+    if size not in PRESETS:
+        raise InvalidExperimentConfig(f"unknown size {size!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[size]
+
+
+@lru_cache(maxsize=8)
+def data_for(language: str, size: str) -> LanguageData:
+    """The data of a language at a size; the same for every seed (seeds vary the initialisation
+    and the batch order, not the data)."""
+    p = preset(size)
+    return language_data(language, n_max=p.n_max.get(language, 16), max_length=p.max_length, n_train=p.n_train)
+
+
+def validate(spec: RunSpec) -> None:
+    """Refuse a bad run before anything is trained (unknown names, a regime that does not apply)."""
+    lang = get_language(spec.language)
+    check_architecture(spec.arch)
+    preset(spec.size)
+    check_regime(lang, spec.regime)
+    if spec.aux_lengths is not None and not all(isinstance(n, int) and 1 <= n <= 16 for n in spec.aux_lengths):
+        raise InvalidExperimentConfig(f"regime prompt lengths {spec.aux_lengths!r} must be integers in 1..16")
+    if spec.steps is not None and (isinstance(spec.steps, bool) or not isinstance(spec.steps, int) or spec.steps < 1):
+        raise InvalidExperimentConfig(f"steps = {spec.steps!r} must be a positive integer")
+
+
+def generation_budget(data: LanguageData, prompts: PromptSet) -> int:
+    """Greedy tokens allowed per prompt, EOS included: up to the data's longest word (the papers
+    generate to 256 − |prompt|), but never fewer than |prompt| + 1, which completes any OOD prompt of
+    the six languages (balancing counts or closing brackets takes at most |prompt| symbols)."""
+    n = max(len(u) for u in prompts.prompts)
+    return max(data.max_length + 1 - n, n + 1)
+
+
+def plan(spec: RunSpec) -> tuple[LanguageData, PromptSet, tuple, TrainConfig, int]:
+    """(data, prompts, regime pairs, training config, positions) of a run."""
+    validate(spec)
+    lang = get_language(spec.language)
+    data = data_for(lang.name, spec.size)
+    prompts = paper_prompts(lang)
+    lengths = spec.aux_lengths or tuple(sorted({len(u) for u in prompts.ood_prompts}))
+    pairs = regime_pairs(lang, spec.regime, ood_words(lang, lengths)) if spec.regime != "ml" else ()
+    cfg = preset(spec.size).train
+    cfg = replace(cfg, seed=spec.seed, steps=spec.steps or cfg.steps,
+                  eval_every=min(cfg.eval_every, spec.steps or cfg.steps),
+                  checkpoint_every=min(cfg.checkpoint_every, spec.steps or cfg.steps))
+    longest_prompt = max(len(u) for u in prompts.prompts)
+    positions = max(data.max_length + 2, longest_prompt + generation_budget(data, prompts) + 1,
+                    max((len(u) + len(z) + 2 for u, z in pairs), default=0))
+    return data, prompts, pairs, cfg, positions
+
+
+def check_memory(spec: RunSpec, device: torch.device, budget: int | None = None) -> int:
+    """The run's memory estimate in bytes; raises ConfigTooLarge before training when it cannot fit."""
+    data, _prompts, _pairs, cfg, positions = plan(spec)
+    vocab = Vocab(data.language.alphabet)
+    batch = cfg.batch_size + (cfg.aux_batch_size if spec.regime != "ml" else 0)
+    return check_fits(spec.arch, vocab, positions, preset(spec.size).model, batch, positions, device, budget)
+
+
+def _evaluator(data: LanguageData, prompts: PromptSet, vocab: Vocab):
+    """Evaluation of a float64 copy of the network: the same model whose saturation gap is certified,
+    and greedy argmaxes that do not flip with float32 rounding (which depends on the batch shape)."""
+
+    def evaluate(model: torch.nn.Module) -> dict:
+        model = copy.deepcopy(model).to(torch.float64)
+        tl = measure_losses(model, data)
+        rm = rule_metrics_batched(model, vocab, prompts, generation_budget(data, prompts))
+        rec = {"val_loss": tl.per_sequence, "test_loss_padded": tl.padded, "test_loss_token": tl.per_token}
+        for key, val in (("id_r1", rm.id_r1), ("id_r2", rm.id_r2), ("ood_r1", rm.ood_r1), ("ood_r2c", rm.ood_r2_completion)):
+            rec[key] = None if val is None else float(val)
+        rec["ood_finished"] = rm.ood_finished / rm.n_ood if rm.n_ood else None
+        return rec
+
+    return evaluate
+
+
+def aggregate(history: list[dict], how: str) -> dict:
+    """A run's numbers under ``how`` (module docstring): test losses and the four rule metrics."""
+    if how not in AGGREGATIONS:
+        raise InvalidExperimentConfig(f"unknown aggregation {how!r}; known: {', '.join(AGGREGATIONS)}")
+    if how == "best-validation":  # the same choice as the training loop's best weights
+        best = min(history, key=lambda r: (r["val_loss"], r["step"]))
+        return {k: best[k] for k in ("step", "test_loss_padded", "test_loss_token", *METRICS)}
+    evals = [h for h in history if h["step"] > 0] or history  # the untrained model is not a checkpoint
+    out = {"step": None, "test_loss_padded": min(r["test_loss_padded"] for r in evals),
+           "test_loss_token": min(r["test_loss_token"] for r in evals)}
+    for k in METRICS:
+        vals = [r[k] for r in evals if r[k] is not None]
+        out[k] = max(vals) if vals else None
+    return out
+
+
+def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = False, progress: bool = True,
+            stop_after: int | None = None) -> dict:
+    """Train, evaluate and certify one run; write ``out/<name>/result.json``; return its row (a dict).
+
+    Raises:
+        UnknownArchitecture, UnknownRegime, InvalidLanguage, InvalidExperimentConfig, ConfigTooLarge,
+        CorruptCheckpoint (on resume).
+    """
+    data, prompts, pairs, cfg, positions = plan(spec)
+    vocab = Vocab(data.language.alphabet)
+    run_dir = out / spec.name
+    result_path = run_dir / "result.json"
+    model = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
+    fingerprint = spec.to_dict()
+    res = train(model, vocab, data.train, cfg, aux_pairs=pairs, evaluate=_evaluator(data, prompts, vocab),
+                run_dir=run_dir, fingerprint=fingerprint, resume=resume, stop_after=stop_after, device=device,
+                label=spec.name, progress=progress)
+    if not res.finished:
+        return {"name": spec.name, "finished": False, "step": res.step}
+    best = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
+    best.load_state_dict(res.best_state)
+    best.to(device)
+    gap: SaturationGap | None = None
+    gap_note = ""
+    if data.test_exact:
+        try:
+            gap = saturation_gap(best, data.distribution)
+        except InvalidExperimentConfig as e:
+            gap_note = str(e)
+    else:
+        gap_note = "support too large to enumerate"
+    honest, published = aggregate(res.history, "best-validation"), aggregate(res.history, "max-over-checkpoints")
+    row = {"name": spec.name, "finished": True, **spec.to_dict(), "steps_done": res.step, "wall_s": round(res.wall_s, 3),
+           "best_step": res.best_step, "params": sum(p.numel() for p in model.parameters()),
+           "test_exact": data.test_exact, "data": data.description}
+    for k, v in honest.items():
+        row[k] = v
+    for k, v in published.items():
+        if k != "step":
+            row[f"max_{k}" if k in METRICS else f"min_{k}"] = v
+    if gap is not None:
+        lo_t, hi_t = gap.per_token()
+        lo_p, hi_p = gap.padded()
+        row.update(gap_lo=gap.kl_lo, gap_hi=gap.kl_hi, gap_padded_lo=lo_p, gap_padded_hi=hi_p, gap_token_lo=lo_t,
+                   gap_token_hi=hi_t, floor_padded=gap.floor_padded(), floor_token=float(gap.entropy) / gap.per_token_divisor,
+                   entropy=float(gap.entropy), gap_prefixes=gap.prefixes, gap_method=gap.method)
+    else:
+        row.update(gap_lo=None, gap_hi=None, gap_note=gap_note)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(result_path, json.dumps({"row": row, "history": res.history}, indent=1, sort_keys=True, default=str) + "\n")
+    return row
+
+
+def summary_line(row: dict) -> str:
+    """One printed line per finished run."""
+    gap = (f"gap [{row['gap_padded_lo']:.6e}, {row['gap_padded_hi']:.6e}] over floor {row['floor_padded']:.5f}"
+           if row.get("gap_hi") is not None and math.isfinite(row["gap_hi"]) else
+           "gap +inf" if row.get("gap_hi") is not None else f"gap n/a ({row.get('gap_note', '')})")
+    def f(x):
+        return "  -  " if x is None else f"{x:.3f}"
+    return (f"{row['name']:<28} test loss (padded) {row['test_loss_padded']:.5f}  {gap}  "
+            f"ID R1 {f(row['id_r1'])}  OOD R1 {f(row['ood_r1'])}  OOD R2c {f(row['ood_r2c'])}  "
+            f"step {row['best_step']}  {row['wall_s']:.1f}s")
+
+
+def _run_in_worker(spec: RunSpec, out: Path, device: str, resume: bool, progress: bool, threads: int | None) -> dict:
+    if threads:
+        torch.set_num_threads(threads)
+    return run_one(spec, out, torch.device(device), resume=resume, progress=progress)
+
+
+def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[str], seeds: Sequence[int], out: Path,
+             device: torch.device, *, size: str = "cpu", steps: int | None = None, resume: bool = False,
+             progress: bool = True, echo=print, memory_budget: int | None = None, threads: int | None = 1,
+             jobs: int = 1, aux_lengths: Sequence[int] | None = None) -> list[dict]:
+    """Every run of the grid (each checked before any is trained); returns their rows in grid order.
+
+    On the CPU each process uses ``threads`` intra-op threads (default 1: these models are tiny, and
+    more threads only contend); ``jobs`` > 1 trains that many runs at once in separate processes
+    (CPU only).  Results do not depend on ``jobs``.
+    """
+    lengths = tuple(aux_lengths) if aux_lengths else None
+    specs = [RunSpec(lang, a, r, s, size, steps, lengths if r != "ml" else None)
+             for lang in languages for a in archs for r in regimes for s in seeds]
+    for spec in specs:
+        validate(spec)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidExperimentConfig(f"jobs = {jobs!r} must be a positive integer")
+    for spec in {replace(s, seed=0) for s in specs}:
+        check_memory(spec, device, memory_budget)
+    out.mkdir(parents=True, exist_ok=True)
+    if device.type != "cpu" or jobs == 1 or len(specs) == 1:
+        if device.type == "cpu" and threads:
+            torch.set_num_threads(threads)
+        rows = []
+        for spec in specs:
+            row = run_one(spec, out, device, resume=resume, progress=progress)
+            rows.append(row)
+            if echo is not None:
+                echo(summary_line(row))
+        return rows
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_in_worker, spec, out, str(device), resume, progress, threads) for spec in specs]
+        rows = []
+        for fut in futures:
+            row = fut.result()
+            rows.append(row)
+            if echo is not None:
+                echo(summary_line(row))
+    return rows

@@ -1,0 +1,297 @@
+"""The empirical side (issue 7): training, exact resume, metric code against the theory layer, the
+positional encoding and its published defect, the causal linear mask, the saturation gap, bad input."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from empirical.architectures import ModelSize, build_model, check_fits
+from empirical.data import Vocab, language_data, oracle_completion, regime_pairs, violating_completion
+from empirical.errors import ConfigTooLarge, CorruptCheckpoint, UnknownArchitecture, UnknownRegime
+from empirical.experiment import aggregate, run_grid
+from empirical.linear import LinearModel
+from empirical.metrics import TorchARModel, greedy_completions, rule_metrics_batched, score_completions, measure_losses
+from empirical.saturation import saturation_gap
+from empirical.train import CHECKPOINT_NAME, TrainConfig, load_checkpoint, train
+from empirical.transformer import position_sensitivity
+from nonid.cli import main
+from theory.alphabet import EOS
+from theory.languages import get_language
+from theory.losses import entropy
+from theory.models import FunctionModel
+from theory.probability import NextTokenDistribution
+from theory.prompts import paper_prompts, split_prompts
+from theory.properties import Completion, greedy_completion, rule_metrics
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are tiny: one torch thread is faster and does not fight the other test worker."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY = ModelSize(d_model=8, n_heads=2, d_head=4, d_mlp=16, n_layers=1, lstm_embed=8, lstm_hidden=16, linear_embed=8)
+L3 = get_language("L3")
+VOCAB = Vocab(L3.alphabet)
+
+
+_CFG = TrainConfig(steps=10, batch_size=4, aux_batch_size=4, eval_every=4, checkpoint_every=3, seed=3)
+
+
+def _tiny_run(tmp: Path, arch: str, regime: str, *, stop_after=None, resume=False):
+    data = language_data("L3", n_max=4)
+    pairs = regime_pairs(L3, regime, paper_prompts(L3).ood_prompts[:20])
+    model = build_model(arch, VOCAB, 16, TINY, seed=3)
+    cfg = _CFG
+
+    def evaluate(m):
+        return {"val_loss": measure_losses(m, data).per_sequence}
+
+    return train(model, VOCAB, data.train, cfg, aux_pairs=pairs, evaluate=evaluate, run_dir=tmp,
+                 fingerprint={"arch": arch, "regime": regime}, resume=resume, stop_after=stop_after, progress=False)
+
+
+@pytest.mark.parametrize("arch, regime", [("transformer", "ml"), ("lstm", "oracle")])
+def test_interrupted_run_resumes_to_the_same_final_state(tmp_path, arch, regime):
+    whole = _tiny_run(tmp_path / "whole", arch, regime)
+    killed = _tiny_run(tmp_path / "killed", arch, regime, stop_after=7)  # dies after step 7; last checkpoint: step 6
+    assert not killed.finished and killed.step == 7
+    saved = load_checkpoint(tmp_path / "killed" / CHECKPOINT_NAME, {"arch": arch, "regime": regime, "train": _CFG.to_dict()})
+    assert saved["step"] == 6
+    resumed = _tiny_run(tmp_path / "killed", arch, regime, resume=True)
+    assert resumed.finished and resumed.step == 10
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k  # bitwise
+    assert whole.history == resumed.history and whole.best_step == resumed.best_step
+    # and the training really moved the weights
+    fresh = build_model(arch, VOCAB, 16, TINY, seed=3).state_dict()
+    assert any(not torch.equal(fresh[k], a[k]) for k in a)
+
+
+def test_corrupted_checkpoint_is_refused_and_left_alone(tmp_path):
+    _tiny_run(tmp_path, "lstm", "ml", stop_after=4)
+    ckpt = tmp_path / CHECKPOINT_NAME
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = b"\x00" * 64
+    ckpt.write_bytes(bytes(data))
+    before = ckpt.read_bytes()
+    with pytest.raises(CorruptCheckpoint, match="checkpoint.pt: damaged, SHA-256"):
+        _tiny_run(tmp_path, "lstm", "ml", resume=True)
+    assert ckpt.read_bytes() == before
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(CorruptCheckpoint, match="cannot be read"):
+        _tiny_run(tmp_path, "lstm", "ml", resume=True)
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    _tiny_run(tmp_path, "lstm", "ml", stop_after=4)
+    with pytest.raises(CorruptCheckpoint, match="another run"):
+        _tiny_run(tmp_path, "lstm", "oracle", resume=True)
+
+
+# ---- metrics against the theory layer --------------------------------------------------------------
+def _scripted_model(lang, script: dict[str, tuple[str, bool]]) -> FunctionModel:
+    """Greedy on prompt u emits script[u]'s text, then EOS if finished, else 'a'/'(' forever."""
+    first = lang.alphabet.symbols[0]
+
+    def row(prefix: str):
+        for u, (z, fin) in script.items():
+            if prefix.startswith(u) and (z.startswith(prefix[len(u):]) or not fin):
+                done = prefix[len(u):]
+                if len(done) < len(z) and z.startswith(done):
+                    return NextTokenDistribution.point(lang.alphabet, z[len(done)])
+                return NextTokenDistribution.point(lang.alphabet, EOS if fin else first)
+        return NextTokenDistribution.point(lang.alphabet, EOS)
+
+    return FunctionModel(lang.alphabet, row)
+
+
+@pytest.mark.parametrize("name", ["L3", "L4", "L5"])
+def test_scoring_agrees_with_theory_rule_metrics(name):
+    lang = get_language(name)
+    ps = paper_prompts(lang)
+    rng = random.Random(name)
+    script = {}
+    for u in ps.prompts:
+        z = "".join(rng.choice(lang.alphabet.symbols) for _ in range(rng.randint(0, 4)))
+        if rng.random() < 0.4 and name != "L4":
+            z = oracle_completion(lang, u) if lang.r1.name.startswith("#") and rng.random() < 0.5 else z
+        script[u] = (z, rng.random() < 0.85)
+    budget = max(len(z) for z, _f in script.values()) + 1
+    exact = rule_metrics(_scripted_model(lang, script), lang, ps, budget)
+    comps = {u: Completion(z, fin, False) for u, (z, fin) in script.items()}
+    assert score_completions(lang, ps, comps) == exact
+    assert exact.ood_r1 not in (0, 1) and exact.ood_finished < exact.n_ood  # the test can tell a wrong scorer
+
+
+@pytest.mark.parametrize("arch", ["transformer", "lstm", "linear", "ssm"])
+def test_batched_greedy_agrees_with_theory_greedy(arch):
+    model = build_model(arch, VOCAB, 24, TINY, seed=5)
+    train(model, VOCAB, language_data("L3", n_max=4).train, TrainConfig(steps=40, batch_size=4, seed=5), progress=False)
+    model = model.double().eval()
+    prompts = list(paper_prompts(L3).prompts[::16])
+    batched = greedy_completions(model, VOCAB, prompts, 10)
+    exact = TorchARModel(model, VOCAB)
+    for u, c in zip(prompts, batched):
+        ref = greedy_completion(exact, u, 10)
+        assert (c.text, c.finished) == (ref.text, ref.finished), u
+    assert any(c.finished for c in batched)  # a trained model ends some completions: the comparison has teeth
+
+
+def test_batched_rule_metrics_equal_theory_rule_metrics_on_a_trained_model():
+    data = language_data("L3", n_max=4)
+    model = build_model("lstm", VOCAB, 16, TINY, seed=1)
+    train(model, VOCAB, data.train, TrainConfig(steps=60, batch_size=4, seed=1), progress=False)
+    model = model.double().eval()
+    full = paper_prompts(L3)
+    ps = split_prompts(L3, full.id_prompts + full.ood_prompts[::5])
+    assert rule_metrics_batched(model, VOCAB, ps, 12) == rule_metrics(TorchARModel(model, VOCAB), L3, ps, 12)
+
+
+# ---- architectures ---------------------------------------------------------------------------------
+def test_positional_encoding_depends_on_position_and_the_published_defect_is_caught():
+    tokens = VOCAB.encode(["aabab", "abbba", "babaa"])
+    learned = build_model("transformer", VOCAB, 8, TINY, seed=0).double()
+    blind = build_model("transformer-nopos", VOCAB, 8, TINY, seed=0).double()
+    assert position_sensitivity(learned, tokens) > 1e-3
+    assert position_sensitivity(blind, tokens) < 1e-12  # the published code's position-blind Transformer
+    # the defect stays after training: the position embedding is frozen at zero
+    assert not blind.position_embedding.weight.requires_grad and not blind.position_embedding.weight.any()
+
+
+@pytest.mark.parametrize("arch", ["linear", "ssm", "lstm", "transformer", "transformer-nopos"])
+def test_every_architecture_is_causal(arch):
+    model = build_model(arch, VOCAB, 12, TINY, seed=0).double()
+    x = VOCAB.encode(["abbabaab"])
+    base = model(x)
+    for j in range(1, x.shape[1]):
+        y = x.clone()
+        y[0, j] = VOCAB.pad if x[0, j] != VOCAB.pad else 0
+        assert torch.equal(model(y)[0, :j], base[0, :j]), j  # changing a later token never moves earlier outputs
+
+
+def test_linear_model_mask_is_causal():
+    model = LinearModel(VOCAB.n_inputs, VOCAB.n_outputs, d_embed=8, max_positions=12, seed=0).double()
+    x = VOCAB.encode(["abbabaab"])
+    base = model(x)
+    for j in range(1, x.shape[1]):
+        y = x.clone()
+        y[0, j] = VOCAB.pad if x[0, j] != VOCAB.pad else 0
+        out = model(y)
+        assert torch.equal(out[0, :j], base[0, :j]), j  # no earlier output moves
+        assert not torch.equal(out[0, j], base[0, j])  # and the changed position does see its token
+    model(x).sum().backward()
+    assert not model.mix.grad.triu(1).any()  # entries above the diagonal never learn
+
+
+# ---- the saturation gap ----------------------------------------------------------------------------
+class _Constant(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(logits, dtype=torch.float64))
+
+    def forward(self, tokens):
+        return self.w.expand(tokens.shape[0], tokens.shape[1], -1)
+
+
+def test_saturation_gap_of_a_uniform_model_is_the_closed_form():
+    P = language_data("L3", n_max=6).distribution
+    gap = saturation_gap(_Constant([0.0, 0.0, 0.0]), P)
+    exact = (float(P.mean_length()) + 1) * math.log(3) - math.log(6)
+    assert gap.kl_lo - 1e-12 <= exact <= gap.kl_hi + 1e-12 and gap.kl_hi - gap.kl_lo < 1e-12
+    assert math.isinf(saturation_gap(_Constant([0.0, -1e4, 0.0]), P).kl_hi)  # q(b) underflows to 0
+
+
+def test_saturation_gap_matches_the_float_test_loss_of_a_trained_model():
+    data = language_data("L3", n_max=5)
+    model = build_model("transformer", VOCAB, 14, TINY, seed=2)
+    train(model, VOCAB, data.train, TrainConfig(steps=80, batch_size=5, seed=2), progress=False)
+    gap = saturation_gap(model, data.distribution)
+    loss = measure_losses(model.double(), data).per_sequence
+    h = float(entropy(data.distribution))
+    assert gap.kl_lo - 1e-9 <= loss - h <= gap.kl_hi + 1e-9
+    assert 0 < gap.kl_lo <= gap.kl_hi < 5
+
+
+def test_aggregations_differ_as_documented():
+    hist = [{"step": 0, "val_loss": 9, "test_loss_padded": 9, "test_loss_token": 9, "id_r1": 0, "id_r2": 0, "ood_r1": 0, "ood_r2c": 0},
+            {"step": 5, "val_loss": 2, "test_loss_padded": 2, "test_loss_token": 2, "id_r1": 1, "id_r2": 1, "ood_r1": 0.2, "ood_r2c": 1},
+            {"step": 9, "val_loss": 3, "test_loss_padded": 3, "test_loss_token": 3, "id_r1": 1, "id_r2": 1, "ood_r1": 0.7, "ood_r2c": 1}]
+    assert aggregate(hist, "best-validation")["ood_r1"] == 0.2
+    assert aggregate(hist, "max-over-checkpoints")["ood_r1"] == 0.7
+
+
+def test_regime_targets():
+    assert oracle_completion(L3, "bbba") == "aa" and L3.r1.accepts("bbba" + "aa")
+    assert violating_completion(L3, "abab") == "a" and not L3.r1.accepts("abab" + "a")
+    for u in paper_prompts(L3).ood_prompts:
+        assert L3.r1.accepts(u + oracle_completion(L3, u)) and not L3.r1.accepts(u + violating_completion(L3, u))
+
+
+# ---- bad input -------------------------------------------------------------------------------------
+def _cli(capsys, *args):
+    code = main(["experiment", "rule-extrapolation", *args])
+    return code, capsys.readouterr()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--language", "L9"], "unknown language 'L9'"),
+    (["--arch", "gru"], "unknown architecture 'gru'"),
+    (["--language", "L1", "--regime", "oracle"], "equal counts"),
+    (["--regime", "ml", "--device", "tpu"], "device 'tpu'"),
+    (["--size", "huge"], "unknown size 'huge'"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragment):
+    code, out = _cli(capsys, "--out", str(tmp_path / "o"), "--seeds", "1", *args)
+    assert code == 2
+    assert fragment in out.err and out.err.count("\n") == 1 and "Traceback" not in out.err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_config_that_cannot_fit_is_refused_before_training(tmp_path):
+    with pytest.raises(ConfigTooLarge, match=r"needs ≈ .* GiB.*refused before training"):
+        run_grid(["L3"], ["transformer"], ["ml"], [0], tmp_path / "o", torch.device("cpu"), size="paper",
+                 memory_budget=64 * 2**20, progress=False, echo=None)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ConfigTooLarge):
+        check_fits("transformer", VOCAB, 258, TINY, 10**7, 258, torch.device("cpu"))
+
+
+def test_unknown_names_are_typed_errors():
+    with pytest.raises(UnknownArchitecture):
+        build_model("mamba2", VOCAB, 8, TINY, 0)
+    with pytest.raises(UnknownRegime):
+        regime_pairs(L3, "rlhf", ())
+
+
+def test_cli_tiny_run_and_corrupt_resume(tmp_path, capsys):
+    out = tmp_path / "o"
+    code, res = _cli(capsys, "--arch", "linear", "--regime", "ml,oracle", "--seeds", "1", "--steps", "20",
+                     "--device", "cpu", "--out", str(out), "--quiet")
+    assert code == 0, res.err
+    assert "L3-linear-oracle-s0" in res.out and "| L3 | linear | ml | 1 |" in res.out
+    assert (out / "results.csv").read_text().count("\n") == 3 and (out / "report.md").exists()
+    assert (out / "ood_r1_vs_gap.png").stat().st_size > 1000
+    ckpt = out / "L3-linear-ml-s0" / CHECKPOINT_NAME
+    ckpt.write_bytes(b"garbage")
+    code, res = _cli(capsys, "--arch", "linear", "--regime", "ml", "--seeds", "1", "--steps", "20", "--device", "cpu",
+                     "--out", str(out), "--quiet", "--resume")
+    assert code == 2 and "cannot be read" in res.err and res.err.count("\n") == 1
+    assert ckpt.read_bytes() == b"garbage"
+
+
+def test_parallel_jobs_give_the_same_rows(tmp_path):
+    kw = dict(steps=10, progress=False, echo=None)
+    one = run_grid(["L3"], ["linear"], ["ml", "oracle"], [0], tmp_path / "a", torch.device("cpu"), jobs=1, **kw)
+    two = run_grid(["L3"], ["linear"], ["ml", "oracle"], [0], tmp_path / "b", torch.device("cpu"), jobs=2, **kw)
+    strip = lambda r: {k: v for k, v in r.items() if k != "wall_s"}  # noqa: E731
+    assert [strip(r) for r in one] == [strip(r) for r in two]
