@@ -124,8 +124,8 @@ def regime_comparison(rows: Sequence[dict], aggregation: str = "best-validation"
                    f"oracle {loss['oracle']:.5f} — spread {100 * spread:.1f} % ({'within' if spread <= 0.10 else 'NOT within'} "
                    f"10 %); largest certified gap per regime {gaps['ml']:.2e} / {gaps['adversarial']:.2e} / "
                    f"{gaps['oracle']:.2e}; OOD R1 {ood['ml']:.3f} / {ood['adversarial']:.3f} / {ood['oracle']:.3f}"
-                   + (" (published for the position paper's Transformer, best-validation, n ≤ 128: 0.462 / 0.000 / 0.830)."
-                      if lang == "L3" else "."))
+                   + (" (published, for the position paper's Transformer only, best-validation, n ≤ 128: "
+                      "0.462 / 0.000 / 0.830)." if lang == "L3" else "."))
     return out
 
 
