@@ -60,25 +60,23 @@ def _cmd_prove(args: argparse.Namespace) -> int:
         return 0
     certs = []
     start = time.perf_counter()
-    labels = {c.name: f"{c.name}  {c.title}" for c in checks}
-    lw = max(len(label) for label in labels.values()) if labels else 5
+    nw = max([len(c.name) for c in checks] + [5])
     if not args.json:
-        print(f"{'check':<{lw}}  {'status':<9}  {'method':<10}  {'detail':<50}  time")
+        print(f"{'check':<{nw}}  {'status':<9}  {'method':<10}  {'time':>6}  detail", flush=True)
     for c in checks:
         cert = proofs.run(c)
         certs.append(cert)
         if not args.json:
-            print(f"{labels[c.name]:<{lw}}  {cert.status.value:<9}  {cert.method:<10}  {cert.detail:<50}  {cert.elapsed_s:.1f}s",
-                  flush=True)
+            print(f"{c.name:<{nw}}  {cert.status.value:<9}  {cert.method:<10}  {cert.elapsed_s:>5.1f}s  {cert.detail}", flush=True)
             if not cert.verified:
-                print(f"{'':<{lw}}  reason: {cert.reason}", flush=True)
+                print(f"{'':<{nw}}  reason: {cert.reason}", flush=True)
     total = time.perf_counter() - start
     counts = {s: sum(1 for c in certs if c.status.value == s) for s in ("verified", "falsified", "unknown")}
     if args.json:
         print(json.dumps([c.to_dict(args.timings) for c in certs], sort_keys=True, indent=2, ensure_ascii=False))
     else:
-        summary = f"{counts['verified']} verified, {counts['falsified']} falsified, {counts['unknown']} unknown"
-        print(f"{summary:<{lw + 77}}  {total:.1f}s")
+        print(f"{counts['verified']} verified, {counts['falsified']} falsified, {counts['unknown']} unknown  "
+              f"({total:.1f}s; `nonid prove --list` gives each check's title)")
     return 0 if counts["verified"] == len(certs) else 1
 
 

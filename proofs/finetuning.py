@@ -264,9 +264,9 @@ check_mlp = _numeric("prop-3-mlp-scaling", "mlp", "ReLU-MLP scaling twins")
 check_permutation_control = _numeric("prop-3-permutation-control", "permutation", "permutation control")
 
 CHECKS = [
-    ProofCheck("prop-3-symbolic", "finetuning  symbolic one-layer proof", check_symbolic),
-    ProofCheck("prop-3-qk-scaling", "finetuning  qk-scaling twins", check_qk),
-    ProofCheck("prop-3-vo-scaling", "finetuning  vo-scaling twins", check_vo),
-    ProofCheck("prop-3-mlp-scaling", "finetuning  mlp-scaling twins", check_mlp),
-    ProofCheck("prop-3-permutation-control", "finetuning  permutation control (no gap)", check_permutation_control),
+    ProofCheck("prop-3-symbolic", "Prop. 3: symbolic proof on a one-layer model", check_symbolic),
+    ProofCheck("prop-3-qk-scaling", "Prop. 3: query/key-scaled twins", check_qk),
+    ProofCheck("prop-3-vo-scaling", "Prop. 3: value/output-scaled twins", check_vo),
+    ProofCheck("prop-3-mlp-scaling", "Prop. 3: ReLU-MLP-scaled twins", check_mlp),
+    ProofCheck("prop-3-permutation-control", "Prop. 3: permutation control (no gap)", check_permutation_control),
 ]

@@ -74,7 +74,7 @@ def check_symbolic() -> Certificate:
 
 
 CHECKS = [
-    ProofCheck("prop-2-kl-bound-symbolic", "ICL: KL <= -ln(1 - t) (sympy)", check_symbolic),
-    ProofCheck("prop-2-icl-surgery", "ICL: local surgery", check_surgery),
-    ProofCheck("prop-2-icl-mixture", "ICL: mixture with a no-ICL R", check_mixture),
+    ProofCheck("prop-2-kl-bound-symbolic", "Prop. 2: KL <= -ln(1 - t), by sympy", check_symbolic),
+    ProofCheck("prop-2-icl-surgery", "Prop. 2: ICL, local surgery", check_surgery),
+    ProofCheck("prop-2-icl-mixture", "Prop. 2: ICL, mixture with a no-ICL R", check_mixture),
 ]
