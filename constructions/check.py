@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -135,14 +135,20 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 # ---- the adapter -----------------------------------------------------------------------------------
 class TorchARModel:
-    """A :class:`DecoderTransformer` as an :class:`~theory.models.ARModel`: the row at u is the exact
-    normalisation of the float64 softmax probabilities (dyadic rationals divided by their exact sum),
-    so the argmax — and any tie — is that of the network.  Rows of an earlier :func:`evaluate` can be
-    passed in ``cache`` (logits keyed by prefix); others are computed one forward pass at a time."""
+    """A network as an :class:`~theory.models.ARModel`: the row at u is the exact normalisation of the
+    float64 softmax probabilities (dyadic rationals divided by their exact sum), so the argmax — and
+    any tie — is that of the network.  Rows of an earlier :func:`evaluate` can be passed in ``cache``
+    (logits keyed by prefix); others are computed one forward pass at a time.
 
-    def __init__(self, net: DecoderTransformer, cache: dict[str, np.ndarray] | None = None, name: str = "network") -> None:
+    ``net`` is a :class:`DecoderTransformer` or any causal network mapping the ids of
+    ``[SOS, x₁ … xₙ]`` to per-position logits over Σ ∪ {EOS}; for the latter pass its ``encode``
+    (words → id tensor) and ``alphabet``."""
+
+    def __init__(self, net: torch.nn.Module, cache: dict[str, np.ndarray] | None = None, name: str = "network", *,
+                 encode: Callable[[list[str]], torch.Tensor] | None = None, alphabet: Alphabet | None = None) -> None:
         self.net = net
-        self.alphabet: Alphabet = net.alphabet
+        self.alphabet: Alphabet = alphabet if alphabet is not None else net.alphabet
+        self.encode = encode if encode is not None else net.encode
         self.name = name
         self._logits = dict(cache or {})
         self._rows: dict[str, NextTokenDistribution] = {}
@@ -151,7 +157,7 @@ class TorchARModel:
         z = self._logits.get(prefix)
         if z is None:
             with torch.inference_mode():
-                z = self.net(self.net.encode([prefix]))[0, len(prefix)].to(torch.float64).cpu().numpy()
+                z = self.net(self.encode([prefix]))[0, len(prefix)].to(torch.float64).cpu().numpy()
             self._logits[prefix] = z
         return z
 

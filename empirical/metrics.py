@@ -17,16 +17,15 @@ by batched greedy decoding, scored exactly as :func:`theory.properties.rule_metr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from theory.probability import NextTokenDistribution
 from theory.prompts import PromptSet
 from theory.properties import Completion, RuleMetrics, score_completions
 
+from constructions.check import TorchARModel as _CheckedTorchARModel
 from empirical.data import IGNORE, LanguageData, Vocab
 
 
@@ -83,33 +82,17 @@ def rule_metrics_batched(model: torch.nn.Module, vocab: Vocab, prompt_set: Promp
 
 
 # ---- the network as an exact AR model -------------------------------------------------------------
-def exact_row(probs: Sequence[float], vocab: Vocab) -> NextTokenDistribution:
-    """The exact renormalisation q_i = p_i / Σ_j p_j of float probabilities read as exact rationals."""
-    fr = [Fraction(float(p)) for p in probs]
-    total = sum(fr)
-    return NextTokenDistribution(vocab.alphabet, {t: f / total for t, f in zip(vocab.alphabet.outcomes, fr)})
-
-
-class TorchARModel:
-    """A network as a ``theory.models.ARModel``: ``next_token(u)`` is :func:`exact_row` of the
-    network's float64 softmax at u (the network is copied to float64 on the CPU; rows are memoised)."""
+class TorchARModel(_CheckedTorchARModel):
+    """A trained network as a ``theory.models.ARModel`` (:class:`constructions.check.TorchARModel` on a
+    float64 CPU copy of the network, with the experiment's vocabulary): the exact renormalisation of
+    its float64 softmax at every prefix, memoised."""
 
     def __init__(self, model: torch.nn.Module, vocab: Vocab) -> None:
         import copy
 
-        self.net = copy.deepcopy(model).to("cpu", torch.float64).eval()
+        net = copy.deepcopy(model).to("cpu", torch.float64).eval()
+        super().__init__(net, name=type(model).__name__, encode=vocab.encode, alphabet=vocab.alphabet)
         self.vocab = vocab
-        self.alphabet = vocab.alphabet
-        self._memo: dict[str, NextTokenDistribution] = {}
-
-    @torch.no_grad()
-    def next_token(self, prefix: str) -> NextTokenDistribution:
-        row = self._memo.get(prefix)
-        if row is None:
-            self.alphabet.check_sequence(prefix, "prefix")
-            probs = self.net(self.vocab.encode([prefix]))[0, len(prefix)].softmax(-1)
-            row = self._memo[prefix] = exact_row(probs.tolist(), self.vocab)
-        return row
 
 
 # ---- test losses ----------------------------------------------------------------------------------
