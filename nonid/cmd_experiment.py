@@ -78,6 +78,14 @@ def run(args: argparse.Namespace) -> int:
         lengths = [int(x) for x in _csv(args.regime_lengths)] if args.regime_lengths else None
     except ValueError:
         raise InvalidExperimentConfig(f"--regime-lengths {args.regime_lengths!r} is not a comma-separated list of integers") from None
+    from empirical.architectures import check_architecture
+    from empirical.data import check_regime
+
+    for arch in archs:  # refuse bad names before printing or creating anything
+        check_architecture(arch)
+    for lang in languages:
+        for regime in regimes:
+            check_regime(get_language(lang), regime)
     device = resolve_device(args.device)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
