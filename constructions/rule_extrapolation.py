@@ -43,7 +43,7 @@ from theory.data import ConditionalDistribution, DataDistribution, FiniteDistrib
 from theory.errors import InvalidBudget, InvalidDistribution, InvalidLanguage, InvalidPrompt, NonidError
 from theory.exact import LogCombination
 from theory.languages import DEAD, Automaton, Language, get_language
-from theory.models import ARModel, FunctionModel, RowLike, SupportExtension
+from theory.models import ARModel, FunctionModel, RowLike, SupportExtension, copies_support
 from theory.probability import NextTokenDistribution
 from theory.prompts import PromptSet, paper_prompts
 from theory.properties import GreedyRuleAccuracy, SampledRuleProbability, rule_metrics
@@ -254,8 +254,10 @@ class RuleCase:
         with P(u) > 0 a :class:`~theory.models.SupportExtension` returns p(· | u) itself."""
         r1 = self.language.r1
         phi = GreedyRuleAccuracy(self.ood_prompts, r1, self.max_new_tokens)
-        zero = LogCombination.zero()
-        tails = (zero, zero) if self.depth is not None else (None, None)
+        # The tail beyond ``depth`` is closed at 0 only for a model that copies p(.|u) on the whole
+        # support by construction; any other model leaves it open (and the KL undecided).
+        tails = tuple(LogCombination.zero() if self.depth is not None and copies_support(q, self.data) else None
+                      for q in (self.completer, self.violator))
         return Witness(
             name=self.check_name, claim=self.claim(), data=self.data, q1=self.completer, q2=self.violator,
             prop=phi, property_name="greedy OOD R1 accuracy", epsilon=Fraction(0), delta=Fraction(1),
@@ -311,7 +313,8 @@ class RuleCase:
         if self.depth is not None:
             assumptions.append(
                 f"infinite support: KL summed exactly over support prefixes shorter than {self.depth}; the tail is 0 "
-                "because both models return p(.|u) itself at every u with P(u) > 0 (SupportExtension)")
+                "because both models return p(.|u) itself at every u with P(u) > 0 (checked structurally: each is a "
+                "SupportExtension of P, patched only off the support; any other model leaves the tail open)")
         assumptions.extend(self.notes)
 
         def f(x: object) -> str:
@@ -419,10 +422,9 @@ def build_case(name: str, *, n_max: int | None = None, max_length: int | None = 
     m = DEFAULT_MAX_LENGTH[key] if max_length is None else max_length
     data = budget_uniform(lang, m)
     prompts = paper_prompts(lang, seed=seed) if key in ("L4", "L6") else paper_prompts(lang)
-    notes = () if key in ("L4", "L6") else ()
     return rule_extrapolation_case(
         data, lang, prompts, name=key, max_new_tokens=max_new_tokens, description=data.name,
-        notes=notes + (f"the paper's random words (length <= 256) are replaced by an explicit generator with exact "
+        notes=(f"the paper's random words (length <= 256) are replaced by an explicit generator with exact "
                        f"conditionals: words of {key} of length <= {m}, uniform over the feasible next outcomes",))
 
 

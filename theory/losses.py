@@ -21,7 +21,7 @@ from math import gcd
 
 from theory.data import DataDistribution
 from theory.exact import LogCombination, LogInterval
-from theory.errors import InvalidDistribution
+from theory.errors import InvalidBudget, InvalidDistribution
 from theory.models import ARModel, sequence_probability
 
 LossValue = LogCombination | LogInterval
@@ -100,6 +100,9 @@ def entropy(P: DataDistribution, depth: int | None = None) -> LossValue:
 def _with_tail(value: LogCombination, P: DataDistribution, tail_bound: LogCombination | None) -> LossValue:
     if P.is_finite:
         return value
+    if tail_bound is not None and tail_bound.sign() != 1 and not tail_bound.is_zero:
+        raise InvalidBudget(f"tail bound {tail_bound} is not certified >= 0: a bound on a sum of non-negative "
+                            "KL terms cannot be negative")
     return LogInterval(value, value + tail_bound if tail_bound is not None else LogCombination.infinity())
 
 

@@ -175,6 +175,18 @@ class SupportExtension:
         return f"SupportExtension({self.name!r})"
 
 
+def copies_support(model: ARModel, data: "DataDistribution") -> bool:
+    """True when ``model`` is known *by its structure* to return p(· | u) at every u ∈ S(P): a
+    :class:`SupportExtension` of this very ``data``, possibly wrapped in :class:`PatchedModel` s whose
+    patched prefixes all have P(u) = 0.  This is what lets an infinite-support KL tail be closed at 0;
+    any other model (or a patch on a support prefix, however deep) gives False."""
+    while isinstance(model, PatchedModel):
+        if any(data.prefix_mass(u) > 0 for u in model.patches):
+            return False
+        model = model.base
+    return isinstance(model, SupportExtension) and model.data is data
+
+
 def uniform_model(alphabet: Alphabet) -> FunctionModel:
     """q(· | u) uniform over Σ ∪ {EOS} at every prefix."""
     row = NextTokenDistribution.uniform(alphabet)
