@@ -92,10 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command is None:
             parser.print_help()
-            return 2
+            raise UsageError("no command given (the commands are listed above)")
         return args.handler(args)
-    except NonidError as e:
-        print(f"nonid: {e}", file=sys.stderr)
+    except NonidError as e:  # one line: a newline or other control character inside a value (a path, a name) is escaped
+        print("nonid: " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(e)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nonid: interrupted", file=sys.stderr)

@@ -41,13 +41,18 @@ def run(args: argparse.Namespace) -> int:
         from constructions.distill import DistillConfig, resolve_device
 
         resolve_device(args.device)
-        if args.checkpoint_dir is not None:
-            from pathlib import Path
-
-            Path(args.checkpoint_dir).mkdir(parents=True, exist_ok=True)
         distill_config = DistillConfig(device=args.device, **({"max_steps": args.max_steps} if args.max_steps is not None else {}))
     t0 = time.perf_counter()
     case = load_case(args.case, args.n_max)
+    if args.method == "distill" and args.checkpoint_dir is not None:  # created only once every input is known good
+        from pathlib import Path
+
+        from theory.errors import InvalidArtifact
+
+        try:
+            Path(args.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError) as e:
+            raise InvalidArtifact(f"--checkpoint-dir {args.checkpoint_dir!r} cannot be created ({getattr(e, 'strerror', None) or e})") from None
     print(f"built construction {case.name} ({case.data.name})  {time.perf_counter() - t0:.1f}s", flush=True)
     pair = build_pair(case, args.method, compile_config=compile_config, distill_config=distill_config,
                       device=args.device, log=lambda m: print(m, flush=True), checkpoint_dir=args.checkpoint_dir)

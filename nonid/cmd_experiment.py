@@ -88,8 +88,13 @@ def run(args: argparse.Namespace) -> int:
             check_regime(get_language(lang), regime)
     device = resolve_device(args.device)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidExperimentConfig(f"--out {out} exists and is not a folder")
+    try:
+        if out.exists() and not out.is_dir():
+            raise InvalidExperimentConfig(f"--out {out} exists and is not a folder")
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        if isinstance(e, InvalidExperimentConfig):
+            raise
+        raise InvalidExperimentConfig(f"--out {str(out)!r} is unusable ({getattr(e, 'strerror', None) or e})") from None
     n = len(languages) * len(archs) * len(regimes) * args.seeds
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
           f"{args.seeds} seeds), size {args.size}, device {device}", flush=True)

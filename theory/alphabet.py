@@ -31,6 +31,8 @@ class Alphabet:
     symbols: tuple[str, ...]
 
     def __init__(self, symbols: str | tuple[str, ...] | list[str]) -> None:
+        if not isinstance(symbols, (str, tuple, list)):
+            raise InvalidAlphabet(f"alphabet {symbols!r} is not a string, tuple or list of symbols")
         syms = tuple(symbols)
         if not syms:
             raise InvalidAlphabet("alphabet is empty")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import tempfile
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
+
+from theory.errors import InvalidCertificate
 
 CERTIFICATE_FORMAT = 1
 METHODS = ("exact", "smt", "bound", "exhaustive", "symbolic")
@@ -41,7 +44,11 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (str, int, float)):
         return value
     if isinstance(value, Fraction):
-        return {"exact": str(value), "approx": float(value)}
+        try:
+            approx = float(value)
+        except OverflowError:  # beyond float range: the exact string is what counts
+            approx = float("inf") if value > 0 else float("-inf")
+        return {"exact": str(value), "approx": approx}
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -95,13 +102,35 @@ class Certificate:
     timings: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", Status(self.status))
+        for name in ("check", "claim", "method", "detail", "reason"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidCertificate(f"certificate field {name} = {getattr(self, name)!r} is not a string")
+        try:
+            object.__setattr__(self, "status", Status(self.status))
+        except ValueError:
+            raise InvalidCertificate(f"certificate status {self.status!r} is not one of "
+                                     f"{tuple(s.value for s in Status)}") from None
         if self.method not in METHODS:
-            raise ValueError(f"certificate method {self.method!r} is not one of {METHODS}")
+            raise InvalidCertificate(f"certificate method {self.method!r} is not one of {METHODS}")
         if self.status is not Status.VERIFIED and not self.reason:
-            raise ValueError(f"a {self.status} certificate needs a reason ({self.check!r})")
-        object.__setattr__(self, "quantities", jsonable(dict(self.quantities)))
+            raise InvalidCertificate(f"a {self.status} certificate needs a reason ({self.check!r})")
+        if not isinstance(self.quantities, Mapping):
+            raise InvalidCertificate(f"certificate quantities {self.quantities!r} are not a mapping")
+        try:
+            object.__setattr__(self, "quantities", jsonable(dict(self.quantities)))
+        except TypeError as e:
+            raise InvalidCertificate(f"certificate quantities: {e}") from None
+        if isinstance(self.assumptions, (str, bytes, Mapping)) or not isinstance(self.assumptions, Iterable):
+            raise InvalidCertificate(f"certificate assumptions {self.assumptions!r} are not a list of strings")
         object.__setattr__(self, "assumptions", tuple(self.assumptions))
+        if not all(isinstance(a, str) for a in self.assumptions):
+            raise InvalidCertificate(f"certificate assumptions {self.assumptions!r} are not a list of strings")
+        if not isinstance(self.versions, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.versions.items()):
+            raise InvalidCertificate(f"certificate versions {self.versions!r} are not a mapping of names to strings")
+        if self.elapsed_s is not None and not _finite_number(self.elapsed_s):
+            raise InvalidCertificate(f"certificate elapsed_s {self.elapsed_s!r} is not a finite number")
+        if not isinstance(self.timings, Mapping) or not all(_finite_number(v) for v in self.timings.values()):
+            raise InvalidCertificate(f"certificate timings {self.timings!r} are not a mapping of names to seconds")
         object.__setattr__(self, "timings", {str(k): round(float(v), 3) for k, v in dict(self.timings).items()})
 
     @property
@@ -142,22 +171,39 @@ class Certificate:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Certificate":
-        """Rebuild from :meth:`to_dict`; raises ValueError for another format version or a bad field."""
+        """Rebuild from :meth:`to_dict`; raises InvalidCertificate (a ValueError) for another format
+        version, a missing field or a bad one."""
+        if not isinstance(d, Mapping):
+            raise InvalidCertificate(f"certificate {_short(d)} is not a JSON object")
         if d.get("format") != CERTIFICATE_FORMAT:
-            raise ValueError(f"certificate format {d.get('format')!r} is not {CERTIFICATE_FORMAT}")
+            raise InvalidCertificate(f"certificate format {_short(d.get('format'))} is not {CERTIFICATE_FORMAT}")
         try:
             return cls(
-                check=d["check"], claim=d["claim"], status=Status(d["status"]), method=d["method"],
+                check=d["check"], claim=d["claim"], status=d["status"], method=d["method"],
                 detail=d.get("detail", ""), reason=d.get("reason", ""), quantities=d.get("quantities", {}),
-                assumptions=tuple(d.get("assumptions", ())), versions=d.get("versions", {}),
+                assumptions=d.get("assumptions", ()), versions=d.get("versions", {}),
                 elapsed_s=d.get("elapsed_s"), timings=d.get("timings", {}),
             )
         except KeyError as e:
-            raise ValueError(f"certificate is missing field {e.args[0]!r}") from None
+            raise InvalidCertificate(f"certificate is missing field {e.args[0]!r}") from None
 
     @classmethod
     def from_json(cls, text: str) -> "Certificate":
-        return cls.from_dict(json.loads(text))
+        """Parse :meth:`to_json`'s output; raises InvalidCertificate for text that is not JSON or not a certificate."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+            raise InvalidCertificate(f"certificate is not JSON ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        return cls.from_dict(value)
+
+
+def _finite_number(x: object) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -121,6 +121,8 @@ class FiniteDistribution(DataDistribution):
         self.alphabet = alphabet
         self.name = name
         probs: dict[str, Fraction] = {}
+        if not isinstance(table, Mapping):
+            raise InvalidDistribution(f"data table {table!r} of {name!r} is not a mapping {{sequence: probability}}")
         for x, val in table.items():
             alphabet.check_sequence(x)
             p = as_probability(val, f"P({x!r})")
@@ -165,6 +167,8 @@ class FiniteDistribution(DataDistribution):
     def from_weights(cls, alphabet: Alphabet, weights: Mapping[str, int | Fraction], name: str = "finite") -> "FiniteDistribution":
         """Normalise non-negative exact weights into a distribution."""
         ws: dict[str, Fraction] = {}
+        if not isinstance(weights, Mapping):
+            raise InvalidDistribution(f"weights {weights!r} of {name!r} are not a mapping {{sequence: weight}}")
         for x, w in weights.items():
             if isinstance(w, bool) or not isinstance(w, (int, Fraction)) or w < 0:
                 raise InvalidDistribution(f"weight of {x!r} is {w!r}: weights must be non-negative ints or Fractions")

@@ -69,3 +69,9 @@ class NotPositivelyHomogeneous(InvalidReparametrisation):
 class InvalidArtifact(NonidError):
     """A saved counterexample directory that cannot be trusted: a file missing, truncated, or whose
     SHA-256 differs from the certificate's, or a config that disagrees with the weights."""
+
+
+class InvalidCertificate(NonidError):
+    """A certificate (or its JSON) that is malformed: not JSON, another format version, a missing
+    field, or a field of the wrong type or value (an unknown status or method, a non-verified
+    certificate without a reason)."""

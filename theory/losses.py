@@ -78,6 +78,8 @@ def _tail(P: DataDistribution, depth: int | None) -> int:
         return 0
     if depth is None:
         raise InvalidDistribution(f"{P.name!r} may have infinite support: pass depth=")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise InvalidBudget(f"depth {depth!r} must be an int >= 0")
     return depth
 
 

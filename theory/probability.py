@@ -67,6 +67,8 @@ class NextTokenDistribution:
         index = {t: i for i, t in enumerate(alphabet.outcomes)}
         row = [Fraction(0)] * len(index)
         label = f" at prefix {where!r}" if where is not None else ""
+        if not isinstance(probs, Mapping):
+            raise InvalidDistribution(f"row{label} {probs!r} is not a mapping {{token: probability}}")
         for tok, val in probs.items():
             if tok not in index:
                 raise UnknownToken(f"token {tok!r}{label} is not in alphabet {str(alphabet)!r} or EOS")

@@ -75,7 +75,10 @@ class PromptSet:
 def _as_prompts(prompts: Iterable[str]) -> tuple[str, ...]:
     if isinstance(prompts, str):
         raise InvalidPrompt(f"expected an iterable of prompts, got the single string {prompts!r}")
-    out = tuple(prompts)
+    try:
+        out = tuple(prompts)
+    except TypeError:
+        raise InvalidPrompt(f"expected an iterable of prompts, got {prompts!r}") from None
     for u in out:
         if not isinstance(u, str):
             raise InvalidPrompt(f"prompt {u!r} is not a string")

@@ -17,7 +17,7 @@ from typing import Callable
 
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
-from theory.errors import NonidError
+from theory.errors import InvalidBudget, NonidError
 from theory.exact import FractionInterval, LogCombination, LogInterval
 from theory.losses import LossValue, kl_contributions, kl_divergence
 from theory.models import ARModel
@@ -43,13 +43,36 @@ class Witness:
     kl_tail_bounds: tuple[LogCombination | None, LogCombination | None] = (None, None)
 
     def __post_init__(self) -> None:
-        eps, delta = Fraction(self.epsilon), Fraction(self.delta)
+        for name in ("name", "claim", "property_name"):
+            if not isinstance(getattr(self, name), str):
+                raise NonidError(f"witness {name} {getattr(self, name)!r} is not a string")
+        eps, delta = _exact(self.epsilon, "epsilon"), _exact(self.delta, "delta")
         if eps < 0:
             raise NonidError(f"epsilon {eps} is negative")
         if delta <= 0:
             raise NonidError(f"delta {delta} must be positive")
+        if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 0):
+            raise InvalidBudget(f"depth {self.depth!r} must be None or an int >= 0")
         object.__setattr__(self, "epsilon", eps)
         object.__setattr__(self, "delta", delta)
+
+
+def _approx(x: Fraction) -> float:
+    """``float(x)``, or ±inf for a rational beyond float range (for display only)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return float("inf") if x > 0 else float("-inf")
+
+
+def _exact(value: object, what: str) -> Fraction:
+    """``Fraction(value)``, with a typed error for what it refuses (junk, NaN, infinities, x/0)."""
+    if isinstance(value, bool):
+        raise NonidError(f"{what} {value!r} is a bool, not a number")
+    try:
+        return Fraction(value)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError):
+        raise NonidError(f"{what} {value!r} is not a finite exact number") from None
 
 
 def kl_within(kl: LossValue, epsilon: Fraction) -> bool | None:
@@ -122,7 +145,7 @@ def check_witness(w: Witness) -> Certificate:
         return f"{float(x):.3f}"
 
     eq = "=" if w.epsilon == 0 else "<="
-    detail = f"KL {show(kls[0])}, {show(kls[1])} {eq} {float(w.epsilon):g}; {w.property_name} {show_v(values[0])} vs {show_v(values[1])}"
+    detail = f"KL {show(kls[0])}, {show(kls[1])} {eq} {_approx(w.epsilon):g}; {w.property_name} {show_v(values[0])} vs {show_v(values[1])}"
     return Certificate(
         check=w.name,
         claim=w.claim,

@@ -42,7 +42,7 @@ class CompileConfig:
     def __post_init__(self) -> None:
         for name, (lo, hi) in (("zero_logit", ZERO_LOGIT_RANGE), ("margin", MARGIN_RANGE)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi or not math.isfinite(v):
                 raise InvalidModelConfig(f"compile {name} = {v!r} is not a number in the safe range [{lo:g}, {hi:g}]")
             object.__setattr__(self, name, float(v))
 

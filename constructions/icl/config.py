@@ -23,6 +23,14 @@ XIE_EXAMPLE_LENGTHS = (3, 5, 8, 10)
 XIE_MAX_EXAMPLES = 64
 
 
+def _finite_float(x: int | float) -> bool:
+    """Whether ``x`` is finite as a float (an int beyond float range is not)."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 @dataclass(frozen=True)
 class GINCConfig:
     """Every parameter of the mixture of HMMs, named.
@@ -71,7 +79,7 @@ class GINCConfig:
                                                 or self.n_permutations < 1):
             raise NonidError(f"GINC parameter n_permutations = {self.n_permutations!r} must be None or an int >= 1")
         temp = self.transition_temp
-        if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not math.isfinite(temp) or temp <= 0:
+        if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not _finite_float(temp) or temp <= 0:
             raise NonidError(f"GINC parameter transition_temp = {temp!r} must be a finite number > 0")
         stick = as_probability(self.entity_stickiness, "entity_stickiness")
         if stick == 1:

@@ -38,7 +38,10 @@ def check_stochastic(matrix: Sequence[Sequence[object]], name: str, size: int | 
         InvalidDistribution: not square (or not ``size`` × ``size``), an entry that is a float, negative,
             above one or not a number, or a row that does not sum to exactly 1 (naming matrix, row, sum).
     """
-    rows = [list(r) for r in matrix]
+    try:
+        rows = [list(r) for r in matrix]
+    except TypeError:
+        raise InvalidDistribution(f"{name} = {matrix!r} is not a matrix (a sequence of rows)") from None
     n = len(rows)
     if n == 0 or (size is not None and n != size) or any(len(r) != n for r in rows):
         shape = f"{n} x {sorted({len(r) for r in rows})}"
