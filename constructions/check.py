@@ -37,7 +37,7 @@ from constructions.transformer import DecoderTransformer
 from theory.alphabet import Alphabet
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
-from theory.errors import InvalidDistribution, InvalidModelConfig
+from theory.errors import InputTooLong, InvalidDistribution, InvalidModelConfig
 from theory.exact import decimal_string
 from theory.losses import entropy
 from theory.models import ARModel
@@ -297,7 +297,8 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     (:class:`constructions.rule_extrapolation.RuleCase`): ``verified`` iff both networks are within
     ``tolerance`` (max TV) of the case's completer resp. violator on every prefix of ``prefixes`` and their
     own greedy OOD R1 accuracies are those of the constructions and differ.  Otherwise ``falsified``
-    with the worst prefix named.
+    with the worst prefix named — also for non-finite logits (no OOD metric is read from such a network)
+    and for a greedy OOD completion that runs past the network's positional range.
     """
     from theory.prompts import PromptSet
     from theory.properties import rule_metrics
@@ -309,15 +310,22 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     for label, net, target in (("Q1", q1, case.completer), ("Q2", q2, case.violator)):
         mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, device=device)
         checks.append(mc)
-        model = TorchARModel(net, mc.logits, name=label)
-        got = rule_metrics(model, lang, ood, case.max_new_tokens)
+        # non-finite logits are no distribution to decode from: the check has failed, and no OOD metric is read
+        got, lost = None, ""
+        if not mc.nonfinite:
+            try:
+                got = rule_metrics(TorchARModel(net, mc.logits, name=label), lang, ood, case.max_new_tokens)
+            except InputTooLong as e:  # only a network off its construction's greedy paths walks that far
+                lost = f"{label}: a greedy OOD completion leaves the network's positional range ({e})"
         want = rule_metrics(target, lang, ood, case.max_new_tokens)
         metrics.append((got, want))
         if mc.nonfinite:
             reasons.append(f"{label}: non-finite logits")
         elif not mc.within_tolerance:
             reasons.append(f"{label}: max TV {mc.max_tv:.3g} > tolerance {tolerance:g} at prefix {mc.worst_prefix!r}")
-        if got.ood_r1 != want.ood_r1:
+        if lost:
+            reasons.append(lost)
+        if got is not None and got.ood_r1 != want.ood_r1:
             reasons.append(f"{label}: greedy OOD R1 accuracy {float(got.ood_r1):.4g}, the construction's is {float(want.ood_r1):.4g}")
     (g1, w1), (g2, w2) = metrics
     if not reasons and g1.ood_r1 == g2.ood_r1:
@@ -331,15 +339,20 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
         "ood_prompts": len(ood.ood_prompts), "max_new_tokens": case.max_new_tokens,
     }
     for label, mc, (got, want) in (("q1", checks[0], metrics[0]), ("q2", checks[1], metrics[1])):
-        quantities[label] = {**mc.summary(), "ood_r1": got.ood_r1, "ood_r1_construction": want.ood_r1,
-                             "ood_r2_completion": got.ood_r2_completion, "ood_finished": got.ood_finished,
-                             "tied_steps": got.tied}
+        seen = {k: None if got is None else getattr(got, k) for k in ("ood_r1", "ood_r2_completion", "ood_finished", "tied")}
+        quantities[label] = {**mc.summary(), "ood_r1": seen["ood_r1"], "ood_r1_construction": want.ood_r1,
+                             "ood_r2_completion": seen["ood_r2_completion"], "ood_finished": seen["ood_finished"],
+                             "tied_steps": seen["tied"]}
+
+    def r1(g: Any, spec: str) -> str:
+        return "n/a" if g is None else format(float(g.ood_r1), spec)
+
     kls = [scientific(mc.kl_hi, "up") if mc.kl_hi is not None else "?" for mc in checks]
     detail = (f"{checks[0].prefixes:,} prefixes; max TV {max(c.max_tv for c in checks):.1e}; "
-              f"KL <= {kls[0]}, {kls[1]}; OOD R1 {float(g1.ood_r1):.3f} vs {float(g2.ood_r1):.3f}")
+              f"KL <= {kls[0]}, {kls[1]}; OOD R1 {r1(g1, '.3f')} vs {r1(g2, '.3f')}")
     claim = (f"Two transformers whose next-token distributions are within TV {tolerance:g} of the {case.name} completer and "
              f"violator on every one of {checks[0].prefixes:,} prefixes (support and OOD paths) have test loss "
-             f"H(P) + KL with KL rigorously bounded, and greedy OOD R1 accuracies {float(g1.ood_r1):.3g} vs {float(g2.ood_r1):.3g}.")
+             f"H(P) + KL with KL rigorously bounded, and greedy OOD R1 accuracies {r1(g1, '.3g')} vs {r1(g2, '.3g')}.")
     return Certificate(
         check=check_name or f"counterexample-{case.name}", claim=claim, status=status, method="exhaustive",
         detail=detail, reason="; ".join(reasons), quantities=quantities,

@@ -8,14 +8,16 @@ words gives every prefix at once (causality), each prefix weighted once.
 Training stops at a **target tolerance**, max TV over the set ≤ ``target_tv``, checked every
 ``check_every`` steps, never at a step count; ``max_steps`` is only a cap, and reaching it is reported
 as not converged (the caller's certificate says ``unknown``).  Progress goes to stderr (tqdm when it is
-installed, plain lines otherwise); a checkpoint (weights, optimiser, step) is written atomically every
-``checkpoint_every`` steps and a run resumes from it.  Device ``auto`` picks CUDA when present (TF32
-allowed there; the result is still checked by :mod:`constructions.check` in the network's dtype).
+installed, plain lines otherwise); a checkpoint (weights, optimiser, step, behind a header with its
+SHA-256) is written atomically every ``checkpoint_every`` steps and a run resumes from it; a damaged
+one is refused.  Device ``auto`` picks CUDA when present (TF32 allowed there; the result is still
+checked by :mod:`constructions.check` in the network's dtype).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import sys
@@ -31,7 +33,7 @@ import torch
 from constructions.check import _layout
 from constructions.compile.prefixes import PrefixSet
 from constructions.transformer import DecoderTransformer, TransformerConfig
-from theory.errors import InvalidModelConfig
+from theory.errors import InvalidArtifact, InvalidModelConfig
 from theory.models import ARModel
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -117,15 +119,50 @@ def _progress(total: int) -> Callable[[int, str], None]:
         return line
 
 
+_MAGIC = b"NONID-DISTILL-1 sha256="
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
+    """``torch.save`` bytes behind a one-line header with their SHA-256, written to a temporary file in
+    the same folder and renamed over ``path`` atomically."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    body = buf.getvalue()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(state, tmp)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _load_checkpoint(path: Path, device: torch.device) -> dict:
+    """Read a checkpoint written by :func:`_save_checkpoint`.
+
+    Raises:
+        InvalidArtifact: unreadable, not a distillation checkpoint, or damaged (SHA-256 mismatch); the
+            file is left as it is.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InvalidArtifact(f"{path}: cannot be read ({e.strerror})") from None
+    head, _, body = raw.partition(b"\n")
+    if not head.startswith(_MAGIC):
+        raise InvalidArtifact(f"{path}: not a distillation checkpoint (no nonid header); delete it to start afresh")
+    expected, found = head[len(_MAGIC):].decode(errors="replace"), hashlib.sha256(body).hexdigest()
+    if expected != found:
+        raise InvalidArtifact(f"{path}: damaged, SHA-256 does not match its header (expected {expected[:12]}…, "
+                              f"found {found[:12]}…); delete it to start afresh")
+    try:
+        state = torch.load(io.BytesIO(body), map_location=device, weights_only=True)
+    except Exception as e:  # torch raises many kinds for a damaged file
+        raise InvalidArtifact(f"{path}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    if not isinstance(state, dict):
+        raise InvalidArtifact(f"{path}: not a distillation checkpoint")
+    return state
 
 
 def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = DistillConfig(), *,
@@ -138,6 +175,7 @@ def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = 
 
     Raises:
         InvalidModelConfig: bad config or device, or a checkpoint of another run.
+        InvalidArtifact: a checkpoint that is damaged (SHA-256 mismatch) or unreadable.
     """
     if not isinstance(config, DistillConfig):
         raise InvalidModelConfig(f"expected a DistillConfig, got {type(config).__name__}")
@@ -167,7 +205,7 @@ def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = 
                                             default=str).encode()).hexdigest()
     step, ckpt = 0, Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
+        state = _load_checkpoint(ckpt, device)
         if state.get("fingerprint") != fingerprint:
             raise InvalidModelConfig(f"{ckpt}: checkpoint of another distillation run (config, construction or prefixes differ)")
         net.load_state_dict(state["model"])

@@ -13,14 +13,17 @@ reader never sees half of one):
 
 :func:`verify_directory` refuses (:class:`~theory.errors.InvalidArtifact`) a missing, truncated or
 edited file and a config that disagrees with the weights, then rebuilds the case, re-runs the
-exhaustive check and returns the fresh certificate.
+exhaustive check and returns the fresh certificate; :func:`disagreements` lists where the stored
+certificate (not itself hashed) says something the re-check does not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace
@@ -150,16 +153,45 @@ def _config_json(pair: BuiltPair, n_max: int | None) -> dict[str, Any]:
 
 
 def check_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> None:
-    """Refuse an ``out`` that is a file, or a non-empty directory unless ``overwrite``.
+    """Refuse an ``out`` that is a file, or a non-empty directory unless ``overwrite``, or one that
+    cannot be created: an empty path, ``.``/``..``/``/``, a path under a file, or a folder where we
+    may not write (checked up front, so that nothing is built only to fail at the end).
 
     Raises:
         InvalidArtifact: naming the path.
     """
-    target = Path(out)
+    if not str(out) or Path(out).name in ("", ".", ".."):
+        raise InvalidArtifact(f"output directory {str(out)!r} must name a directory to create or replace")
+    try:
+        _check_output_dir(Path(out), overwrite)
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, a folder we may not list …
+        if isinstance(e, InvalidArtifact):
+            raise
+        raise InvalidArtifact(f"output directory {str(out)!r} is unusable ({getattr(e, 'strerror', None) or e})") from None
+
+
+def _check_output_dir(target: Path, overwrite: bool) -> None:
     if target.exists() and not target.is_dir():
         raise InvalidArtifact(f"{target}: exists and is not a directory")
-    if target.is_dir() and any(target.iterdir()) and not overwrite:
-        raise InvalidArtifact(f"{target}: directory is not empty (pass --force to replace it)")
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise InvalidArtifact(f"{target}: directory is not empty (pass --force to replace it)")
+        try:  # --force deletes the old directory: only ever one that `nonid counterexample` wrote
+            ours = json.loads((target / "config.json").read_text(encoding="utf-8")).get("format") == DIRECTORY_FORMAT
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            ours = False
+        if not ours:
+            raise InvalidArtifact(f"{target}: not a directory written by `nonid counterexample` (no config.json of format "
+                                  f"{DIRECTORY_FORMAT!r}); --force will not delete it")
+    parent = Path(os.path.abspath(target)).parent
+    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InvalidArtifact(f"{target}: cannot be created, {parent} is not a directory")
+    try:  # the write goes through a temporary sibling directory: try making one
+        os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}.probe.", dir=parent))
+    except OSError as e:
+        raise InvalidArtifact(f"{target}: cannot write in {parent} ({e.strerror or e})") from None
 
 
 def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int | None = None, overwrite: bool = False) -> Certificate:
@@ -173,8 +205,11 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
 
     target = Path(out)
     check_output_dir(target, overwrite)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as e:
+        raise InvalidArtifact(f"{target}: cannot be created ({e.strerror or e})") from None
     try:
         pair.q1.save(tmp / MODEL_FILES["q1"])
         pair.q2.save(tmp / MODEL_FILES["q2"])
@@ -194,6 +229,9 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
+    except OSError as e:  # disk full, permissions changed under us, …: nothing half-written is left
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InvalidArtifact(f"{target}: could not be written ({e.strerror or e})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -245,6 +283,52 @@ def load_network(path: Path, expected: dict[str, Any]) -> DecoderTransformer:
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise InvalidArtifact(f"{path}: weights do not fit the config ({first[1].strip() if len(first) > 1 else first[0]})") from None
+
+
+NOISE_FLOOR = 1e-12
+"""Below this a number in a pair certificate is float64 rounding (every tolerance the project uses is ≥ 1e−9)."""
+_SCIENTIFIC = re.compile(r"^\d(\.\d+)?e[+-]\d+$")
+
+
+def _numbers_agree(a: float, b: float, rel: float) -> bool:
+    return math.isclose(a, b, rel_tol=rel, abs_tol=0.0) or (abs(a) <= NOISE_FLOOR and abs(b) <= NOISE_FLOOR)
+
+
+def _disagree(path: str, a: Any, b: Any, out: list[str]) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k.startswith("worst_") or (path == "quantities." and k == "files_sha256"):
+                continue  # where a maximum of rounding noise falls may differ between machines; hashes: checked before
+            if k not in a or k not in b:
+                out.append(f"{path}{k} {'missing' if k not in a else 'unexpected'}")
+            else:
+                _disagree(f"{path}{k}.", a[k], b[k], out)
+        return
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _disagree(f"{path}{i}.", x, y, out)
+        return
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+    if numbers and not (isinstance(a, int) and isinstance(b, int)):
+        agree = _numbers_agree(float(a), float(b), 1e-3)  # float32 networks re-run on another CPU
+    elif isinstance(a, str) and isinstance(b, str) and a != b and all(x == "0" or _SCIENTIFIC.match(x) for x in (a, b)):
+        agree = _numbers_agree(float(a), float(b), 1e-2)  # 3 significant digits, rounded outward
+    else:
+        agree = a == b
+    if not agree:
+        out.append(f"{path.rstrip('.')}: stored {a!r}, re-check {b!r}")
+
+
+def disagreements(stored: Certificate, fresh: Certificate) -> list[str]:
+    """Where a stored pair certificate says something its re-check does not: the status, check, method,
+    claim and every quantity (the files' hashes are checked separately).  Integers, exact rationals and
+    text must be equal; floats agree to 1e−3 relative (3-digit bounds to 1e−2), or both below
+    :data:`NOISE_FLOOR`; which prefix attains a maximum (``worst_*``) is not compared."""
+    out: list[str] = []
+    a, b = stored.to_dict(), fresh.to_dict()
+    _disagree("", {k: a[k] for k in ("status", "check", "method", "claim", "quantities")},
+              {k: b[k] for k in ("status", "check", "method", "claim", "quantities")}, out)
+    return out
 
 
 def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Certificate]:

@@ -14,7 +14,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from constructions.export import verify_directory
+    from constructions.export import disagreements, verify_directory
 
     stored, fresh = verify_directory(args.directory)
     if args.json:
@@ -30,5 +30,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{fresh.status.value}: {where}: {fresh.reason}")
     if stored.status is not fresh.status:
         print(f"note: the stored certificate says {stored.status.value}, the re-check says {fresh.status.value}")
+        return 1
+    diffs = disagreements(stored, fresh)
+    if diffs:
+        more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
+        print(f"note: the stored certificate disagrees with the re-check: {'; '.join(diffs[:3])}{more}")
         return 1
     return 0 if fresh.verified else 1

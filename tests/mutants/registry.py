@@ -6,8 +6,7 @@ control: a mutant that a broken pipeline would also reject proves nothing); with
 feeds the broken one and must return the registered ``expected`` verdict:
 
 * ``"falsified"`` / ``"unknown"`` — the status of the certificate the checker returned;
-* ``"refused:TypeName"`` — the checker raised the typed error ``TypeName`` (a NonidError subclass,
-  or ValueError for certificate parsing);
+* ``"refused:TypeName"`` — the checker raised the typed error ``TypeName`` (a NonidError subclass);
 * ``"exit 2"`` / ``"exit 1"`` — the command line's exit status.
 
 For a constructor that validates its input, :func:`constructed` gives ``"verified"`` when it accepts.
@@ -58,7 +57,7 @@ def verdict(call: Callable[[], object]) -> str:
 
     try:
         out = call()
-    except (NonidError, ValueError) as e:
+    except NonidError as e:
         return f"refused:{type(e).__name__}"
     if isinstance(out, int) and not isinstance(out, bool):
         return f"exit {out}"
@@ -75,7 +74,7 @@ def constructed(call: Callable[[], object]) -> str:
 
     try:
         call()
-    except (NonidError, ValueError) as e:
+    except NonidError as e:
         return f"refused:{type(e).__name__}"
     return ACCEPTED
 

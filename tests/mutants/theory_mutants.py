@@ -323,25 +323,25 @@ def _reparse(edit) -> str:
     return verdict(lambda: Certificate.from_json(json.dumps(d)))
 
 
-@mutant("certificate-format-bumped", "certificate", "refused:ValueError")
+@mutant("certificate-format-bumped", "certificate", "refused:InvalidCertificate")
 def _cert_format(mutate: bool) -> str:
     """A certificate written by an incompatible version (format 2)."""
     return _reparse((lambda d: d.update(format=2)) if mutate else None)
 
 
-@mutant("certificate-falsified-without-reason", "certificate", "refused:ValueError")
+@mutant("certificate-falsified-without-reason", "certificate", "refused:InvalidCertificate")
 def _cert_reason(mutate: bool) -> str:
     """A certificate edited to 'falsified' with no reason given."""
     return _reparse((lambda d: d.update(status="falsified")) if mutate else None)
 
 
-@mutant("certificate-unknown-method", "certificate", "refused:ValueError")
+@mutant("certificate-unknown-method", "certificate", "refused:InvalidCertificate")
 def _cert_method(mutate: bool) -> str:
     """A certificate claiming a method the project does not have ('float-equality')."""
     return _reparse((lambda d: d.update(method="float-equality")) if mutate else None)
 
 
-@mutant("certificate-field-missing", "certificate", "refused:ValueError")
+@mutant("certificate-field-missing", "certificate", "refused:InvalidCertificate")
 def _cert_missing(mutate: bool) -> str:
     """A certificate with its claim deleted."""
     return _reparse((lambda d: d.pop("claim")) if mutate else None)
