@@ -44,7 +44,7 @@ from theory.errors import InvalidBudget, InvalidDistribution, InvalidLanguage, I
 from theory.exact import LogCombination
 from theory.languages import DEAD, Automaton, Language, get_language
 from theory.models import ARModel, FunctionModel, RowLike, SupportExtension, copies_support
-from theory.probability import NextTokenDistribution
+from theory.probability import NextTokenDistribution, as_probability
 from theory.prompts import PromptSet, paper_prompts
 from theory.properties import GreedyRuleAccuracy, SampledRuleProbability, rule_metrics
 from theory.witness import Witness, check_witness
@@ -222,7 +222,8 @@ class RuleCase:
     """One Proposition 1 witness: data P on ``language``, OOD prompts, and the two models.
 
     ``ood_prompts`` are the prompts the claim is about (those of ``prompts`` on which R1 can still be
-    satisfied); ``unsatisfiable`` lists the OOD prompts left out because no continuation satisfies R1.
+    satisfied and violated); ``unsatisfiable`` lists the OOD prompts left out because no continuation
+    satisfies R1, ``inviolable`` those left out because every continuation (within the search limit) keeps it.
     ``depth`` is set only for infinite-support data (KL summed exactly below it)."""
 
     name: str
@@ -233,6 +234,7 @@ class RuleCase:
     unsatisfiable: tuple[str, ...]
     completer: ARModel
     violator: ARModel
+    inviolable: tuple[str, ...] = ()
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
     depth: int | None = None
     description: str = ""
@@ -298,6 +300,7 @@ class RuleCase:
             "language": self.language.name, "grammar": self.language.grammar, "r1": r1.name,
             "r2": self.language.r2.name, "data": self.data.name, "prompt_set": self.prompts.description,
             "ood_prompts": len(self.ood_prompts), "ood_prompts_r1_unsatisfiable": list(self.unsatisfiable),
+            "ood_prompts_r1_inviolable": list(self.inviolable),
             "max_new_tokens": self.max_new_tokens, "depth": self.depth,
             "sampled_r1_q1": sampled[0], "sampled_r1_q2": sampled[1],
             "ood_r1_q1": metrics[0].ood_r1, "ood_r1_q2": metrics[1].ood_r1,
@@ -364,16 +367,23 @@ def rule_extrapolation_case(data: DataDistribution, language: Language | str, pr
             if not lang.contains(x):
                 raise InvalidDistribution(f"support word {x!r} of {data.name!r} is not in {lang.name}")
     r1 = lang.r1
+    completer_policy = RulePolicy(r1, satisfy=True, search_limit=search_limit, name="R1-completer")
+    violator_policy = RulePolicy(r1, satisfy=False, search_limit=search_limit, name="R1-violator")
     satisfiable = tuple(u for u in pset.ood_prompts if r1.completable(u))
     unsat = tuple(u for u in pset.ood_prompts if not r1.completable(u))
     if not satisfiable:
         raise InvalidPrompt(f"R1 ({r1.name}) cannot be satisfied after any of the {len(pset.ood_prompts)} OOD prompts")
-    completer = complete_ood_with(data, RulePolicy(r1, satisfy=True, search_limit=search_limit, name="R1-completer"),
-                                  name="Q1 (R1-completer)")
-    violator = complete_ood_with(data, RulePolicy(r1, satisfy=False, search_limit=search_limit, name="R1-violator"),
-                                 name="Q2 (R1-violator)")
-    return RuleCase(name=name or lang.name, language=lang, data=data, prompts=pset, ood_prompts=satisfiable,
-                    unsatisfiable=unsat, completer=completer, violator=violator, max_new_tokens=max_new_tokens,
+    # A prompt after which every continuation keeps R1 (e.g. "starts with a" after "a…") shows nothing either.
+    kept = tuple(u for u in satisfiable if shortest_continuation(r1, u, violator_policy._goal, search_limit) is not None)
+    inviolable = tuple(u for u in satisfiable if u not in kept)
+    if not kept:
+        raise InvalidPrompt(f"R1 ({r1.name}) cannot be violated within {search_limit} tokens after any of the "
+                            f"{len(satisfiable)} OOD prompts where it can be satisfied")
+    completer = complete_ood_with(data, completer_policy, name="Q1 (R1-completer)")
+    violator = complete_ood_with(data, violator_policy, name="Q2 (R1-violator)")
+    return RuleCase(name=name or lang.name, language=lang, data=data, prompts=pset, ood_prompts=kept,
+                    unsatisfiable=unsat, inviolable=inviolable, completer=completer, violator=violator,
+                    max_new_tokens=max_new_tokens,
                     depth=depth, description=description or data.name, notes=tuple(notes))
 
 
@@ -406,7 +416,7 @@ def build_case(name: str, *, n_max: int | None = None, max_length: int | None = 
         raise NonidError(f"option {bad[0]}={given[bad[0]]!r} does not apply to case {key!r} (it takes {', '.join(sorted(allowed))})")
     if key == "anbn":
         lang = get_language("L3")
-        r = Fraction(ratio) if ratio is not None else DEFAULT_ANBN_RATIO
+        r = as_probability(ratio, "anbn ratio") if ratio is not None else DEFAULT_ANBN_RATIO
         data = anbn_geometric(r)
         d = DEFAULT_ANBN_DEPTH if depth is None else depth
         if isinstance(d, bool) or not isinstance(d, int) or d < 1:

@@ -23,7 +23,7 @@ paper's code rejects words without a b.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Hashable
 
 from theory.alphabet import Alphabet
@@ -178,6 +178,54 @@ class BlockOrder(Rule):
 
 
 @dataclass(frozen=True)
+class EndsWith(Rule):
+    """The word ends with ``symbol`` (so ε is rejected).  State: 1 if the last symbol read is
+    ``symbol``, else 0.  Always completable (append ``symbol``)."""
+
+    symbol: str
+
+    def __post_init__(self) -> None:
+        self._need(self.symbol)
+
+    def start(self) -> State:
+        return 0
+
+    def _step(self, state: State, token: str) -> State:
+        return 1 if token == self.symbol else 0
+
+    def accepts_state(self, state: State) -> bool:
+        return state == 1
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD
+
+
+@dataclass(frozen=True)
+class Avoids(Rule):
+    """The word does not contain the two-symbol factor ``factor``.  State: the last symbol read
+    ('' at the start), DEAD once the factor has appeared.  Every live state accepts."""
+
+    factor: str
+
+    def __post_init__(self) -> None:
+        self._need(self.factor)
+        if len(self.factor) != 2:
+            raise InvalidLanguage(f"rule {self.name!r}: factor {self.factor!r} must have exactly two symbols")
+
+    def start(self) -> State:
+        return ""
+
+    def _step(self, state: State, token: str) -> State:
+        return DEAD if state + token == self.factor else token
+
+    def accepts_state(self, state: State) -> bool:
+        return state is not DEAD
+
+    def completable_state(self, state: State) -> bool:
+        return state is not DEAD
+
+
+@dataclass(frozen=True)
 class EqualCounts(Rule):
     """#s is the same for every s in ``symbols``.  State: the counts minus their minimum (a finite
     tuple per word, aligned with ``symbols``).  Always completable: append each symbol up to the max."""
@@ -299,6 +347,57 @@ class IndependentIntersection(Language):
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD and self.r1.completable_state(state[0]) and self.r2.completable_state(state[1])
+
+
+@dataclass(frozen=True)
+class RuleIntersection(Language):
+    """L = R1 ∩ R2 for any two rules with finitely many reachable states (CountParity, StartsWith,
+    EndsWith, BlockOrder, Avoids…).  Unlike :class:`IndependentIntersection` nothing is assumed about
+    how the rules interact: a state is completable iff a search of the product automaton from it
+    reaches a state both rules accept, which decides it exactly.  The search visits at most
+    ``max_states`` states and raises :class:`InvalidLanguage` beyond (a rule with unboundedly many
+    states, such as EqualCounts, whose intersection cannot be completed)."""
+
+    max_states: int = 10_000
+    _completable: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    def start(self) -> State:
+        return (self.r1.start(), self.r2.start())
+
+    def _step(self, state: State, token: str) -> State:
+        s1, s2 = self.r1._step(state[0], token), self.r2._step(state[1], token)
+        return DEAD if s1 is DEAD or s2 is DEAD else (s1, s2)
+
+    def accepts_state(self, state: State) -> bool:
+        return state is not DEAD and self.r1.accepts_state(state[0]) and self.r2.accepts_state(state[1])
+
+    def completable_state(self, state: State) -> bool:
+        if state is DEAD:
+            return False
+        known = self._completable.get(state)
+        if known is not None:
+            return known
+        seen, frontier, found = {state}, [state], False
+        while frontier and not found:
+            nxt = []
+            for s in frontier:
+                if self.accepts_state(s) or self._completable.get(s):
+                    found = True
+                    break
+                for t in self.alphabet.symbols:
+                    n = self._step(s, t)
+                    if n is not DEAD and n not in seen:
+                        seen.add(n)
+                        nxt.append(n)
+                if len(seen) > self.max_states:
+                    raise InvalidLanguage(f"language {self.name!r}: completability search passed {self.max_states} "
+                                          "states; are both rules finite-state?")
+            frontier = nxt
+        if found:
+            self._completable[state] = True
+        else:  # every state reachable from here is non-completable too
+            self._completable.update(dict.fromkeys(seen, False))
+        return found
 
 
 @dataclass(frozen=True)

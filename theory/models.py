@@ -76,6 +76,8 @@ class TabularModel:
         self.alphabet = alphabet
         self.name = name
         self.table: dict[str, NextTokenDistribution] = {}
+        if not isinstance(table, Mapping):
+            raise InvalidDistribution(f"model table {table!r} of {name!r} is not a mapping {{prefix: row}}")
         for u, row in table.items():
             alphabet.check_sequence(u, "prefix")
             self.table[u] = as_row(alphabet, row, u)
@@ -133,6 +135,8 @@ class PatchedModel:
         self.base = base
         self.name = name
         self.patches: dict[str, NextTokenDistribution] = {}
+        if not isinstance(patches, Mapping):
+            raise InvalidDistribution(f"patches {patches!r} of {name!r} are not a mapping {{prefix: row}}")
         for u, row in patches.items():
             base.alphabet.check_sequence(u, "patched prefix")
             self.patches[u] = as_row(base.alphabet, row, u)
@@ -173,6 +177,51 @@ class SupportExtension:
 
     def __repr__(self) -> str:
         return f"SupportExtension({self.name!r})"
+
+
+class SequenceMixture:
+    """Q_ε(x) = (1 − ε) P(x) + ε R(x) on whole sequences, as an AR model:
+    q(t | u) = ((1 − ε) P(ut) + ε R(ut)) / ((1 − ε) P(u) + ε R(u)), with P(ut) the prefix mass of ut
+    (of u itself as a whole sequence for t = EOS) and R(·) the prefix probabilities of ``other``.
+    Where P(u) = 0 and R(u) > 0 this is exactly r(· | u): the mixture behaves like R off the support,
+    while KL(P ‖ Q_ε) ≤ −ln(1 − ε) for every R (the mixing-in lemma of Proposition 2).
+
+    Raises:
+        InvalidDistribution: ε not an exact number in (0, 1), or ``other`` over another alphabet.
+        UndefinedPrefix (from :meth:`next_token`): a prefix with Q_ε(u) = 0.
+    """
+
+    def __init__(self, data: "DataDistribution", other: ARModel, epsilon: object, name: str = "mixture") -> None:
+        from theory.probability import as_probability
+
+        eps = as_probability(epsilon, "mixture weight epsilon")
+        if not 0 < eps < 1:
+            raise InvalidDistribution(f"mixture weight epsilon {eps} must lie strictly between 0 and 1")
+        if other.alphabet != data.alphabet:
+            raise InvalidDistribution(f"mixed-in model is over {str(other.alphabet)!r}, data over {str(data.alphabet)!r}")
+        self.alphabet, self.data, self.other, self.epsilon, self.name = data.alphabet, data, other, eps, name
+        self._prefix: dict[str, Fraction] = {"": Fraction(1)}
+
+    def other_prefix_probability(self, u: str) -> Fraction:
+        """R(u): the probability that ``other`` generates a word starting with u."""
+        if u not in self._prefix:
+            self._prefix[u] = self.other_prefix_probability(u[:-1]) * self.other.next_token(u[:-1]).prob(u[-1])
+        return self._prefix[u]
+
+    def next_token(self, prefix: str) -> NextTokenDistribution:
+        self.alphabet.check_sequence(prefix, "prefix")
+        e, P, r_u = self.epsilon, self.data, self.other_prefix_probability(prefix)
+        mass = (1 - e) * P.prefix_mass(prefix) + e * r_u
+        if mass == 0:
+            raise UndefinedPrefix(f"mixture {self.name!r} gives prefix {prefix!r} probability 0")
+        r_row = self.other.next_token(prefix)
+        row = {EOS: ((1 - e) * P.probability(prefix) + e * r_u * r_row.prob(EOS)) / mass}
+        for a in self.alphabet.symbols:
+            row[a] = ((1 - e) * P.prefix_mass(prefix + a) + e * r_u * r_row.prob(a)) / mass
+        return NextTokenDistribution(self.alphabet, row, where=f"mixture at {prefix!r}")
+
+    def __repr__(self) -> str:
+        return f"SequenceMixture({self.name!r}, epsilon={self.epsilon})"
 
 
 def copies_support(model: ARModel, data: "DataDistribution") -> bool:
