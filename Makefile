@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: prove test bench setup
+.PHONY: prove test bench setup latex
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -17,8 +17,21 @@ $(VENV)/.installed: pyproject.toml
 prove: $(VENV)/.installed
 	$(BIN)/nonid prove
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed latex
 	$(BIN)/python -m pytest -n 2 -q
+
+# pdflatex for the appendix test (tests/test_appendix.py compiles appendix.tex with it when present).
+# Best effort: only as root with Debian's apt-get (about 20 s); otherwise the test checks the .tex with
+# the LaTeX-aware parser alone and says so.
+TEX_PACKAGES := texlive-latex-base texlive-latex-recommended
+latex:
+	@command -v pdflatex >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing pdflatex ($(TEX_PACKAGES)) for the appendix test"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEX_PACKAGES) >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEX_PACKAGES) >/dev/null 2>&1; } || \
+	  echo "make: could not install pdflatex; the appendix test uses the LaTeX-aware parser only"; \
+	else echo "make: no pdflatex; the appendix test checks appendix.tex with the LaTeX-aware parser only"; fi
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks

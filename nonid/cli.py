@@ -19,7 +19,7 @@ from typing import Sequence
 from theory.errors import NonidError
 
 
-SUBCOMMANDS: tuple[str, ...] = ("nonid.cmd_experiment", "nonid.cmd_counterexample", "nonid.cmd_check")
+SUBCOMMANDS: tuple[str, ...] = ("nonid.cmd_experiment", "nonid.cmd_counterexample", "nonid.cmd_check", "nonid.cmd_appendix")
 
 
 class UsageError(NonidError):

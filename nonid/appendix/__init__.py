@@ -1,0 +1,135 @@
+"""The paper appendix: every certificate, table and figure as LaTeX, Markdown and images, from
+certificates only.
+
+:func:`write_appendix` writes, into a temporary folder next to ``out`` that is then renamed into place
+(nothing half-written is left on failure):
+
+* ``appendix.tex`` — one ``\\section`` (booktabs tables, figures from ``\\nonidfigdir``) stating each
+  lemma and proposition of THEORY.md with its certificates: claim, verdict (a ``falsified`` or
+  ``unknown`` one is shown as such, with its reason), method, solver, horizon, numbers, versions, hash
+  and a reproduction command;
+* ``appendix.md`` — the same content in Markdown;
+* ``figures/*.pdf`` and ``*.png`` — drawn from the certificates (:mod:`nonid.appendix.figures`);
+* ``certificates.json`` — every certificate (canonical, without timings) with its SHA-256, source and
+  reproduction command; ``timings.json`` — the wall and solver times (machine-dependent, never hashed);
+* ``counterexample-anbn/`` — when computed here, the compiled transformer pair (``nonid check`` re-verifies it).
+
+The same certificates give byte-identical ``.tex``, ``.md``, ``certificates.json`` and figures, except
+the solver-seconds panel of ``z3-time-vs-horizon`` (measured times).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Sequence
+
+from theory.certificate import CERTIFICATE_FORMAT, write_atomic
+from theory.errors import InvalidArtifact
+
+from nonid.appendix.sources import APPENDIX_FORMAT, COUNTEREXAMPLE_DIR, Entry, Options, collect, load_entries
+
+OUTPUT_NAMES = frozenset({"appendix.tex", "appendix.md", "certificates.json", "timings.json", "figures", COUNTEREXAMPLE_DIR})
+
+__all__ = ["Entry", "Options", "check_output_dir", "collect", "load_entries", "write_appendix", "OUTPUT_NAMES"]
+
+
+def check_output_dir(out: str | os.PathLike[str], force: bool = False) -> None:
+    """Refuse an ``out`` that is a file, or a folder holding anything but an earlier appendix's files
+    (unless ``force``).
+
+    Raises:
+        InvalidArtifact: naming the path and the first foreign entries.
+    """
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise InvalidArtifact(f"{target}: exists and is not a directory")
+    if target.is_dir() and not force:
+        other = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_NAMES)
+        if other:
+            shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
+            raise InvalidArtifact(f"{target}: directory holds other files ({shown}); pass --force to replace it")
+
+
+def _version() -> str:
+    from nonid import __version__
+
+    return __version__
+
+
+def certificates_json(entries: Sequence[Entry]) -> str:
+    counts = {s: sum(1 for e in entries if e.certificate.status.value == s) for s in ("verified", "falsified", "unknown")}
+    doc = {
+        "appendix_format": APPENDIX_FORMAT, "certificate_format": CERTIFICATE_FORMAT, "generator": f"nonid {_version()}",
+        "counts": counts,
+        "how_to_verify": ("sha256 is the SHA-256 of the certificate's canonical JSON (theory.Certificate.to_json: sorted "
+                          "keys, two-space indent, no timings). Re-run a proof check with `nonid prove --only NAME --json` "
+                          "and compare; re-verify the model pair with `nonid check counterexample-anbn/`; rebuild this "
+                          "appendix from this file with `nonid appendix --from certificates.json --out DIR`."),
+        "certificates": [e.to_dict() for e in entries],
+    }
+    return json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def timings_json(entries: Sequence[Entry]) -> str:
+    doc = {e.check: {"elapsed_s": None if e.certificate.elapsed_s is None else round(e.certificate.elapsed_s, 3),
+                     "timings": dict(e.certificate.timings)} for e in entries}
+    return json.dumps(doc, sort_keys=True, indent=2) + "\n"
+
+
+def write_appendix(out: str | os.PathLike[str], *, options: Options | None = None, from_path: str | None = None,
+                   force: bool = False, echo: Callable[[str], None] = lambda _m: None) -> tuple[list[Entry], list]:
+    """Compute (``options``) or read (``from_path``) the certificates and write the appendix into ``out``
+    atomically.  Returns (entries, figures).
+
+    Raises:
+        InvalidArtifact: ``out`` refused (:func:`check_output_dir`), or unreadable / incompatible saved certificates.
+        NonidError: bad options (unknown check, experiment folder…).
+    """
+    from nonid.appendix import figures as F
+    from nonid.appendix import render
+
+    target = Path(out)
+    check_output_dir(target, force)
+    entries_in = load_entries(from_path) if from_path else None  # refuse bad input before any work
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        if entries_in is not None:
+            entries = entries_in
+            src = Path(from_path)
+            src_dir = src if src.is_dir() else src.parent
+            if (src_dir / COUNTEREXAMPLE_DIR).is_dir() and any(e.source == "counterexample" for e in entries):
+                shutil.copytree(src_dir / COUNTEREXAMPLE_DIR, tmp / COUNTEREXAMPLE_DIR)
+        else:
+            entries = collect(options or Options(), models_dir=tmp, echo=echo)
+        figs = F.draw(entries, tmp / "figures")
+        version = _version()
+        write_atomic(tmp / "appendix.tex", render.latex(entries, figs, version))
+        write_atomic(tmp / "appendix.md", render.markdown(entries, figs, version))
+        write_atomic(tmp / "certificates.json", certificates_json(entries))
+        write_atomic(tmp / "timings.json", timings_json(entries))
+        for p in sorted(tmp.rglob("*")):
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        os.chmod(tmp, 0o755)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "dir")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return entries, figs
+
+
+def file_hashes(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """SHA-256 of every file under ``directory`` (relative paths), for comparing two appendices."""
+    d = Path(directory)
+    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*")) if p.is_file()}

@@ -1,0 +1,388 @@
+"""The appendix's content, independent of the output format: statements, tables and records, every
+number read from a certificate.
+
+:func:`sections` groups the entries by the statement of ``../shared/THEORY.md`` they certify and
+builds, for each group, its tables (:class:`Table`, plain-text cells) and one record per certificate;
+:mod:`nonid.appendix.render` writes them as LaTeX and Markdown.  A certificate that is ``falsified`` or
+``unknown`` is kept, with its reason, in every table and record it belongs to.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from nonid.appendix.sources import Entry
+
+# (key, heading, statement; inline math between $…$, valid in LaTeX and in GitHub Markdown)
+STATEMENTS: tuple[tuple[str, str, str], ...] = (
+    ("chain-rule", "The chain rule",
+     "For a data distribution $P$ on $\\Sigma^*$ and an autoregressive model $Q$, "
+     "$\\mathrm{KL}(P \\| Q) = \\sum_{u \\in S(P)} P(u) \\, \\mathrm{KL}(p(\\cdot|u) \\| q(\\cdot|u))$, "
+     "where $S(P)$ is the set of prefixes of positive mass. Test loss is $H(P) + \\mathrm{KL}(P \\| Q)$."),
+    ("lemma-a", "Lemma A (support-only dependence)",
+     "$\\mathrm{KL}(P \\| Q)$ depends only on the conditionals $q(\\cdot|u)$ with $u \\in S(P)$: two models that agree "
+     "on $S(P)$ have identical test loss, whatever they do elsewhere."),
+    ("lemma-b", "Lemma B (identification on the support)",
+     "$\\mathrm{KL}(P \\| Q) = 0$ if and only if $q(\\cdot|u) = p(\\cdot|u)$ for every $u \\in S(P)$: the conditionals on "
+     "the support are identified, none off it."),
+    ("lemma-c", "Lemma C (Gibbs)",
+     "$\\mathrm{KL}(P \\| Q) \\ge 0$, so $H(P)$ is the minimum test loss."),
+    ("z3", "Lemmas A, B and C by horizon (z3)",
+     "For each horizon $L$, Lemmas A, B and C hold for every data distribution and every model on the words over "
+     "$\\{a, b\\}$ of length at most $L$; z3 proves the negation unsatisfiable."),
+    ("closed-forms", "Closed forms",
+     "Closed-form entropies and cross-entropies of the case studies (e.g. $a^n b^n$ under a geometric prior, the "
+     "padded floor $\\ln N / (T - 1)$), each compared with the exact finite computation."),
+    ("prop-1", "Proposition 1 (zero-shot rule extrapolation is non-identifiable)",
+     "For any $P$ supported in a language $L = R_1 \\cap R_2$ and any set $U$ of OOD prompts there are $Q_1, Q_2$ with "
+     "$\\mathrm{KL}(P \\| Q_1) = \\mathrm{KL}(P \\| Q_2) = 0$ such that every greedy (and sampled) completion of $Q_1$ on $U$ "
+     "satisfies $R_1$ where satisfiable, and none of $Q_2$'s does."),
+    ("prop-2", "Proposition 2 (in-context learning is $\\varepsilon$-non-identifiable)",
+     "For the GINC-style mixture of HMMs $P$ and every $\\varepsilon > 0$ there is a model $Q$ with "
+     "$\\mathrm{KL}(P \\| Q) \\le \\varepsilon$ whose ICL accuracy differs from that of $P$ by at least $1/2$ "
+     "(local surgery at the answer positions, or the mixture $Q_\\varepsilon = (1 - \\varepsilon) P + \\varepsilon R$ "
+     "with a no-ICL model $R$)."),
+    ("prop-3", "Proposition 3 (fine-tunability is not identified by the function)",
+     "For a transformer with ReLU MLPs, the maps $(W_Q, W_K) \\to (\\alpha W_Q, W_K / \\alpha)$, "
+     "$(W_V, W_O) \\to (\\alpha W_V, W_O / \\alpha)$ and $(W_1, W_2) \\to (\\alpha W_1, W_2 / \\alpha)$ leave the function "
+     "unchanged for every $\\alpha > 0$, yet gradient steps from $\\theta$ and from its image end at different functions; "
+     "permutations of heads and hidden units are the control and show no gap."),
+    ("empirical", "Rule extrapolation in trained models",
+     "Real architectures trained on $a^n b^n$ by maximum likelihood, with an adversarial term and with an oracle term "
+     "reach test losses within a stated tolerance of one another while their OOD rule-extrapolation accuracy (OOD R1) "
+     "differs; each run's saturation gap $\\mathrm{KL}(P \\| Q)$ is certified."),
+    ("counterexample", "Counterexample models",
+     "Two real transformers with the same test loss, equal to $H(P)$ within a rigorous bound, and OOD R1 accuracy "
+     "1 versus 0: the compiled witness of Proposition 1, checked on every prefix."),
+    ("other", "Other certificates", "Certificates not attached to a statement above."),
+)
+
+STATUS_WORD = {"verified": "verified", "falsified": "FALSIFIED", "unknown": "UNKNOWN"}
+
+
+def group_of(check: str) -> str:
+    """The statement key a check certifies."""
+    rules = (("chain-rule", "chain-rule"), ("lemma-a", "lemma-a"), ("z3-lemma-a-*", "lemma-a"), ("lemma-b", "lemma-b"),
+             ("z3-lemma-b-*", "lemma-b"), ("lemma-c", "lemma-c"), ("z3-lemma-c-*", "lemma-c"), ("z3-node-gibbs", "lemma-c"),
+             ("z3-lemmas-by-horizon", "z3"), ("closed-form-*", "closed-forms"), ("z3-synthesis-*", "prop-1"),
+             ("prop-1-*", "prop-1"), ("prop-2-*", "prop-2"), ("prop-3-*", "prop-3"), ("finetuning-*", "prop-3"),
+             ("experiment-*", "empirical"), ("compiled-*", "counterexample"), ("counterexample-*", "counterexample"))
+    for pat, key in rules:
+        if fnmatch.fnmatchcase(check, pat):
+            return key
+    return "other"
+
+
+# ---- formatting of certificate values (plain text; the renderers escape) ------------------------------
+def fmt(v: Any, digits: int = 3) -> str:
+    """One quantity as short text: exact rationals as decimals, intervals as [lo, hi], nested data as a count."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) >= 10_000 else str(v)
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    if isinstance(v, str):
+        return _short_number(v, digits)
+    if isinstance(v, dict):
+        if "exact" in v:
+            ex = str(v["exact"])
+            if re.fullmatch(r"-?\d+", ex):
+                return fmt(int(ex))
+            if "interval" in v and isinstance(v["interval"], list) and len(v["interval"]) == 2:
+                lo, hi = (_short_number(str(x), digits) for x in v["interval"])
+                return lo if lo == hi else f"[{lo}, {hi}]"
+            if isinstance(v.get("approx"), (int, float)):
+                return fmt(float(v["approx"]), digits)
+            return ex
+        if "lower" in v and "upper" in v:
+            lo, hi = (fmt(v[k], digits) if isinstance(v[k], (dict, list, float, int)) else _short_number(str(v[k]), digits)
+                      for k in ("lower", "upper"))
+            return lo if lo == hi else f"[{lo}, {hi}]"
+        return f"({len(v)} entries)"
+    if isinstance(v, list):
+        if len(v) <= 4 and all(isinstance(x, (int, float, str)) and not isinstance(x, bool) for x in v):
+            return "[" + ", ".join(fmt(x, digits) for x in v) + "]"
+        return f"({len(v)} items)"
+    return str(v)
+
+
+def _short_number(s: str, digits: int) -> str:
+    try:
+        x = float(s)
+    except ValueError:
+        return s
+    if re.fullmatch(r"-?\d+", s.strip()):
+        return s.strip()
+    return f"{x:.{digits}g}"
+
+
+def _q(entry: Entry, *path: str) -> Any:
+    v: Any = entry.certificate.quantities
+    for p in path:
+        if not isinstance(v, dict) or p not in v:
+            return None
+        v = v[p]
+    return v
+
+
+def status_cell(entry: Entry) -> str:
+    return STATUS_WORD[entry.certificate.status.value]
+
+
+def key_numbers(entry: Entry, limit: int = 12) -> list[tuple[str, str]]:
+    """The certificate's top-level scalar quantities (nested tables are in the tables and in certificates.json)."""
+    out = []
+    for k, v in sorted(entry.certificate.quantities.items()):
+        if isinstance(v, dict) and not ({"exact"} <= set(v) or {"lower", "upper"} <= set(v)):
+            continue
+        if isinstance(v, list) and not (len(v) <= 4 and all(isinstance(x, (int, float, str)) for x in v)):
+            continue
+        if isinstance(v, str) and len(v) > 60:
+            continue
+        out.append((k, fmt(v)))
+    return out[:limit]
+
+
+def horizon(entry: Entry) -> str:
+    """What bounds the check's search space, in words ('' if nothing)."""
+    q = entry.certificate.quantities
+    parts = []
+    if isinstance(q.get("horizon"), int):
+        parts.append(f"horizon L = {q['horizon']}")
+    if isinstance(q.get("horizons"), list):
+        parts.append("horizons L = " + ", ".join(str(h) for h in q["horizons"]))
+    if isinstance(q.get("prefix_length"), int):
+        parts.append(f"every prefix of length <= {q['prefix_length']}")
+    if isinstance(q.get("depth"), int):
+        parts.append(f"support summed to depth {q['depth']}")
+    if isinstance(q.get("max_new_tokens"), int):
+        parts.append(f"completions of at most {q['max_new_tokens']} tokens")
+    if isinstance(q.get("q1"), dict) and isinstance(q["q1"].get("prefixes_checked"), int):
+        parts.append(f"{q['q1']['prefixes_checked']:,} prefixes checked")
+    if isinstance(q.get("n"), int) and isinstance(q.get("k"), int):
+        parts.append(f"n = {q['n']} examples of length k = {q['k']}")
+    return "; ".join(parts)
+
+
+def solver(entry: Entry) -> str:
+    c = entry.certificate
+    v = c.versions
+    if c.method == "smt":
+        return f"z3 {c.quantities.get('z3_version') or v.get('z3-solver', '?')}"
+    if c.method == "symbolic":
+        return f"sympy {v.get('sympy', '?')}"
+    if c.method == "exhaustive":
+        return f"torch {v.get('torch', '?')}, float64, every prefix"
+    if c.method == "bound":
+        return "rigorous interval bounds (mpmath / exact rationals)" + (f", torch {v['torch']}" if "torch" in v else "")
+    return "exact rational arithmetic (fractions)"
+
+
+def versions(entry: Entry) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(entry.certificate.versions.items()))
+
+
+# ---- tables ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Table:
+    """A table of plain-text cells.  ``align``: one of l, r, c per column; ``wide``: spans both columns."""
+
+    label: str
+    caption: str
+    header: tuple[str, ...]
+    align: str
+    rows: tuple[tuple[str, ...], ...]
+    wide: bool = False
+
+
+def summary_table(entries: Sequence[Entry]) -> Table:
+    rows = tuple((e.check, status_cell(e), e.certificate.method, e.certificate.detail, e.certificate.sha256()[:12])
+                 for e in entries)
+    return Table("tab:nonid-summary", "Every certificate: verdict, method, the numbers behind it, and the first hex "
+                 "digits of its SHA-256 (full hashes in certificates.json).",
+                 ("certificate", "status", "method", "detail", "SHA-256"), "lllll", rows, wide=True)
+
+
+def z3_table(entries: Sequence[Entry]) -> Table | None:
+    seen: dict[tuple[str, int], tuple[str, ...]] = {}
+    for e in entries:
+        if e.check == "z3-lemmas-by-horizon":
+            for r in _q(e, "rows") or []:
+                seen[(r["lemma"], r["horizon"])] = (r["lemma"], str(r["horizon"]), fmt(r["model_variables"]),
+                                                    fmt(r["variables"]), fmt(r["assertions"]),
+                                                    STATUS_WORD.get(r["status"], r["status"]), e.check)
+        elif re.fullmatch(r"z3-lemma-[abc]-h\d+", e.check):
+            q = e.certificate.quantities
+            lemma = e.check.split("-")[2].upper()
+            if isinstance(q.get("horizon"), int):
+                seen.setdefault((lemma, q["horizon"]), (lemma, str(q["horizon"]), fmt(q.get("model_variables")),
+                                                        fmt(q.get("variables")), fmt(q.get("assertions")), status_cell(e), e.check))
+    if not seen:
+        return None
+    rows = tuple(seen[k] for k in sorted(seen))
+    return Table("tab:nonid-z3", "z3 proofs of Lemmas A, B and C by horizon L (modular encoding): row variables per "
+                 "model, variables and assertions in all, verdict.",
+                 ("lemma", "L", "vars/model", "vars", "assertions", "status", "certificate"), "lrrrrll", rows)
+
+
+def prop1_table(entries: Sequence[Entry]) -> Table | None:
+    rows = []
+    for e in entries:
+        if not e.check.startswith("prop-1-"):
+            continue
+        q = e.certificate.quantities
+        rows.append((e.check, fmt(q.get("data")), fmt(q.get("kl_q1")), fmt(q.get("kl_q2")),
+                     f"{fmt(q.get('ood_r1_q1'))} / {fmt(q.get('ood_r1_q2'))}",
+                     f"{fmt(q.get('sampled_r1_q1'))} / {fmt(q.get('sampled_r1_q2'))}", fmt(q.get("ood_prompts")), status_cell(e)))
+    if not rows:
+        return None
+    return Table("tab:nonid-prop1", "Proposition 1: the R1-completer Q1 and the R1-violator Q2 per language. KL in "
+                 "nats per sequence (exact); OOD R1 greedy and sampled (exact probability).",
+                 ("certificate", "data", "KL(P||Q1)", "KL(P||Q2)", "OOD R1 greedy Q1/Q2", "sampled Q1/Q2", "OOD prompts",
+                  "status"), "llllllrl", tuple(rows), wide=True)
+
+
+def prop2_tables(entries: Sequence[Entry]) -> list[Table]:
+    out = []
+    summary = []
+    for e in entries:
+        if e.check in ("prop-2-icl-surgery", "prop-2-icl-mixture"):
+            q = e.certificate.quantities
+            acc_q = q.get("acc_Q")
+            per_n = q.get("per_n") if isinstance(q.get("per_n"), dict) else {}
+            at = per_n.get(str(q.get("n")), {}) if per_n else {}
+            summary.append((e.check, fmt(q.get("epsilon")), fmt(q.get("n")), fmt(q.get("kl_upper_bound")),
+                            fmt(q.get("acc_P", at.get("acc_P"))), fmt(acc_q if acc_q is not None else at.get("acc_Q")),
+                            status_cell(e)))
+    if summary:
+        out.append(Table("tab:nonid-prop2", "Proposition 2: the smallest number of examples n at which the ICL accuracy "
+                         "gap is certified, the certified KL bound, and the accuracies of P and Q there.",
+                         ("certificate", "epsilon", "n", "KL(P||Q) <=", "acc P", "acc Q", "status"), "lrrrrrl",
+                         tuple(summary)))
+    for e in entries:
+        if e.check == "prop-2-icl-mixture" and isinstance(_q(e, "per_n"), dict):
+            per_n = _q(e, "per_n")
+            rows = tuple((n, fmt(per_n[n].get("acc_P")), fmt(per_n[n].get("acc_Q")), fmt(per_n[n].get("acc_R")),
+                          fmt(per_n[n].get("gap_lower")), fmt(per_n[n].get("median_w_lower")))
+                         for n in sorted(per_n, key=int))
+            out.append(Table("tab:nonid-icl", f"ICL accuracy against the number of examples n: P, the mixture "
+                             f"Q_eps (eps = {fmt(_q(e, 'epsilon'))}) and the no-ICL model R; certified lower bound on the "
+                             "gap; median posterior weight w(u) of R (lower bound). From prop-2-icl-mixture.",
+                             ("n", "acc P", "acc Q_eps", "acc R", "gap >=", "median w >="), "rrrrrr", rows))
+    return out
+
+
+def prop3_tables(entries: Sequence[Entry]) -> list[Table]:
+    out, rows = [], []
+    for e in entries:
+        if re.fullmatch(r"prop-3-.*-(scaling|control)", e.check):
+            q = e.certificate.quantities
+            sgd, adam = q.get("sgd") or {}, q.get("adam") or {}
+            rows.append((e.check, fmt(q.get("max_abs_dlogit")), fmt(q.get("prefixes")), fmt(sgd.get("loss_gap")),
+                         fmt(sgd.get("ood_tv_mean")), fmt(adam.get("loss_gap")), status_cell(e)))
+    if rows:
+        out.append(Table("tab:nonid-prop3", "Proposition 3: twins theta, T(theta). Max |delta logit| over every prefix "
+                         "(float64), then the loss gap (nats per sequence) and mean OOD total variation after 20 SGD steps, "
+                         "and Adam's loss gap (reported, not certified).",
+                         ("certificate", "max |dlogit|", "prefixes", "SGD loss gap", "SGD OOD TV", "Adam loss gap", "status"),
+                         "lrrrrrl", tuple(rows)))
+    for e in entries:
+        if e.check == "finetuning-gap-vs-alpha":
+            pts = _q(e, "points") or []
+            fams = _q(e, "families") or []
+            alphas = _q(e, "alphas") or []
+            by = {(p["family"], p["alpha"]): p for p in pts}
+            rows2 = tuple((fmt(a),) + tuple(c for f in fams for c in (fmt(by.get((f, a), {}).get("loss_gap")),
+                                                                        fmt(by.get((f, a), {}).get("ood_tv_mean"))))
+                          for a in alphas)
+            header = ("alpha",) + tuple(c for f in fams for c in (f"{f} loss gap", f"{f} OOD TV"))
+            out.append(Table("tab:nonid-alpha", f"Fine-tuning gap against alpha (the same alpha on every head or MLP layer; "
+                             f"{fmt(_q(e, 'steps'))} SGD steps, lr {fmt(_q(e, 'lr'))}); status {status_cell(e)}. "
+                             "From finetuning-gap-vs-alpha.", header, "r" * len(header), rows2))
+    return out
+
+
+def empirical_table(entries: Sequence[Entry]) -> Table | None:
+    for e in entries:
+        if e.check.startswith("experiment-"):
+            groups = _q(e, "groups") or []
+            rows = []
+            for g in groups:
+                pub = g.get("published") or {}
+
+                def ms(v: Any) -> str:
+                    if not v:
+                        return "n/a"
+                    return f"{v[0]:.3f}" + (f" +- {v[1]:.3f}" if len(v) > 1 and v[1] not in (None, 0, 0.0) else "")
+
+                lossv = g.get("test_loss_padded")
+                rows.append((g["language"], g["arch"], g["regime"], str(g["runs"]),
+                             f"{lossv[0]:.4f}" if lossv else "n/a", fmt(g.get("floor_padded"), 4), fmt(g.get("gap_padded_max")),
+                             ms(g.get("id_r1")), ms(g.get("ood_r1")), ms(pub.get("test_loss")), ms(pub.get("id_r1")),
+                             ms(pub.get("ood_r1")),
+                             f"{pub['source']}, {pub['runs']} runs, {pub['aggregation']}" if pub else "not published"))
+            agg = _q(e, "aggregation") or "best-validation"
+            return Table("tab:nonid-empirical",
+                         f"Rule extrapolation, our runs ({agg}) beside the published numbers. Test loss in nats per token, "
+                         "padded convention; floor H(P)/(T-1) exact; gap = largest certified upper bound on KL(P||Q)/(T-1). "
+                         f"Status of the claim: {status_cell(e)}. From {e.check}.",
+                         ("language", "arch", "regime", "runs", "test loss", "floor", "gap <=", "ID R1", "OOD R1",
+                          "published loss", "published ID R1", "published OOD R1", "published source"),
+                         "lllrrrrrrrrrl", tuple(rows), wide=True)
+    return None
+
+
+def counterexample_table(entries: Sequence[Entry]) -> Table | None:
+    rows = []
+    for e in entries:
+        if group_of(e.check) != "counterexample":
+            continue
+        q = e.certificate.quantities
+        q1, q2 = q.get("q1") or {}, q.get("q2") or {}
+        rows.append((e.check, fmt(q.get("data")), fmt(q1.get("prefixes_checked")),
+                     f"{fmt(q1.get('max_tv'), 2)} / {fmt(q2.get('max_tv'), 2)}",
+                     f"{fmt(q1.get('kl_upper'))} / {fmt(q2.get('kl_upper'))}",
+                     f"{fmt(q1.get('ood_r1'))} / {fmt(q2.get('ood_r1'))}", status_cell(e)))
+    if not rows:
+        return None
+    return Table("tab:nonid-models", "Counterexample transformer pairs (float64): prefixes checked, max total variation "
+                 "to the construction, upper bound on KL(P||Q) (nats per sequence), greedy OOD R1, for Q1 / Q2.",
+                 ("certificate", "data", "prefixes", "max TV Q1/Q2", "KL <= Q1/Q2", "OOD R1 Q1/Q2", "status"),
+                 "llrllll", tuple(rows), wide=True)
+
+
+@dataclass
+class Section:
+    key: str
+    heading: str
+    statement: str
+    entries: list[Entry] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)  # figure names (nonid.appendix.figures)
+
+
+FIGURE_SECTION = {"z3-time-vs-horizon": "z3", "icl-accuracy-vs-n": "prop-2", "finetuning-gap-vs-alpha": "prop-3",
+                  "ood-r1-vs-gap": "empirical"}
+
+
+def sections(entries: Sequence[Entry], figures: Sequence[str] = ()) -> list[Section]:
+    """The non-empty sections, in THEORY.md order, each with its entries, tables and figure names."""
+    out = {key: Section(key, heading, statement) for key, heading, statement in STATEMENTS}
+    for e in entries:
+        out[group_of(e.check)].entries.append(e)
+    z3 = z3_table(entries)
+    if z3:
+        out["z3"].tables.append(z3)
+    for key, tables in (("prop-1", [prop1_table(entries)]), ("prop-2", prop2_tables(entries)),
+                        ("prop-3", prop3_tables(entries)), ("empirical", [empirical_table(entries)]),
+                        ("counterexample", [counterexample_table(entries)])):
+        out[key].tables.extend(t for t in tables if t is not None)
+    for name in figures:
+        out[FIGURE_SECTION[name]].figures.append(name)
+    return [s for s in out.values() if s.entries or s.tables or s.figures]

@@ -1,0 +1,193 @@
+"""The appendix's figures, drawn from certificates only, as PDF and PNG sized for a two-column paper
+(3.4 in wide for one column, 7 in for both), with no timestamps or software tags in their metadata so
+that the same certificates give the same bytes.
+
+The one exception is ``z3-time-vs-horizon``'s right panel: solver seconds are measured on the machine
+that ran the proofs (certificate ``timings``, never hashed), so that figure changes from run to run.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from nonid.appendix.sources import Entry
+
+COLUMN_IN = 3.4
+WIDE_IN = 7.0
+PNG_DPI = 200
+PNG_META = {"Software": None}
+PDF_META = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
+RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
+      "ytick.labelsize": 6, "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6,
+      "pdf.fonttype": 42, "svg.hashsalt": "nonid"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A drawn figure: ``name`` (files figures/NAME.pdf and .png), caption, whether it spans both
+    columns, and whether its bytes depend on measured times."""
+
+    name: str
+    caption: str
+    wide: bool = False
+    timed: bool = False
+
+
+def _find(entries: Sequence[Entry], check: str) -> Entry | None:
+    return next((e for e in entries if e.check == check), None)
+
+
+def _save(fig, out_dir: Path, name: str) -> None:
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for ext, meta in (("pdf", PDF_META), ("png", PNG_META)):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=ext, dpi=PNG_DPI, metadata=meta)
+        (out_dir / f"{name}.{ext}").write_bytes(buf.getvalue())
+    plt.close(fig)
+
+
+def _z3_points(entries: Sequence[Entry]) -> dict[tuple[str, int], tuple[int, float | None, str]]:
+    """(lemma, horizon) -> (variables, solver seconds or None, status)."""
+    pts: dict[tuple[str, int], tuple[int, float | None, str]] = {}
+    for e in entries:
+        if re.fullmatch(r"z3-lemma-[abc]-h\d+", e.check):
+            q = e.certificate.quantities
+            if isinstance(q.get("horizon"), int) and isinstance(q.get("variables"), int):
+                pts[(e.check.split("-")[2].upper(), q["horizon"])] = (q["variables"], e.certificate.timings.get("solver_seconds"),
+                                                                     e.certificate.status.value)
+    series = _find(entries, "z3-lemmas-by-horizon")
+    if series is not None:
+        for r in series.certificate.quantities.get("rows", []):
+            t = series.certificate.timings.get(f"solver_seconds_{r['lemma'].lower()}_h{r['horizon']}")
+            pts[(r["lemma"], r["horizon"])] = (r["variables"], t, r["status"])
+    return pts
+
+
+def draw(entries: Sequence[Entry], out_dir: Path) -> list[Figure]:
+    """Draw every figure whose certificates are present into ``out_dir``; return them in appendix order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, MaxNLocator, NullFormatter, NullLocator
+
+    figures: list[Figure] = []
+    with matplotlib.rc_context(RC):
+        pts = _z3_points(entries)
+        if pts:
+            timed = any(v[1] is not None for v in pts.values())
+            fig, axes = plt.subplots(1, 2 if timed else 1, figsize=(WIDE_IN if timed else COLUMN_IN, 2.2),
+                                     constrained_layout=True, squeeze=False)
+            for i, lemma in enumerate(sorted({k[0] for k in pts})):
+                hs = sorted(h for (x, h) in pts if x == lemma)
+                style = dict(marker="osD"[i % 3], color=f"C{i}", label=f"Lemma {lemma}")
+                axes[0][0].plot(hs, [pts[(lemma, h)][0] for h in hs], **style)
+                if timed:
+                    ht = [h for h in hs if pts[(lemma, h)][1] is not None]
+                    axes[0][1].plot(ht, [max(pts[(lemma, h)][1], 1e-3) for h in ht], **style)
+                bad = [h for h in hs if pts[(lemma, h)][2] != "verified"]
+                if bad:
+                    axes[0][0].plot(bad, [pts[(lemma, h)][0] for h in bad], "x", color="red", ms=6,
+                                    label="not verified" if i == 0 else None)
+            axes[0][0].set(yscale="log", xlabel="horizon L", ylabel="z3 variables (all models)")
+            axes[0][0].legend(frameon=False)
+            if timed:
+                axes[0][1].set(yscale="log", xlabel="horizon L", ylabel="z3 seconds (parse + solve)")
+            for ax in axes[0]:
+                ax.grid(alpha=0.3, lw=0.4)
+            _save(fig, out_dir, "z3-time-vs-horizon")
+            figures.append(Figure("z3-time-vs-horizon",
+                                  "z3 proofs of Lemmas A, B and C against the horizon L: problem size (left)"
+                                  + (" and solver seconds on the machine that produced the certificates (right; certificate "
+                                     "timings, not hashed, so this panel changes from run to run)." if timed else "."),
+                                  wide=timed, timed=timed))
+        mix = _find(entries, "prop-2-icl-mixture")
+        per_n = mix.certificate.quantities.get("per_n") if mix else None
+        if isinstance(per_n, dict) and per_n:
+            ns = sorted(per_n, key=int)
+            x = [int(n) for n in ns]
+
+            def series(key: str) -> list[float]:
+                return [float(per_n[n][key]["approx"]) if isinstance(per_n[n].get(key), dict) else math.nan for n in ns]
+
+            fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.2), constrained_layout=True)
+            eps = mix.certificate.quantities.get("epsilon", {}).get("exact", "?")
+            ax.plot(x, series("acc_P"), "k-o", label="P (Bayes-optimal)")
+            ax.plot(x, series("acc_Q"), "-s", color="C1", label=f"Q_eps, eps = {eps}")
+            ax.plot(x, series("acc_R"), ":", color="C2", label="R (no ICL)")
+            surgery = _find(entries, "prop-2-icl-surgery")
+            if surgery is not None and isinstance(surgery.certificate.quantities.get("n"), int):
+                sq = surgery.certificate.quantities
+                ax.plot([sq["n"]], [float(sq.get("acc_Q", {}).get("approx", math.nan))], "v", color="C3", ms=5,
+                        label=f"surgery Q at n = {sq['n']}")
+            ax.set_xscale("symlog", linthresh=4, linscale=1.5)
+            ticks = [t for t in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256) if t <= max(x)]
+            ax.xaxis.set_major_locator(FixedLocator(ticks))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xticklabels([str(t) for t in ticks])
+            ax.set(xlabel="examples in the prompt, n", ylabel="ICL accuracy", ylim=(-0.03, 1.03))
+            ax.grid(alpha=0.3, lw=0.4)
+            ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 0.05))
+            _save(fig, out_dir, "icl-accuracy-vs-n")
+            figures.append(Figure("icl-accuracy-vs-n", f"ICL accuracy against the number of examples n for P and the "
+                                  f"mixture Q_eps (KL(P||Q_eps) <= -ln(1 - eps)), from prop-2-icl-mixture; the local-surgery "
+                                  f"witness at its certified n, from prop-2-icl-surgery."))
+        sweep = _find(entries, "finetuning-gap-vs-alpha")
+        if sweep is not None and sweep.certificate.quantities.get("points"):
+            q = sweep.certificate.quantities
+            fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.2), constrained_layout=True)
+            for i, fam in enumerate(q.get("families", [])):
+                p = sorted((pt["alpha"], pt["loss_gap"]) for pt in q["points"]
+                           if pt["family"] == fam and pt["alpha"] != 1.0 and pt["loss_gap"] is not None)
+                for side, part in enumerate(([pt for pt in p if pt[0] < 1], [pt for pt in p if pt[0] > 1])):
+                    if part:  # no line through alpha = 1, where the gap is exactly 0
+                        ax.plot([a for a, _ in part], [max(g, 1e-6) for _, g in part], marker="osD"[i % 3],
+                                color=f"C{i}", label=f"{fam} scaling" if side == 0 or not p[0][0] < 1 else None)
+            ax.axhline(q.get("margin", 1e-3), color="grey", ls="--", lw=0.7, label=f"margin {q.get('margin', 1e-3):g}")
+            ax.axvline(1.0, color="grey", ls=":", lw=0.7)
+            ax.set(xscale="log", yscale="log", xlabel="alpha (alpha = 1: identity, gap 0)",
+                   ylabel="|L(theta_k) - L(theta'_k)| (nats)")
+            ax.xaxis.set_major_locator(FixedLocator(sorted(set(q.get("alphas", [])) | {1.0})))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.grid(alpha=0.3, lw=0.4)
+            ax.legend(frameon=False)
+            _save(fig, out_dir, "finetuning-gap-vs-alpha")
+            figures.append(Figure("finetuning-gap-vs-alpha", f"Fine-tuning gap against alpha after {q.get('steps')} SGD "
+                                  "steps from theta and its function-preserving rescaling T_alpha(theta), from "
+                                  "finetuning-gap-vs-alpha."))
+        exp = next((e for e in entries if e.check.startswith("experiment-")), None)
+        runs = [r for r in (exp.certificate.quantities.get("runs", []) if exp else [])
+                if r.get("gap_padded_hi") is not None and r.get("ood_r1") is not None]
+        if runs:
+            colours = {"ml": "tab:blue", "adversarial": "tab:red", "oracle": "tab:green"}
+            markers = {"transformer": "o", "transformer-nopos": "x", "lstm": "s", "linear": "^", "ssm": "D"}
+            fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.2), constrained_layout=True)
+            seen = set()
+            for r in runs:
+                key = (r["arch"], r["regime"])
+                ax.scatter(max(r["gap_padded_hi"], 1e-12), r["ood_r1"], c=colours.get(r["regime"], "k"), s=14,
+                           marker=markers.get(r["arch"], "o"), label=f"{r['arch']} {r['regime']}" if key not in seen else None)
+                seen.add(key)
+            xs = [max(r["gap_padded_hi"], 1e-12) for r in runs]
+            if max(xs) / min(xs) > 100:  # gaps spanning decades: a log axis with labelled decades
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            else:  # within a decade or two a log axis would show no labelled tick: linear, scientific notation
+                ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useMathText=True)
+                ax.xaxis.set_major_locator(MaxNLocator(4))
+                ax.set_xlim(0, max(xs) * 1.25)  # from 0: near-equal gaps read as near-equal
+            ax.set(xlabel="certified gap KL(P||Q)/(T-1) (nats/token)", ylabel="OOD R1", ylim=(-0.05, 1.05))
+            ax.grid(alpha=0.3, lw=0.4)
+            ax.legend(frameon=False, loc="center left")
+            _save(fig, out_dir, "ood-r1-vs-gap")
+            figures.append(Figure("ood-r1-vs-gap", f"OOD R1 against the certified saturation gap (upper end), one point "
+                                  f"per trained run, from {exp.check}."))
+    return figures

@@ -1,0 +1,237 @@
+"""`nonid appendix`: the paper appendix from certificates only (LaTeX, Markdown, figures, certificates.json).
+
+One small appendix is generated twice per module (fixture ``built``) — a few proof checks, z3 at
+horizons 2 and 4, three alphas, a 60-step experiment, the compiled pair — and every test reads it.
+The .tex is compiled with pdflatex when installed, and always checked with the LaTeX-aware parser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from nonid.appendix import file_hashes
+from nonid.appendix.render import tex
+from nonid.appendix.texcheck import check_latex, compile_pdf, latex_engine
+from nonid.cli import main
+from theory.certificate import Certificate
+
+SMALL = ["--only", "lemma-a", "--only", "z3-lemma-a-h6", "--only", "prop-1-L3", "--only", "prop-2-icl-*",
+         "--only", "prop-3-qk-scaling", "--z3-horizons", "2,4", "--alphas", "0.5,1,2", "--experiment-steps", "60", "--quiet"]
+TIMED = ("z3-time-vs-horizon.pdf", "z3-time-vs-horizon.png", "timings.json")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("appendix")
+    codes = [main(["appendix", "--out", str(root / name)] + SMALL) for name in ("one", "two")]
+    return root / "one", root / "two", codes
+
+
+def _certs(d: Path) -> dict:
+    return json.loads((d / "certificates.json").read_text())
+
+
+def test_writes_every_part(built):
+    one, _two, codes = built
+    assert codes[0] in (0, 1)  # 1 if the tiny experiment does not reach its claim: still written, shown as such
+    for name in ("appendix.tex", "appendix.md", "certificates.json", "timings.json"):
+        assert (one / name).is_file()
+    for fig in ("z3-time-vs-horizon", "icl-accuracy-vs-n", "finetuning-gap-vs-alpha", "ood-r1-vs-gap"):
+        for ext in ("pdf", "png"):
+            assert (one / "figures" / f"{fig}.{ext}").stat().st_size > 1000
+    doc = _certs(one)
+    names = [e["check"] for e in doc["certificates"]]
+    assert names[:6] == ["lemma-a", "z3-lemma-a-h6", "prop-1-L3", "prop-2-icl-surgery", "prop-2-icl-mixture",
+                         "prop-3-qk-scaling"]
+    assert set(names[6:]) == {"z3-lemmas-by-horizon", "finetuning-gap-vs-alpha", "experiment-rule-extrapolation",
+                              "counterexample-anbn"}
+    for e in doc["certificates"]:
+        assert Certificate.from_dict(e["certificate"]).sha256() == e["sha256"]
+        assert e["reproduce"]
+    assert not list(one.parent.glob(".one.*")), "temporary folder left behind"
+
+
+def test_twice_gives_the_same_bytes(built):
+    one, two, _codes = built
+    a, b = file_hashes(one), file_hashes(two)
+    assert set(a) == set(b)
+    for name in ("appendix.tex", "appendix.md", "certificates.json"):
+        assert a[name] == b[name], name
+    differ = sorted(k for k in a if a[k] != b[k] and not k.endswith(TIMED))
+    assert differ == [], f"differ between two runs: {differ}"
+
+
+def test_numbers_come_from_the_certificates(built):
+    one, _two, _codes = built
+    text, md = (one / "appendix.tex").read_text(), (one / "appendix.md").read_text()
+    for e in _certs(one)["certificates"]:
+        c = Certificate.from_dict(e["certificate"])
+        assert tex(c.detail) in text and c.sha256()[:16] in text
+        assert c.sha256() in md
+    assert r"\texttt{nonid prove -{}-{}only prop-{}1-{}L3}" in text
+    assert "`nonid prove --only prop-1-L3`" in md
+    mix = next(e for e in _certs(one)["certificates"] if e["check"] == "prop-2-icl-mixture")["certificate"]
+    acc = mix["quantities"]["per_n"]["12"]
+    row = next(line for line in text.splitlines() if line.startswith("12 & "))
+    assert row.startswith(f"12 & {acc['acc_P']['approx']:.3g} & {acc['acc_Q']['approx']:.3g} & ")
+    assert "horizon L = 6" in text and "z3 " in text  # horizon and solver of the SMT certificate
+
+
+def test_tex_compiles(built):
+    one, _two, _codes = built
+    text = (one / "appendix.tex").read_text()
+    assert text.isascii()
+    assert check_latex(text) == []
+    if latex_engine():
+        ok, log = compile_pdf(one)
+        assert ok, log
+
+
+@pytest.mark.parametrize("breakage, found", [
+    (lambda t: t.replace(r"\end{tabular}}", r"\end{tabular}", 1), "never closed"),
+    (lambda t: t.replace(r"\toprule", r"\toprul", 1), "undefined control sequence"),
+    (lambda t: t.replace(r"\end{table*}", r"\end{table}", 1), "closes"),
+    (lambda t: t.replace(r"kl\_q1", "kl_q1", 1), "outside math"),
+    (lambda t: t.replace(r" \\" + "\n" + r"\midrule", r" & extra \\" + "\n" + r"\midrule", 1), "cells"),
+])
+def test_a_broken_tex_is_caught(built, tmp_path, breakage, found):
+    one, _two, _codes = built
+    text = (one / "appendix.tex").read_text()
+    broken = breakage(text)
+    assert broken != text
+    problems = check_latex(broken)
+    assert any(found in p for p in problems), problems
+    if latex_engine() and found in ("never closed", "undefined control sequence", "closes"):
+        shutil.copytree(one / "figures", tmp_path / "figures")
+        (tmp_path / "appendix.tex").write_text(broken)
+        ok, _log = compile_pdf(tmp_path)
+        assert not ok
+
+
+def test_falsified_and_unknown_are_shown_never_dropped(built, tmp_path, capsys):
+    one, _two, _codes = built
+    doc = _certs(one)
+    for entry, status, reason in ((doc["certificates"][0], "falsified", "changed row at prefix 'ab' leaks onto the support"),
+                                  (doc["certificates"][2], "unknown", "z3 timed out at 1000 ms")):
+        entry["certificate"]["status"], entry["certificate"]["reason"] = status, reason
+        entry["sha256"] = Certificate.from_dict(entry["certificate"]).sha256()
+    src = tmp_path / "certificates.json"
+    src.write_text(json.dumps(doc))
+    out = tmp_path / "out"
+    assert main(["appendix", "--out", str(out), "--from", str(src)]) == 1
+    text, md = (out / "appendix.tex").read_text(), (out / "appendix.md").read_text()
+    assert r"\paragraph{\texttt{lemma-{}a}: \textbf{FALSIFIED}.}" in text and "leaks onto the support" in text
+    assert r"\textbf{UNKNOWN}" in text and "z3 timed out at 1000 ms" in text
+    assert "**FALSIFIED**" in md and "**UNKNOWN**" in md
+    assert len(_certs(out)["certificates"]) == len(doc["certificates"])
+    statuses = [e["certificate"]["status"] for e in doc["certificates"]]
+    assert f"{statuses.count('falsified')} falsified, {statuses.count('unknown')} unknown" in capsys.readouterr().out
+    assert check_latex(text) == []
+
+
+def test_rebuild_from_saved_certificates_is_identical(built, tmp_path):
+    one, _two, _codes = built
+    out = tmp_path / "again"
+    main(["appendix", "--out", str(out), "--from", str(one)])
+    a, b = file_hashes(one), file_hashes(out)
+    assert a == b  # timings.json travels with the certificates, so even the z3-seconds panel is the same
+    plain = tmp_path / "prove.json"  # the `nonid prove --json` list is accepted too
+    plain.write_text(json.dumps([e["certificate"] for e in _certs(one)["certificates"][:3]]))
+    assert main(["appendix", "--out", str(tmp_path / "plain"), "--from", str(plain)]) == 0
+
+
+def test_a_folder_with_other_files_is_refused_unless_forced(built, tmp_path, capsys):
+    one, _two, _codes = built
+    out = tmp_path / "paper"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main(["appendix", "--out", str(out), "--from", str(one)]) == 2
+    err = capsys.readouterr().err
+    assert "notes.txt" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert (out / "notes.txt").read_text() == "mine" and sorted(os.listdir(out)) == ["notes.txt"]
+    main(["appendix", "--out", str(out), "--from", str(one), "--force"])
+    assert (out / "appendix.tex").is_file() and not (out / "notes.txt").exists()
+    assert main(["appendix", "--out", str(out), "--from", str(one)]) in (0, 1)  # an earlier appendix is replaced
+    (tmp_path / "file").write_text("x")
+    assert main(["appendix", "--out", str(tmp_path / "file"), "--from", str(one)]) == 2
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["certificates"][0]["certificate"].__setitem__("format", 2), "incompatible nonid version"),
+    (lambda d: d.__setitem__("appendix_format", 7), "incompatible nonid version"),
+    (lambda d: d["certificates"][0]["certificate"].__setitem__("claim", "edited"), "does not match its SHA-256"),
+])
+def test_incompatible_or_tampered_certificates_are_refused(built, tmp_path, capsys, edit, message):
+    one, _two, _codes = built
+    doc = _certs(one)
+    edit(doc)
+    src = tmp_path / "certificates.json"
+    src.write_text(json.dumps(doc))
+    assert main(["appendix", "--out", str(tmp_path / "out"), "--from", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_counterexample_pair_re_verifies_with_nonid_check(built, capsys):
+    one, _two, _codes = built
+    assert main(["check", str(one / "counterexample-anbn")]) == 0
+    assert capsys.readouterr().out.startswith("verified:")
+
+
+def test_a_failure_leaves_nothing_half_written(built, tmp_path, monkeypatch):
+    one, _two, _codes = built
+    from nonid.appendix import render
+
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(render, "markdown", boom)
+    with pytest.raises(RuntimeError):
+        main(["appendix", "--out", str(tmp_path / "out"), "--from", str(one)])
+    assert os.listdir(tmp_path) == []
+
+
+def test_figures_are_sized_for_two_columns_without_timestamps(built):
+    one, _two, _codes = built
+    for png in sorted((one / "figures").glob("*.png")):
+        width, height = struct.unpack(">II", png.read_bytes()[16:24])
+        assert width in (680, 1400) and height < 600, (png.name, width, height)
+        assert b"Software" not in png.read_bytes()[:4096]
+    for pdf in sorted((one / "figures").glob("*.pdf")):
+        assert b"/CreationDate" not in pdf.read_bytes()
+
+
+def test_bad_options_are_refused(tmp_path, capsys):
+    for argv in (["--only", "no-such-check"], ["--z3-horizons", "2,x"], ["--alphas", "0,1"], ["--experiment", str(tmp_path / "none")]):
+        assert main(["appendix", "--out", str(tmp_path / "o"), "--no-models", "--z3-horizons", "none"] + argv) == 2, argv
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def _row(regime: str, loss: float, ood: float, gap: float | None = 1e-3) -> dict:
+    return {"name": f"L3-lstm-{regime}-s0", "language": "L3", "arch": "lstm", "regime": regime, "seed": 0,
+            "test_loss_padded": loss, "ood_r1": ood, "id_r1": 1.0, "ood_r2c": 1.0, "floor_padded": 0.084,
+            "gap_padded_lo": gap, "gap_padded_hi": gap, "wall_s": 1.0}
+
+
+def test_experiment_certificate_states_its_claim():
+    from empirical.certificate import experiment_certificate
+
+    good = [_row("ml", 0.0850, 0.3), _row("adversarial", 0.0851, 0.0), _row("oracle", 0.0852, 1.0)]
+    c = experiment_certificate(good)
+    assert c.verified and c.quantities["comparisons"][0]["ood_r1_range"] == 1.0
+    assert c.quantities["groups"][0]["published"]["source"] == "arXiv 2409.13728"  # from empirical/reference, not retyped
+    far = [_row("ml", 0.085, 0.3), _row("adversarial", 0.12, 0.0), _row("oracle", 0.085, 1.0)]
+    assert experiment_certificate(far).status.value == "falsified"
+    same = [_row("ml", 0.085, 0.3), _row("adversarial", 0.085, 0.2), _row("oracle", 0.085, 0.4)]
+    assert "OOD R1 range" in experiment_certificate(same).reason
+    assert experiment_certificate(good[:2]).status.value == "unknown"
+    assert experiment_certificate(good[:2] + [_row("oracle", 0.0852, 1.0, gap=None)]).status.value == "unknown"
+    assert "wall_s" not in json.dumps(c.to_dict()) and c.timings  # wall times are timings, never hashed
