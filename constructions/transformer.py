@@ -350,15 +350,16 @@ class DecoderTransformer(nn.Module):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the weights (the plain ``state_dict``) and the config (as JSON metadata) to a
         safetensors file, atomically (temporary file in the same folder, then a rename)."""
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
         target = Path(path)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         meta = {"format": SAFETENSORS_FORMAT, "config": json.dumps(self.config.to_dict(), sort_keys=True)}
+        raw = _sorted_header(save(tensors, metadata=meta))
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
         try:
-            save_file(tensors, tmp, metadata=meta)
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -384,6 +385,21 @@ class DecoderTransformer(nn.Module):
         except (json.JSONDecodeError, TypeError) as e:
             raise InvalidModelConfig(f"{path}: unreadable config metadata ({e})") from None
         return cls.from_state_dict(config, load_file(str(path)))
+
+
+def _sorted_header(raw: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted (same length, same tensors).
+    safetensors writes its metadata map in a random order, so without this two saves of the same
+    weights differ in bytes (and in SHA-256)."""
+    import struct
+
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = raw[8:8 + n]
+    body = header.rstrip(b" ")
+    new = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    if len(new) != len(body):  # not the compact form safetensors writes: leave it as it is
+        return raw
+    return raw[:8] + new + header[len(body):] + raw[8 + n:]
 
 
 def _short(word: str, limit: int = 24) -> str:
