@@ -17,6 +17,7 @@ SCRIPTS = (
     ("benchmarks.bench_compile", []),
     ("benchmarks.bench_empirical", []),
     ("benchmarks.bench_soundness", []),
+    ("benchmarks.bench_appendix", []),
 )
 
 
