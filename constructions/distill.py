@@ -17,11 +17,9 @@ checked by :mod:`constructions.check` in the network's dtype).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ import numpy as np
 import torch
 
 from constructions.check import _layout
+from constructions.checkpoint import load_hashed, save_hashed
 from constructions.compile.prefixes import PrefixSet
 from constructions.transformer import DecoderTransformer, TransformerConfig
 from theory.errors import InvalidArtifact, InvalidModelConfig
@@ -123,19 +122,7 @@ _MAGIC = b"NONID-DISTILL-1 sha256="
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` bytes behind a one-line header with their SHA-256, written to a temporary file in
-    the same folder and renamed over ``path`` atomically."""
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    body = buf.getvalue()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_hashed(path, state, _MAGIC)
 
 
 def _load_checkpoint(path: Path, device: torch.device) -> dict:
@@ -145,24 +132,7 @@ def _load_checkpoint(path: Path, device: torch.device) -> dict:
         InvalidArtifact: unreadable, not a distillation checkpoint, or damaged (SHA-256 mismatch); the
             file is left as it is.
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InvalidArtifact(f"{path}: cannot be read ({e.strerror})") from None
-    head, _, body = raw.partition(b"\n")
-    if not head.startswith(_MAGIC):
-        raise InvalidArtifact(f"{path}: not a distillation checkpoint (no nonid header); delete it to start afresh")
-    expected, found = head[len(_MAGIC):].decode(errors="replace"), hashlib.sha256(body).hexdigest()
-    if expected != found:
-        raise InvalidArtifact(f"{path}: damaged, SHA-256 does not match its header (expected {expected[:12]}…, "
-                              f"found {found[:12]}…); delete it to start afresh")
-    try:
-        state = torch.load(io.BytesIO(body), map_location=device, weights_only=True)
-    except Exception as e:  # torch raises many kinds for a damaged file
-        raise InvalidArtifact(f"{path}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    if not isinstance(state, dict):
-        raise InvalidArtifact(f"{path}: not a distillation checkpoint")
-    return state
+    return load_hashed(path, _MAGIC, InvalidArtifact, "delete it to start afresh", device)
 
 
 def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = DistillConfig(), *,

@@ -16,12 +16,8 @@ parameters, bit for bit, as an uninterrupted run on the same device (tested on t
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +26,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from constructions.checkpoint import load_hashed, save_hashed
 from empirical.data import IGNORE, Vocab
 from empirical.errors import CorruptCheckpoint, InvalidExperimentConfig
 
@@ -127,19 +124,8 @@ _MAGIC = b"NONID-CKPT-1 sha256="
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """Write ``payload`` (``torch.save`` bytes behind a one-line header with their SHA-256) to a
-    temporary file in the same folder, then rename it over ``path`` atomically."""
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    body = buf.getvalue()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``payload`` behind a SHA-256 header, atomically (:func:`constructions.checkpoint.save_hashed`)."""
+    save_hashed(path, payload, _MAGIC)
 
 
 def load_checkpoint(path: Path, fingerprint: dict) -> dict:
@@ -150,22 +136,7 @@ def load_checkpoint(path: Path, fingerprint: dict) -> dict:
         run (the file is left as is).
     """
     advice = "the run is left untouched — delete it or rerun without --resume"
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise CorruptCheckpoint(f"{path}: cannot be read ({e.strerror}); {advice}") from None
-    head, _, body = raw.partition(b"\n")
-    if not head.startswith(_MAGIC):
-        raise CorruptCheckpoint(f"{path}: cannot be read (not a nonid checkpoint header); {advice}")
-    expected, found = head[len(_MAGIC):].decode(errors="replace"), hashlib.sha256(body).hexdigest()
-    if expected != found:
-        raise CorruptCheckpoint(f"{path}: damaged, SHA-256 does not match its header (expected {expected[:12]}…, "
-                                f"found {found[:12]}…); {advice}")
-    try:
-        ckpt = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a damaged file
-        raise CorruptCheckpoint(f"{path}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
-                                f"{advice}") from None
+    ckpt = load_hashed(path, _MAGIC, CorruptCheckpoint, advice)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CorruptCheckpoint(f"{path}: not a nonid checkpoint (format {ckpt.get('format') if isinstance(ckpt, dict) else None!r})")
     if ckpt.get("fingerprint") != fingerprint:
