@@ -321,7 +321,23 @@ class Language(Automaton):
 
 
 @dataclass(frozen=True)
-class IndependentIntersection(Language):
+class _Product(Language):
+    """L = R1 ∩ R2 run as the product automaton: state (R1 state, R2 state), or :data:`DEAD` when
+    either is dead.  Subclasses decide completability."""
+
+    def start(self) -> State:
+        return (self.r1.start(), self.r2.start())
+
+    def _step(self, state: State, token: str) -> State:
+        s1, s2 = self.r1._step(state[0], token), self.r2._step(state[1], token)
+        return DEAD if s1 is DEAD or s2 is DEAD else (s1, s2)
+
+    def accepts_state(self, state: State) -> bool:
+        return state is not DEAD and self.r1.accepts_state(state[0]) and self.r2.accepts_state(state[1])
+
+
+@dataclass(frozen=True)
+class IndependentIntersection(_Product):
     """L = R1 ∩ R2 where completing one rule never hinders the other, so
     completable(L) = completable(R1) AND completable(R2).  That holds for (each argued here, and
     checked against brute force in the tests):
@@ -331,26 +347,14 @@ class IndependentIntersection(Language):
     * L2 (#a even, b*a*): a live b*a* prefix stays in b*a* after appending ``a``s.
     * L6 ([] matched, () matched): the rules read disjoint symbols, so appending ``]``s then ``)``s
       completes both.
-
-    State: the pair (R1 state, R2 state), or :data:`DEAD` when either is dead.
     """
-
-    def start(self) -> State:
-        return (self.r1.start(), self.r2.start())
-
-    def _step(self, state: State, token: str) -> State:
-        s1, s2 = self.r1._step(state[0], token), self.r2._step(state[1], token)
-        return DEAD if s1 is DEAD or s2 is DEAD else (s1, s2)
-
-    def accepts_state(self, state: State) -> bool:
-        return state is not DEAD and self.r1.accepts_state(state[0]) and self.r2.accepts_state(state[1])
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD and self.r1.completable_state(state[0]) and self.r2.completable_state(state[1])
 
 
 @dataclass(frozen=True)
-class RuleIntersection(Language):
+class RuleIntersection(_Product):
     """L = R1 ∩ R2 for any two rules with finitely many reachable states (CountParity, StartsWith,
     EndsWith, BlockOrder, Avoids…).  Unlike :class:`IndependentIntersection` nothing is assumed about
     how the rules interact: a state is completable iff a search of the product automaton from it
@@ -360,16 +364,6 @@ class RuleIntersection(Language):
 
     max_states: int = 10_000
     _completable: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
-
-    def start(self) -> State:
-        return (self.r1.start(), self.r2.start())
-
-    def _step(self, state: State, token: str) -> State:
-        s1, s2 = self.r1._step(state[0], token), self.r2._step(state[1], token)
-        return DEAD if s1 is DEAD or s2 is DEAD else (s1, s2)
-
-    def accepts_state(self, state: State) -> bool:
-        return state is not DEAD and self.r1.accepts_state(state[0]) and self.r2.accepts_state(state[1])
 
     def completable_state(self, state: State) -> bool:
         if state is DEAD:
