@@ -35,7 +35,7 @@ import torch
 from constructions.check import DEFAULT_TOLERANCE, check_pair
 from constructions.compile import CompileConfig, PrefixSet, compile_model, prefix_set
 from constructions.transformer import SAFETENSORS_FORMAT, DecoderTransformer, TransformerConfig
-from theory.certificate import Certificate, Status, write_atomic
+from theory.certificate import Certificate, Status, replace_directory, write_atomic
 from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
 
 DIRECTORY_FORMAT = "nonid-counterexample-1"
@@ -222,13 +222,7 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
         for name in MODEL_FILES.values():  # the transformer's own atomic save leaves mkstemp's 0600
             os.chmod(tmp / name, 0o644)
         os.chmod(tmp, 0o755)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / "dir")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace_directory(tmp, target)
     except OSError as e:  # disk full, permissions changed under us, …: nothing half-written is left
         shutil.rmtree(tmp, ignore_errors=True)
         raise InvalidArtifact(f"{target}: could not be written ({e.strerror or e})") from None

@@ -221,3 +221,19 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def replace_directory(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Put the finished folder ``tmp`` at ``target`` by renames only (``tmp`` must be a sibling of
+    ``target``): an existing ``target`` is first moved aside and removed afterwards, so a reader sees
+    the old folder or the new one, never a mixture."""
+    import shutil
+
+    tmp, target = Path(tmp), Path(target)
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        os.replace(target, old / "dir")
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-from theory.certificate import CERTIFICATE_FORMAT, write_atomic
+from theory.certificate import CERTIFICATE_FORMAT, replace_directory, write_atomic
 from theory.errors import InvalidArtifact
 
 from nonid.appendix.sources import APPENDIX_FORMAT, COUNTEREXAMPLE_DIR, Entry, Options, collect, load_entries
@@ -116,13 +116,7 @@ def write_appendix(out: str | os.PathLike[str], *, options: Options | None = Non
         for p in sorted(tmp.rglob("*")):
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
         os.chmod(tmp, 0o755)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / "dir")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace_directory(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
