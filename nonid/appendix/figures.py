@@ -136,9 +136,9 @@ def draw(entries: Sequence[Entry], out_dir: Path) -> list[Figure]:
             ax.grid(alpha=0.3, lw=0.4)
             ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0.0, 0.05))
             _save(fig, out_dir, "icl-accuracy-vs-n")
-            figures.append(Figure("icl-accuracy-vs-n", f"ICL accuracy against the number of examples n for P and the "
-                                  f"mixture Q_eps (KL(P||Q_eps) <= -ln(1 - eps)), from prop-2-icl-mixture; the local-surgery "
-                                  f"witness at its certified n, from prop-2-icl-surgery."))
+            figures.append(Figure("icl-accuracy-vs-n", "ICL accuracy against the number of examples n for P and the "
+                                  "mixture Q_eps (KL(P||Q_eps) <= -ln(1 - eps)), from prop-2-icl-mixture; the local-surgery "
+                                  "witness at its certified n, from prop-2-icl-surgery."))
         sweep = _find(entries, "finetuning-gap-vs-alpha")
         if sweep is not None and sweep.certificate.quantities.get("points"):
             q = sweep.certificate.quantities
