@@ -38,6 +38,8 @@ def check_stochastic(matrix: Sequence[Sequence[object]], name: str, size: int | 
         InvalidDistribution: not square (or not ``size`` × ``size``), an entry that is a float, negative,
             above one or not a number, or a row that does not sum to exactly 1 (naming matrix, row, sum).
     """
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise InvalidDistribution(f"{name}: matrix size {size!r} is not a positive int")
     try:
         rows = [list(r) for r in matrix]
     except TypeError:
