@@ -35,7 +35,7 @@ import torch
 from constructions.check import DEFAULT_TOLERANCE, check_pair
 from constructions.compile import CompileConfig, PrefixSet, compile_model, prefix_set
 from constructions.transformer import SAFETENSORS_FORMAT, DecoderTransformer, TransformerConfig
-from theory.certificate import Certificate, Status, replace_directory, write_atomic
+from theory.certificate import Certificate, Status, output_dir_problem, replace_directory, write_atomic
 from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
 
 DIRECTORY_FORMAT = "nonid-counterexample-1"
@@ -160,38 +160,23 @@ def check_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> No
     Raises:
         InvalidArtifact: naming the path.
     """
-    if not str(out) or Path(out).name in ("", ".", ".."):
-        raise InvalidArtifact(f"output directory {str(out)!r} must name a directory to create or replace")
+    problem = output_dir_problem(out)
+    if problem:
+        raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
+    target = Path(out)
     try:
-        _check_output_dir(Path(out), overwrite)
-    except (OSError, ValueError) as e:  # a name too long, a NUL byte, a folder we may not list …
-        if isinstance(e, InvalidArtifact):
-            raise
-        raise InvalidArtifact(f"output directory {str(out)!r} is unusable ({getattr(e, 'strerror', None) or e})") from None
-
-
-def _check_output_dir(target: Path, overwrite: bool) -> None:
-    if target.exists() and not target.is_dir():
-        raise InvalidArtifact(f"{target}: exists and is not a directory")
-    if target.is_dir() and any(target.iterdir()):
-        if not overwrite:
-            raise InvalidArtifact(f"{target}: directory is not empty (pass --force to replace it)")
-        try:  # --force deletes the old directory: only ever one that `nonid counterexample` wrote
-            ours = json.loads((target / "config.json").read_text(encoding="utf-8")).get("format") == DIRECTORY_FORMAT
-        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-            ours = False
-        if not ours:
-            raise InvalidArtifact(f"{target}: not a directory written by `nonid counterexample` (no config.json of format "
-                                  f"{DIRECTORY_FORMAT!r}); --force will not delete it")
-    parent = Path(os.path.abspath(target)).parent
-    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InvalidArtifact(f"{target}: cannot be created, {parent} is not a directory")
-    try:  # the write goes through a temporary sibling directory: try making one
-        os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}.probe.", dir=parent))
-    except OSError as e:
-        raise InvalidArtifact(f"{target}: cannot write in {parent} ({e.strerror or e})") from None
+        if target.is_dir() and any(target.iterdir()):
+            if not overwrite:
+                raise InvalidArtifact(f"{target}: directory is not empty (pass --force to replace it)")
+            try:  # --force deletes the old directory: only ever one that `nonid counterexample` wrote
+                ours = json.loads((target / "config.json").read_text(encoding="utf-8")).get("format") == DIRECTORY_FORMAT
+            except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+                ours = False
+            if not ours:
+                raise InvalidArtifact(f"{target}: not a directory written by `nonid counterexample` (no config.json of "
+                                      f"format {DIRECTORY_FORMAT!r}); --force will not delete it")
+    except OSError as e:  # a folder we may not list
+        raise InvalidArtifact(f"output directory {str(out)!r} is unusable ({e.strerror or e})") from None
 
 
 def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int | None = None, overwrite: bool = False) -> Certificate:
@@ -360,9 +345,11 @@ def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Ce
         models = config["models"]
         nets = {key: load_network(d / MODEL_FILES[key], models[key]["transformer"]) for key in ("q1", "q2")}
         case = load_case(config["case"], **config.get("case_options", {}))
-        tolerance = float(config["tolerance_tv"])
+        tolerance = config["tolerance_tv"]
     except (KeyError, TypeError) as e:
         raise InvalidArtifact(f"{d / 'config.json'}: missing or malformed field {e}") from None
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
+        raise InvalidArtifact(f"{d / 'config.json'}: tolerance_tv {tolerance!r} is not a number in [0, 1)")
     prefixes = case_prefixes(case)
     with torch.no_grad():
         fresh = check_pair(case, nets["q1"], nets["q2"], prefixes, tolerance=tolerance, check_name=stored.check)

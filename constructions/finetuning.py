@@ -181,6 +181,10 @@ def _config_of(model_or_config: DecoderTransformer | TransformerConfig) -> Trans
     raise InvalidReparametrisation(f"expected a DecoderTransformer or TransformerConfig, got {type(model_or_config).__name__}")
 
 
+ALPHA_RANGE = (1e-150, 1e150)
+"""Scalings allowed: inside it α, 1/α, α² and 1/α² are finite, non-zero float64 numbers."""
+
+
 def _check_alpha(alpha: object, what: str) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} is not a real number")
@@ -190,6 +194,9 @@ def _check_alpha(alpha: object, what: str) -> float:
         a = math.inf
     if not math.isfinite(a) or a <= 0:
         raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} must be finite and > 0 (the maps need alpha > 0)")
+    if not ALPHA_RANGE[0] <= a <= ALPHA_RANGE[1]:
+        raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} is outside [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], "
+                                       "where alpha, 1/alpha and their squares are finite, non-zero floats")
     return a
 
 

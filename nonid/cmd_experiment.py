@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from empirical.errors import InvalidExperimentConfig
     from empirical.experiment import resolve_device, run_grid
     from empirical.report import figure, markdown, write_csv
-    from theory.certificate import write_atomic
+    from theory.certificate import output_dir_problem, write_atomic
     from theory.languages import get_language
 
     languages = [get_language(x).name for x in _csv(args.language)]
@@ -88,13 +88,9 @@ def run(args: argparse.Namespace) -> int:
             check_regime(get_language(lang), regime)
     device = resolve_device(args.device)
     out = Path(args.out)
-    try:
-        if out.exists() and not out.is_dir():
-            raise InvalidExperimentConfig(f"--out {out} exists and is not a folder")
-    except (OSError, ValueError) as e:  # a name too long, a NUL byte
-        if isinstance(e, InvalidExperimentConfig):
-            raise
-        raise InvalidExperimentConfig(f"--out {str(out)!r} is unusable ({getattr(e, 'strerror', None) or e})") from None
+    problem = output_dir_problem(args.out, replace=False)
+    if problem:
+        raise InvalidExperimentConfig(f"--out {args.out!r} {problem}")
     n = len(languages) * len(archs) * len(regimes) * args.seeds
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
           f"{args.seeds} seeds), size {args.size}, device {device}", flush=True)

@@ -198,7 +198,12 @@ class Certificate:
 
 
 def _finite_number(x: object) -> bool:
-    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(x))
+    except OverflowError:  # an int beyond float range is no number of seconds
+        return False
 
 
 def _short(value: object, limit: int = 60) -> str:
@@ -237,3 +242,29 @@ def replace_directory(tmp: str | os.PathLike[str], target: str | os.PathLike[str
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, target)
+
+
+def output_dir_problem(out: str | os.PathLike[str], *, replace: bool = True) -> str | None:
+    """Why the folder ``out`` could not be written, or ``None``: a file in the way, a parent where we
+    may not write, a name the system refuses (too long, a NUL byte).  With ``replace`` (the folder is
+    built as a temporary sibling and renamed into place, replacing an old one) also an empty name,
+    ``.``/``..``/a filesystem root, and the home folder or a folder holding the working directory,
+    which are never to be replaced wholesale."""
+    text = os.fspath(out)
+    if not text or (replace and Path(text).name in ("", ".", "..")):
+        return "must name a folder to create or replace" if replace else "must name a folder"
+    try:
+        target = Path(os.path.abspath(text))
+        if target.exists() and not target.is_dir():
+            return "exists and is not a folder"
+        if replace and target.is_dir() and (target == Path.home() or Path.cwd().is_relative_to(target)):
+            return "is the home folder or holds the working directory; name a folder of its own"
+        where = target if not replace and target.is_dir() else target.parent
+        while not where.exists() and not where.is_symlink() and where != where.parent:
+            where = where.parent
+        if not where.is_dir():
+            return f"cannot be created: {where} is not a folder"
+        os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}.probe.", dir=where))  # may we write there?
+    except (OSError, ValueError) as e:
+        return f"is unusable ({getattr(e, 'strerror', None) or e})"
+    return None

@@ -146,7 +146,7 @@ def paper_prompts(language: Language | str, *, seed: int = 0, n: int | None = No
 
     Raises:
         InvalidLanguage: unknown language.  InvalidPrompt: ``n`` < 1, ``n`` above the number of
-        eligible w, or an option that does not apply.
+        eligible w, a seed that is not an int, or an option that does not apply.
     """
     lang = get_language(language)
     if lang.name in ("L1", "L2", "L3", "L5"):
@@ -164,6 +164,8 @@ def paper_prompts(language: Language | str, *, seed: int = 0, n: int | None = No
         size = (64 if w_kind == "prefix" else 32) if n is None else n
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= len(pool):
             raise InvalidPrompt(f"sample size n={size!r} must be an int in 1..{len(pool)} (the eligible w of kind {w_kind!r})")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidPrompt(f"seed {seed!r} must be an int")
         ws = tuple(sorted(random.Random(seed).sample(pool, size), key=lambda w: [lang.alphabet.symbols.index(t) for t in w]))
         how = f"{size} of {len(pool)} eligible w, seed {seed}"
     desc = f"{lang.name} ({lang.grammar}): '([w' (ID) and ')[w' (OOD), |w| = 6, w_kind {w_kind!r}, {how}"

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-from theory.certificate import CERTIFICATE_FORMAT, replace_directory, write_atomic
+from theory.certificate import CERTIFICATE_FORMAT, output_dir_problem, replace_directory, write_atomic
 from theory.errors import InvalidArtifact
 
 from nonid.appendix.sources import APPENDIX_FORMAT, COUNTEREXAMPLE_DIR, Entry, Options, collect, load_entries
@@ -39,15 +39,16 @@ __all__ = ["Entry", "Options", "check_output_dir", "collect", "load_entries", "w
 
 
 def check_output_dir(out: str | os.PathLike[str], force: bool = False) -> None:
-    """Refuse an ``out`` that is a file, or a folder holding anything but an earlier appendix's files
-    (unless ``force``).
+    """Refuse an ``out`` that cannot be created (:func:`theory.certificate.output_dir_problem`), or a
+    folder holding anything but an earlier appendix's files (unless ``force``).
 
     Raises:
         InvalidArtifact: naming the path and the first foreign entries.
     """
+    problem = output_dir_problem(out)
+    if problem:
+        raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
     target = Path(out)
-    if target.exists() and not target.is_dir():
-        raise InvalidArtifact(f"{target}: exists and is not a directory")
     if target.is_dir() and not force:
         other = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_NAMES)
         if other:
