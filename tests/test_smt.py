@@ -50,6 +50,11 @@ def test_lemmas_verified_at_small_horizons(lemma, encoding, alphabet, horizons):
         assert r.z3_version == smt.z3_version()
         if encoding == "modular":
             assert [s.status for s in r.subproofs] == [Status.VERIFIED] * 2
+            nodes = r.model_variables // (len(alphabet) + 1)
+            assert r.instances == nodes and r.direct == ()  # every node checked, every node an instance
+            assert f"checked at each of the {nodes:,} nodes" in r.assumptions[-1]
+        else:
+            assert r.instances == 0 and not any(a.startswith("modular proof") for a in r.assumptions)
 
 
 def test_modular_proof_at_horizon_ten_counts_variables():
@@ -66,6 +71,107 @@ def test_false_lemmas_are_falsified_with_a_countermodel(lemma, variant, encoding
     assert r.status is Status.FALSIFIED, r.reason
     assert r.countermodel and "countermodel" in r.reason
     assert any("false variant" in a for a in r.assumptions)
+
+
+# ---- the instantiation check of the modular encoding and the root-only variants --------------------
+@pytest.mark.parametrize("lemma", "abc")
+@pytest.mark.parametrize("encoding, horizons", [("modular", (1, 2, 4, 6)), ("monolithic", (1, 2, 4))])
+def test_root_only_false_variants_are_falsified_by_both_encodings(lemma, encoding, horizons):
+    for L in horizons:
+        r = PROVERS[lemma](L, encoding=encoding, variant="root-only", timeout_ms=20_000)
+        assert r.status is Status.FALSIFIED, (L, r.reason)
+        assert r.countermodel and "countermodel" in r.reason
+        assert any(a.startswith("false variant (root-only)") for a in r.assumptions)
+        if encoding == "modular":  # the root gets no node-lemma instance; every other node does
+            assert r.direct == ("ε",) and r.instances == 2 ** (L + 1) - 2
+            assert "asserted directly with no node-lemma instance" in r.assumptions[-1] and "ε" in r.assumptions[-1]
+            assert [s.status for s in r.subproofs] == [Status.VERIFIED] * 2  # the generic node lemmas still hold
+
+
+class _EveryNodeAnInstance(smt._LemmaB):
+    """A spec that (wrongly, under the root-only variant) declares the root an instance."""
+
+    def instance(self, n) -> bool:
+        return True
+
+
+class _RootAsserted(smt._LemmaB):
+    """A spec that (needlessly) asserts the root's facts directly."""
+
+    def instance(self, n) -> bool:
+        return not n.root
+
+
+def _prove_spec(spec, horizon=4, **kw):
+    return smt._prove(spec, "ab", horizon, "modular", 20_000, smt.DEFAULT_MAX_VARIABLES, **kw)
+
+
+def test_a_root_variant_posing_as_an_instance_is_caught(monkeypatch):
+    r = _prove_spec(_EveryNodeAnInstance(3, variant="root-only"))
+    assert r.status is Status.UNKNOWN and r.countermodel == ()
+    assert r.reason.startswith("instantiation check failed: node 0 (prefix ε) is not an instance of the node lemma "
+                               "lemma-b-node-internal")
+    assert "(= d0 false)" in r.reason and r.instances == 0
+    assert _prove_spec(_EveryNodeAnInstance(3)).verified  # the true lemma through the same spec class
+    # the check is what closes the hole: without it the node lemma, trusted at the root, "proves" the false claim
+    monkeypatch.setattr(smt, "_instance_error", lambda *args: "")
+    assert _prove_spec(_EveryNodeAnInstance(3, variant="root-only")).verified
+
+
+def test_a_node_asserted_directly_keeps_the_proof_sound():
+    r = _prove_spec(_RootAsserted(3))
+    assert r.verified and r.direct == ("ε",) and r.instances == 30
+    assert _prove_spec(_RootAsserted(3, variant="root-only")).status is Status.FALSIFIED
+
+
+@pytest.mark.parametrize("node, rewire, fragment", [
+    (1, {"mu1": "m2"}, "premise 0 instantiates to (= m1 (+ e1 m3 m2)) but the assembly asserts (= m1 (+ e1 m3 m4))"),
+    (1, {"eu": "e2"}, "(= m1 (+ e2 m3 m4))"),                       # the end mass of the sibling
+    (2, {"pu_1": "q2_1"}, "premise"),                                # a data row entry wired to the model row
+    (0, {"su0": "s2"}, "premise"),                                   # the root's sum over its children
+    (3, {"wu1": "w7"}, "premise"),                                   # a child's flag from the wrong child
+    (20, {"ku": "k19"}, "premise"),                                  # at a leaf
+])
+def test_a_miswired_instance_is_unknown_naming_the_node(node, rewire, fragment):
+    tree = smt._Tree(AB, 4)
+    r = _prove_spec(smt._LemmaB(3), rewire={node: rewire})
+    assert r.status is Status.UNKNOWN, r.reason
+    assert f"node {node} (prefix {tree.prefix(node)}) is not an instance" in r.reason and fragment in r.reason
+    assert r.assertions == 0 and r.instances == 0  # no assembly was solved
+    assert [s.status for s in r.subproofs] == [Status.VERIFIED] * 2
+
+
+def test_a_generic_constant_without_counterpart_is_unknown():
+    r = _prove_spec(smt._LemmaC(3), rewire={5: {"mu0": "nowhere"}})
+    assert r.status is Status.UNKNOWN and "node 5 (prefix ba)" in r.reason and "nowhere" in r.reason
+    lemma = smt._node_lemma(smt._LemmaC(3), 2, False, 10_000)
+    n = smt._Node("5", ("11", "12"), False)
+    sigma = smt._renaming(smt._LemmaC(3), lemma, n)
+    del sigma["mu1"]
+    assert "constant mu1 has no counterpart" in smt._instance_error(
+        lemma, sigma, smt._LemmaC(3).facts(n), [smt._LemmaC(3).invariant(c) for c in n.children], smt._LemmaC(3).invariant("5"))
+    assert "it has 0 children" in smt._instance_error(lemma, sigma, [], [], "")
+
+
+def test_an_unproved_node_lemma_is_not_used():
+    r = smt.prove_lemma_c(3, node_fact=False)  # neither node lemma holds without KL_u >= 0
+    assert r.status is Status.FALSIFIED and "node lemma not proved" in r.reason
+    assert r.instances == 0 and len(r.direct) == 15 and "not used because z3 did not prove them" in r.assumptions[-1]
+    assert r.countermodel  # a countermodel of the assembly, i.e. of the global negated claim
+
+
+def test_tree_prefixes_in_level_order():
+    tree = smt._Tree(AB, 3)
+    assert [tree.prefix(i) for i in range(tree.size)] == [
+        "ε", "a", "b", "aa", "ab", "ba", "bb", "aaa", "aab", "aba", "abb", "baa", "bab", "bba", "bbb"]
+
+
+def test_instantiation_quantities():
+    q = smt.prove_lemma_a(3).quantities()
+    assert q["instantiation"] == {"instances_checked": 15, "asserted_directly": []}
+    q = smt.prove_lemma_a(3, variant="root-only").quantities()
+    assert q["instantiation"] == {"instances_checked": 14, "asserted_directly": ["ε"]}
+    assert "instantiation" not in smt.prove_lemma_a(3, encoding="monolithic").quantities()
 
 
 def test_node_gibbs_lemma():
@@ -115,6 +221,9 @@ def test_bad_options():
         smt.prove_lemma_b(2, scope="some")
     with pytest.raises(InvalidBudget, match="outcomes 1"):
         smt.prove_node_gibbs(1)
+    for prove in PROVERS.values():
+        with pytest.raises(InvalidLanguage, match="variant 'leaf-only'"):
+            prove(2, variant="leaf-only")
 
 
 @pytest.mark.parametrize("kwargs, error, fragment", [
@@ -231,6 +340,8 @@ def test_proof_checks():
             assert "solver_seconds" not in cert.quantities and cert.timings["solver_seconds"] >= 0
             assert "solver_seconds" in cert.to_dict(timings=True)["timings"] and "timings" not in cert.to_dict()
             assert "381 vars/model" in cert.detail and "unsat" in cert.detail
+            assert "node-lemma premises checked at 127 nodes" in cert.detail
+            assert any("checked at each of the 127 nodes" in a for a in cert.assumptions)
 
 
 def test_prove_lemmas_in_processes_gives_the_same_verdicts():

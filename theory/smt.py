@@ -18,11 +18,40 @@ equations P(u) = P({u}) + Σ_a P(ua), P(ε) = 1.
   contains all the case analysis, then one *assembly* query over the whole horizon-L space in which
   every node u carries the node lemma's instance ``F_u ∧ I_children → I_u``.  ``F_u`` names the
   node's facts (asserted: ``F_u`` and ``F_u → facts_u``) and ``I_u`` the node invariant (asserted:
-  ``I_u ↔ invariant_u``, e.g. "P(u) ≥ 0 and G₁(u) = G₂(u)"), so under these definitions each instance
-  is the node lemma, renamed to node u.  z3 then refutes the negated claim (about the root's
-  invariant terms) by propagation — the case analysis lives in the node lemmas, z3 checks that their
-  instances fit together over all 2^(L+1) − 1 nodes.  The verdict is ``verified`` only if every
-  query is ``unsat``.
+  ``I_u ↔ invariant_u``, e.g. "P(u) ≥ 0 and G₁(u) = G₂(u)"); the instantiation check below makes
+  each such implication the node lemma renamed to u.  z3 then refutes the negated claim
+  (about the root's invariant terms) by propagation — the case analysis lives in the node lemmas, z3
+  checks that their instances fit together over all 2^(L+1) − 1 nodes.  The verdict is ``verified``
+  only if every query is ``unsat``.
+
+**The instantiation check** (modular encoding).  The implication ``F_u ∧ I_children → I_u`` is
+trusted, so it must *be* the node lemma at u.  After the node lemmas and before the assembly is
+solved, every node u whose statement is the generic one (:meth:`_Spec.instance`) is checked in
+Python: the renaming σ_u (each constant of the generic node "u" and of its children "u0", "u1", …
+↦ the same constant, by position, of u and of u's children in the trie) applied token by token to
+the exact SMT-LIB text the node lemma's query proved must give, string for string and in order, the
+facts the assembly asserts at u (its prefix mass, end mass, its children's masses, its rows, …),
+the invariants ``I_c`` of u's children (as many as the node lemma has) and u's invariant ``I_u``.
+Why this is sound: the node lemma is unsat for *every* value of its constants and every
+interpretation of the uninterpreted functions, so its σ_u-instance is a valid formula whatever σ_u
+is; the check makes its premises exactly ``facts_u`` (which ``F_u`` implies) and its hypotheses and
+conclusion exactly the formulas ``I_c``, ``I_u`` are defined equal to, so ``F_u ∧ I_children → I_u``
+follows from that valid formula and the assembly's own definitions.  The assembly is then the
+monolithic query plus consequences of it: unsat of one is unsat of the other, and a sat assembly is
+a countermodel of the global negated claim (``falsified`` never rests on a node lemma alone).  Cheap:
+one ``str.format_map`` per fact per node, no extra z3 query.  A node that fails the check (a
+mismatched variable, a wrong mass relation, a missing child) gives ``unknown`` with a reason naming
+the node and its prefix, and no assembly is solved.  A node whose statement is *not* the generic one
+(a variant at the root), and every node of a shape whose node lemma z3 did not prove, gets no
+instance: its facts are asserted directly and z3 does its case analysis in the assembly — so a
+false claim that differs from the lemma only at the root comes back ``falsified`` from the modular
+encoding too.  ``SMTResult.instances``/``direct`` and the certificate's last assumption say which.
+
+**Variants** (``variant=``, a keyword of the provers, not in the command line): ``"root-only"``
+alters the statement at the root only — Lemma A drops the agreement hypothesis at ε (claims that the
+cross-entropy does not depend on the root row either), Lemma B drops the root's condition from the
+conclusion, Lemma C drops the per-node fact KL_ε ≥ 0.  Each is false and must come back
+``falsified`` from both encodings (the mutants ``smt-root-only-*``).
 
 Every query's text is SMT-LIB 2 generated here and parsed by z3 (fast); z3 is imported lazily, never
 by ``import theory``.  Each result is a frozen :class:`SMTResult` listing the axiom instances the
@@ -31,6 +60,7 @@ query assumes — a certificate must copy them as assumptions.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -49,6 +79,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_MS = 60_000
 DEFAULT_MAX_VARIABLES = 400_000
 MAX_COUNTERMODEL_ENTRIES = 24
+_VARIANTS = (None, "root-only")
 
 __all__ = [
     "SMTResult", "SynthesisResult", "Recheck", "model_space_size", "prove_lemma_a", "prove_lemma_b",
@@ -63,7 +94,10 @@ class SMTResult:
     claim fails in a countermodel, listed in ``countermodel``), unknown (timeout, budget, z3 gave up;
     see ``reason``).  ``variables``/``assertions`` are those of the largest query (the assembly for
     the modular encoding); ``model_variables`` is one model's row variables; ``solver_seconds`` is the
-    z3 time (parsing included) summed over ``subproofs`` and this query."""
+    z3 time (parsing included) summed over ``subproofs`` and this query.  Modular encoding only:
+    ``instances`` is the number of trie nodes checked to be instances of a proved node lemma (and
+    given its implication in the assembly), ``direct`` the prefixes ("ε" for the root) whose facts
+    were asserted directly, without a node-lemma instance."""
 
     lemma: str
     status: Status
@@ -78,6 +112,8 @@ class SMTResult:
     assumptions: tuple[str, ...] = ()
     countermodel: tuple[tuple[str, str], ...] = ()
     subproofs: tuple["SMTResult", ...] = ()
+    instances: int = 0
+    direct: tuple[str, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -93,6 +129,8 @@ class SMTResult:
         if self.subproofs:
             q["subproofs"] = {s.lemma: {"status": s.status.value, "variables": s.variables, "assertions": s.assertions}
                               for s in self.subproofs}
+        if self.encoding == "modular" and self.horizon is not None:
+            q["instantiation"] = {"instances_checked": self.instances, "asserted_directly": list(self.direct)}
         if self.countermodel:
             q["countermodel"] = dict(self.countermodel)
         return q
@@ -133,6 +171,7 @@ class _Tree:
     """Node i's children are k·i + 1 + a; nodes ≥ ``first_leaf`` have |u| = L."""
 
     def __init__(self, alphabet: Alphabet, horizon: int) -> None:
+        self.symbols = tuple(alphabet.symbols)
         self.k, self.horizon = len(alphabet), horizon
         self.K = self.k + 1
         self.size = sum(self.k**d for d in range(horizon + 1))
@@ -141,14 +180,24 @@ class _Tree:
     def children(self, i: int) -> list[int]:
         return [] if i >= self.first_leaf else [self.k * i + 1 + a for a in range(self.k)]
 
+    def prefix(self, i: int) -> str:
+        """Node i's prefix u as a word ("ε" for the root), for messages."""
+        out = []
+        while i > 0:
+            out.append(self.symbols[(i - 1) % self.k])
+            i = (i - 1) // self.k
+        return "".join(reversed(out)) or "ε"
+
 
 @dataclass(frozen=True)
 class _Node:
-    """A node as the encodings see it: a label (names its variables), its children's labels, leaf?"""
+    """A node as the encodings see it: a label (names its variables), its children's labels, leaf?,
+    root? (the generic node of a node lemma is never the root)."""
 
     label: str
     children: tuple[str, ...]
     leaf: bool
+    root: bool = False
 
 
 def _and(xs: Sequence[str]) -> str:
@@ -179,9 +228,25 @@ class _Spec:
     name = ""
     functions = ""
     assumptions: tuple[str, ...] = ()
+    variant: str | None = None
 
-    def __init__(self, K: int) -> None:
-        self.K = K
+    def __init__(self, K: int, variant: str | None = None) -> None:
+        if variant not in _VARIANTS:
+            raise InvalidLanguage(f"variant {variant!r} is not None or 'root-only'")
+        self.K, self.variant = K, variant
+
+    def altered(self, n: _Node) -> bool:
+        """Whether the statement at node n is altered by the variant (the root, for "root-only")."""
+        return self.variant == "root-only" and n.root
+
+    def instance(self, n: _Node) -> bool:
+        """Whether node n's statement is the generic one, so that the modular assembly may (and, after
+        the instantiation check, does) use the node lemma's instance there.  False only at nodes the
+        variant alters; a spec that answers True wrongly is caught by the check (verdict unknown)."""
+        return not self.altered(n)
+
+    def variant_assumption(self, what: str) -> tuple[str, ...]:
+        return (f"false variant (root-only): {what}",) if self.variant == "root-only" else ()
 
     def reals(self, label: str) -> list[str]:
         raise NotImplementedError
@@ -208,13 +273,14 @@ _COMMON = (
 class _LemmaA(_Spec):
     """CE(Q) = −G_Q(ε), G_Q(u) = Σ_o times(P(uo), lnq(q(o|u))) + Σ_a G_Q(ua); two models x, y that
     agree wherever P(u) > 0 (``hypothesis``: "support"; the false variants "none" and
-    "off-support" — agreement only where P(u) = 0 — must come back falsified)."""
+    "off-support" — agreement only where P(u) = 0 — must come back falsified; ``variant="root-only"``
+    drops the hypothesis at the root, i.e. claims independence from the root row too: false)."""
 
     name = "lemma-a"
     functions = "(declare-fun lnq (Real) Real)(declare-fun times (Real Real) Real)"
 
-    def __init__(self, K: int, hypothesis: str = "support") -> None:
-        super().__init__(K)
+    def __init__(self, K: int, hypothesis: str = "support", variant: str | None = None) -> None:
+        super().__init__(K, variant)
         if hypothesis not in ("support", "none", "off-support"):
             raise InvalidLanguage(f"Lemma A hypothesis {hypothesis!r} is not 'support', 'none' or 'off-support'")
         self.hypothesis = hypothesis
@@ -226,7 +292,8 @@ class _LemmaA(_Spec):
             "CE(Q) = -sum_u sum_o P(uo) ln q(o|u), summed along the trie (G_Q(u) = local terms + sum_a G_Q(ua))",
             {"support": "hypothesis: P(u) > 0 => q1(.|u) = q2(.|u)", "none": "no hypothesis (false variant)",
              "off-support": "hypothesis only off the support: P(u) = 0 => q1(.|u) = q2(.|u) (false variant)"}[hypothesis],
-        )
+        ) + self.variant_assumption("no hypothesis at the root: the claim is that the cross-entropy does not "
+                                    "depend on the root row q(.|eps) either")
 
     def reals(self, label: str) -> list[str]:
         return [f"m{label}", f"e{label}", f"g{label}", f"h{label}"] + [f"{r}{label}_{o}" for r in "xy" for o in range(self.K)]
@@ -236,7 +303,9 @@ class _LemmaA(_Spec):
         xs, ys = [f"x{u}_{o}" for o in range(K)], [f"y{u}_{o}" for o in range(K)]
         facts = _flow_facts(n) + _row_facts(xs, n.leaf) + _row_facts(ys, n.leaf)
         agree = _and([f"(= {x} {y})" for x, y in zip(xs, ys)])
-        if self.hypothesis == "support":
+        if self.altered(n):
+            pass  # root-only variant: no agreement assumed at the root
+        elif self.hypothesis == "support":
             facts.append(f"(=> (> m{u} 0) {agree})")
         elif self.hypothesis == "off-support":
             facts.append(f"(=> (<= m{u} 0) {agree})")
@@ -261,8 +330,8 @@ class _LemmaA(_Spec):
 class _KLSpec(_Spec):
     """Shared by Lemmas B and C: KL(P ‖ Q) = S(ε), S(u) = times(P(u), klnode(p(·|u), q(·|u))) + Σ_a S(ua)."""
 
-    def __init__(self, K: int) -> None:
-        super().__init__(K)
+    def __init__(self, K: int, variant: str | None = None) -> None:
+        super().__init__(K, variant)
         args = " ".join(["Real"] * (2 * K))
         self.functions = f"(declare-fun klnode ({args}) Real)(declare-fun times (Real Real) Real)"
 
@@ -293,12 +362,13 @@ _KL_COMMON = _COMMON + (
 
 class _LemmaB(_KLSpec):
     """KL = 0 ⟺ every support node's rows agree.  ``scope="all"`` claims agreement at *every*
-    prefix — false (nothing off the support is identified) and must come back falsified."""
+    prefix — false (nothing off the support is identified) and must come back falsified;
+    ``variant="root-only"`` drops the root's condition (d_ε := false): false too."""
 
     name = "lemma-b"
 
-    def __init__(self, K: int, scope: str = "support") -> None:
-        super().__init__(K)
+    def __init__(self, K: int, scope: str = "support", variant: str | None = None) -> None:
+        super().__init__(K, variant)
         if scope not in ("support", "all"):
             raise InvalidLanguage(f"Lemma B scope {scope!r} is not 'support' or 'all'")
         self.scope = scope
@@ -309,7 +379,9 @@ class _LemmaB(_KLSpec):
             "x = 0 => x*y = 0; y = 0 => x*y = 0 (x = P(u), y = klnode_u)",
             "the conclusion 'q = p at every support prefix' is w(eps), defined by recursion on the trie: "
             "w(u) = not d(u) and w(ua) for all a, with d(u) = (P(u) > 0 and q(.|u) != p(.|u))",
-        ) + (("false variant: claims p = q at every prefix, support or not",) if scope == "all" else ())
+        ) + (("false variant: claims p = q at every prefix, support or not",) if scope == "all" else ()) + (
+            self.variant_assumption("the root's condition is dropped from the conclusion (d(eps) := false): the "
+                                    "claim is KL = 0 iff q = p at every support prefix other than eps"))
 
     def bools(self, label: str) -> list[str]:
         return [f"d{label}", f"w{label}"]
@@ -325,7 +397,7 @@ class _LemmaB(_KLSpec):
             f"(=> (and (>= m{u} 0) (>= k{u} 0)) (>= t{u} 0))",
             f"(=> (and (> m{u} 0) (> k{u} 0)) (> t{u} 0))",
             f"(=> (= m{u} 0) (= t{u} 0))", f"(=> (= k{u} 0) (= t{u} 0))",
-            f"(= d{u} {neq if self.scope == 'all' else f'(and (> m{u} 0) {neq})'})",
+            f"(= d{u} false)" if self.altered(n) else f"(= d{u} {neq if self.scope == 'all' else f'(and (> m{u} 0) {neq})'})",
             f"(= w{u} {_and([f'(not d{u})'] + [f'w{c}' for c in n.children])})",
         ]
 
@@ -338,18 +410,19 @@ class _LemmaB(_KLSpec):
 
 class _LemmaC(_KLSpec):
     """KL ≥ 0 (Gibbs) from the flow facts and the per-node fact klnode ≥ 0; ``node_fact=False`` drops
-    that fact — false, must come back falsified."""
+    that fact — false, must come back falsified; so must ``variant="root-only"``, which drops it at
+    the root only."""
 
     name = "lemma-c"
 
-    def __init__(self, K: int, node_fact: bool = True) -> None:
-        super().__init__(K)
+    def __init__(self, K: int, node_fact: bool = True, variant: str | None = None) -> None:
+        super().__init__(K, variant)
         self.node_fact = node_fact
         self.assumptions = _KL_COMMON + (
             ("per-node fact instances (the per-node lemma, proved by z3-node-gibbs): klnode_u >= 0"
              if node_fact else "no per-node fact (false variant)"),
             "sign-rule instances at each node: x >= 0 & y >= 0 => x*y >= 0 (x = P(u), y = klnode_u)",
-        )
+        ) + self.variant_assumption("no per-node fact at the root (klnode_eps is unconstrained)")
 
     def invariant(self, label: str) -> str:
         return f"(and (>= m{label} 0) (>= s{label} 0))"
@@ -357,7 +430,7 @@ class _LemmaC(_KLSpec):
     def facts(self, n: _Node) -> list[str]:
         u = n.label
         f = self._base_facts(n) + [f"(=> (and (>= m{u} 0) (>= k{u} 0)) (>= t{u} 0))"]
-        return f + ([f"(>= k{u} 0)"] if self.node_fact else [])
+        return f + ([f"(>= k{u} 0)"] if self.node_fact and not self.altered(n) else [])
 
     def negated_claim(self, nodes: int) -> str:
         return "(< s0 0)"
@@ -434,7 +507,8 @@ def _budget(variables: int, max_variables: int) -> str:
 
 def _result(spec: _Spec, horizon: int | None, encoding: str, q: _Query | None, out: _Outcome | None,
             model_variables: int, subproofs: tuple[SMTResult, ...] = (), reason: str = "",
-            variables: int | None = None) -> SMTResult:
+            variables: int | None = None, extra: tuple[str, ...] = (), instances: int = 0,
+            direct: tuple[str, ...] = ()) -> SMTResult:
     status = Status.UNKNOWN if out is None else {"unsat": Status.VERIFIED, "sat": Status.FALSIFIED}.get(out.answer, Status.UNKNOWN)
     if out is not None and out.answer == "sat" and not reason:
         reason = "z3 found a countermodel to the claim (negation is sat)"
@@ -444,103 +518,270 @@ def _result(spec: _Spec, horizon: int | None, encoding: str, q: _Query | None, o
         variables=q.reals if q is not None else (variables or 0), model_variables=model_variables,
         assertions=q.assertions if q is not None else 0,
         solver_seconds=sum(s.solver_seconds for s in subproofs) + (out.seconds if out else 0),
-        z3_version=z3_version(), reason=reason, assumptions=spec.assumptions,
-        countermodel=out.model if out is not None else (), subproofs=subproofs,
+        z3_version=z3_version(), reason=reason, assumptions=spec.assumptions + extra,
+        countermodel=out.model if out is not None else (), subproofs=subproofs, instances=instances, direct=direct,
     )
 
 
-def _node_lemma(spec: _Spec, K: int, k: int, leaf: bool, timeout_ms: int) -> SMTResult:
-    """F_u ∧ I_children → I_u for a generic node ("u", children "u0"…), as unsat of its negation."""
+# ---- the modular encoding: node lemmas and the instantiation check -------------------------------
+_TOKEN = re.compile(r"[^\s()]+")
+_SEP = "\x00"
+
+
+@dataclass(frozen=True)
+class _NodeLemma:
+    """A node lemma for one shape ("internal" or "leaf"): z3's verdict (``result``) on
+    ``premises ∧ hypotheses → conclusion`` for the generic node "u" with children "u0", "u1", …
+    (``labels``), and the exact formulas of that query as ``str.format`` templates whose fields are the
+    generic constants (``{mu}``, ``{xu_0}``, ``{mu0}``, …): the instance at a node is the template
+    filled with that node's constants.  ``generic`` lists those constants label by label (the keys of
+    every renaming); ``whole`` is every template joined by NUL, for a one-call comparison."""
+
+    shape: str
+    result: SMTResult
+    labels: tuple[str, ...]
+    generic: tuple[str, ...]
+    premises: tuple[str, ...]
+    hypotheses: tuple[str, ...]
+    conclusion: str
+    whole: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "whole", _SEP.join(self.premises + self.hypotheses + (self.conclusion,)))
+
+
+def _constants(spec: _Spec, label: str) -> list[str]:
+    """The constants a node contributes to a query, in a fixed order (reals, then bools)."""
+    return spec.reals(label) + spec.bools(label)
+
+
+def _template(formula: str, names: frozenset[str]) -> str:
+    """``formula`` with every token that is one of ``names`` turned into the field ``{token}``."""
+    escaped = formula.replace("{", "{{").replace("}", "}}")
+    return _TOKEN.sub(lambda m: "{" + m.group(0) + "}" if m.group(0) in names else m.group(0), escaped)
+
+
+def _node_lemma(spec: _Spec, k: int, leaf: bool, timeout_ms: int) -> _NodeLemma:
+    """F_u ∧ I_children → I_u for a generic non-root node ("u", children "u0"…), proved as unsat of
+    its negation; returns the verdict with the query's formulas as instantiation templates.
+
+    Raises:
+        InvalidLanguage: the spec names two generic constants alike or a constant that is not an
+            identifier (the renaming would be ill-defined).
+    """
     n = _Node("u", () if leaf else tuple(f"u{a}" for a in range(k)), leaf)
-    q = _Query(spec.functions)
     labels = (n.label,) + n.children
+    names = [c for lab in labels for c in _constants(spec, lab)]
+    if len(set(names)) != len(names) or not all(c.isidentifier() for c in names):
+        raise InvalidLanguage(f"{spec.name}: the generic node's constants are not distinct identifiers: {names}")
+    premises, hypotheses = spec.facts(n), [spec.invariant(c) for c in n.children]
+    conclusion = spec.invariant(n.label)
+    q = _Query(spec.functions)
     q.declare([r for lab in labels for r in spec.reals(lab)], [b for lab in labels for b in spec.bools(lab)])
-    q.add(*spec.facts(n))
-    q.add(*[spec.invariant(c) for c in n.children])
-    q.add(f"(not {spec.invariant(n.label)})")
+    q.add(*premises)
+    q.add(*hypotheses)
+    q.add(f"(not {conclusion})")
     out = _solve(q, timeout_ms)
+    shape = "leaf" if leaf else "internal"
     sub = _result(spec, None, "node", q, out, 0)
-    return SMTResult(**{**sub.__dict__, "lemma": f"{spec.name}-node-{'leaf' if leaf else 'internal'}", "assumptions": ()})
+    res = SMTResult(**{**sub.__dict__, "lemma": f"{spec.name}-node-{shape}", "assumptions": ()})
+    nameset = frozenset(names)
+    return _NodeLemma(shape, res, labels, tuple(names), tuple(_template(f, nameset) for f in premises),
+                      tuple(_template(f, nameset) for f in hypotheses), _template(conclusion, nameset))
+
+
+def _renaming(spec: _Spec, lemma: _NodeLemma, n: _Node, constants: Mapping[str, Sequence[str]] | None = None) -> dict[str, str]:
+    """σ_n: each constant of the generic node and of its children ↦ the same constant of n and of
+    n's children (by position), as the trie gives them (``constants``: label → the spec's constants
+    for that label, a cache)."""
+    actual = [c for lab in (n.label,) + n.children
+              for c in (constants[lab] if constants is not None else _constants(spec, lab))]
+    return dict(zip(lemma.generic, actual))
+
+
+def _instance_error(lemma: _NodeLemma, sigma: Mapping[str, str], facts: Sequence[str], hypotheses: Sequence[str],
+                    conclusion: str) -> str:
+    """"" when the node lemma under ``sigma`` is, string for string, ``facts`` ∧ ``hypotheses`` →
+    ``conclusion`` (what the assembly asserts at the node: its facts, its children's invariants, its
+    own invariant); otherwise what differs first."""
+    if len(hypotheses) != len(lemma.hypotheses):
+        return (f"it has {len(hypotheses)} children, the {lemma.shape} node lemma {len(lemma.hypotheses)}")
+    if len(facts) == len(lemma.premises):
+        # fast path: one substitution of the joined templates.  Equal joined strings mean equal items
+        # when the assembly's side has exactly one NUL per seam (then no renamed constant brought one)
+        expected = _SEP.join([*facts, *hypotheses, conclusion])
+        try:
+            if lemma.whole.format_map(sigma) == expected and expected.count(_SEP) == len(facts) + len(hypotheses):
+                return ""
+        except KeyError:
+            pass  # reported below
+    try:
+        premises = [t.format_map(sigma) for t in lemma.premises]
+        hyps = [t.format_map(sigma) for t in lemma.hypotheses]
+        concl = lemma.conclusion.format_map(sigma)
+    except KeyError as e:
+        return f"the node lemma's constant {e.args[0]} has no counterpart at the node"
+    if len(premises) != len(facts):
+        return f"the node lemma has {len(premises)} premises, the assembly asserts {len(facts)} facts at the node"
+    for j, (p, f) in enumerate(zip(premises, facts)):
+        if p != f:
+            return f"premise {j} instantiates to {p} but the assembly asserts {f} there"
+    for j, (h, f) in enumerate(zip(hyps, hypotheses)):
+        if h != f:
+            return f"hypothesis I_child{j} instantiates to {h} but child {j}'s invariant is {f}"
+    if concl != conclusion:
+        return f"the conclusion instantiates to {concl} but the node's invariant is {conclusion}"
+    return ""
+
+
+def _modular_assumption(lemmas: Mapping[str, _NodeLemma], counts: Mapping[str, int], direct: Sequence[str],
+                        unproved: Sequence[str]) -> str:
+    """The certificate's statement of what the modular proof checked."""
+    total = sum(counts.values())
+    text = (f"modular proof: node lemmas {lemmas['internal'].result.lemma} and {lemmas['leaf'].result.lemma}, each an "
+            f"unsat z3 query over a generic node u (F_u & I_children & not I_u); the premises of the node lemma were "
+            f"checked at each of the {total:,} nodes used as its instance ({counts['internal']:,} internal, "
+            f"{counts['leaf']:,} leaves), in Python, string for string: the node lemma's query text with each generic "
+            f"constant renamed to the node's (prefix mass, end mass, children's masses, rows, ...) is exactly the facts "
+            f"the assembly asserts at that node, its children's invariants I_c and its invariant I_u; the assembly query "
+            f"uses F_u & I_children => I_u at exactly those nodes")
+    if direct:
+        shown = ", ".join(direct[:8]) + (f", ... ({len(direct):,} in all)" if len(direct) > 8 else "")
+        text += f"; asserted directly with no node-lemma instance (z3 does their case analysis in the assembly): {shown}"
+    if unproved:
+        text += f"; not used because z3 did not prove them: {', '.join(unproved)}"
+    return text
 
 
 def _prove(spec: _Spec, alphabet: str | Alphabet, horizon: int, encoding: str, timeout_ms: int,
-           max_variables: int) -> SMTResult:
-    sigma = _alphabet(alphabet)
+           max_variables: int, *, rewire: Mapping[int, Mapping[str, str]] | None = None) -> SMTResult:
+    """One lemma at one horizon in one encoding (see the module docstring).  ``rewire`` is a test
+    hook of the modular encoding: {node index: {generic constant: constant}} overrides the renaming
+    σ_u at that node, as a wrongly wired instance would; the instantiation check must then refuse.
+
+    Returns: verified (every query unsat), falsified (the assembly or monolithic query sat: a
+    countermodel of the negated claim), unknown (budget, timeout, or a node that fails the
+    instantiation check, named in the reason).
+
+    Raises:
+        InvalidBudget: horizon/timeout/budget not a positive int, or an unknown encoding.
+    """
+    sigma_ab = _alphabet(alphabet)
     _check_int(horizon, "horizon", 1)
     _check_int(timeout_ms, "timeout_ms", 1)
     _check_int(max_variables, "max_variables", 1)
     if encoding not in ("modular", "monolithic"):
         raise InvalidBudget(f"encoding {encoding!r} is not 'modular' or 'monolithic'")
-    tree = _Tree(sigma, horizon)
+    tree = _Tree(sigma_ab, horizon)
     mvars = tree.K * tree.size
     total = len(spec.reals("0")) * tree.size
     over = _budget(total, max_variables)
     if over:
         return _result(spec, horizon, encoding, None, None, mvars, reason=over, variables=total)
     deadline = time.perf_counter() + timeout_ms / 1000
-    subs: tuple[SMTResult, ...] = ()
-    if encoding == "modular":
-        subs = tuple(_node_lemma(spec, tree.K, tree.k, leaf, int((deadline - time.perf_counter()) * 1000))
-                     for leaf in (False, True))
-        bad = [s for s in subs if not s.verified]
-        if bad:
-            s = bad[0]
-            why = (f"node lemma {s.lemma} is false: z3 found a countermodel" if s.status is Status.FALSIFIED
-                   else f"node lemma {s.lemma} undecided: {s.reason}")
-            res = _result(spec, horizon, encoding, None, None, mvars, subs, reason=why, variables=total)
-            return SMTResult(**{**res.__dict__, "status": s.status, "countermodel": s.countermodel})
+    nodes = [_Node(str(i), tuple(str(c) for c in tree.children(i)), i >= tree.first_leaf, i == 0) for i in range(tree.size)]
     q = _Query(spec.functions)
     bools = [b for i in range(tree.size) for b in spec.bools(str(i))]
-    if encoding == "modular":
-        bools += [f"F{i}" for i in range(tree.size)] + [f"I{i}" for i in range(tree.size)]
+    if encoding == "monolithic":
+        q.declare([r for i in range(tree.size) for r in spec.reals(str(i))], bools)
+        q.add("(= m0 1)")
+        for n in nodes:
+            q.add(*spec.facts(n))
+        q.add(spec.negated_claim(tree.size))
+        left = int((deadline - time.perf_counter()) * 1000)
+        return _result(spec, horizon, encoding, q, _solve(q, left), mvars)
+
+    lemmas = {lem.shape: lem for lem in (_node_lemma(spec, tree.k, leaf, int((deadline - time.perf_counter()) * 1000))
+                                         for leaf in (False, True))}
+    subs = (lemmas["internal"].result, lemmas["leaf"].result)
+    unproved = [f"{s.lemma} ({s.status.value}{': ' + s.reason if s.reason else ''})" for s in subs if not s.verified]
+    body: list[str] = []
+    instance_labels: list[str] = []
+    direct: list[str] = []
+    counts = {"internal": 0, "leaf": 0}
+    asserted = 0
+    constants = {n.label: _constants(spec, n.label) for n in nodes}
+    invariants = [spec.invariant(n.label) for n in nodes]
+    for i, n in enumerate(nodes):
+        lemma = lemmas["leaf" if n.leaf else "internal"]
+        facts, inv = spec.facts(n), invariants[i]
+        if spec.instance(n):
+            sigma = _renaming(spec, lemma, n, constants)
+            if rewire and i in rewire:
+                sigma.update(rewire[i])
+            err = _instance_error(lemma, sigma, facts, [invariants[int(c)] for c in n.children], inv)
+            if err:
+                why = (f"instantiation check failed: node {i} (prefix {tree.prefix(i)}) is not an instance of the node "
+                       f"lemma {lemma.result.lemma}: {err}")
+                return _result(spec, horizon, encoding, None, None, mvars, subs, reason=why, variables=total)
+        if spec.instance(n) and lemma.result.verified:
+            counts[lemma.shape] += 1
+            instance_labels.append(n.label)
+            body.append("".join(f"(assert {f})" for f in (
+                f"F{i}", f"(=> F{i} {_and(facts)})", f"(= I{i} {inv})",
+                f"(=> {_and([f'F{i}'] + [f'I{c}' for c in n.children])} I{i})")))
+            asserted += 4
+        else:
+            direct.append(tree.prefix(i))
+            body.append("".join(f"(assert {f})" for f in facts + [f"(= I{i} {inv})"]))
+            asserted += len(facts) + 1
+    bools += [f"F{lab}" for lab in instance_labels] + [f"I{i}" for i in range(tree.size)]
     q.declare([r for i in range(tree.size) for r in spec.reals(str(i))], bools)
     q.add("(= m0 1)")
-    for i in range(tree.size):
-        n = _Node(str(i), tuple(str(c) for c in tree.children(i)), i >= tree.first_leaf)
-        if encoding == "monolithic":
-            q.add(*spec.facts(n))
-            continue
-        q.add(f"F{i}", f"(=> F{i} {_and(spec.facts(n))})", f"(= I{i} {spec.invariant(n.label)})",
-              f"(=> {_and([f'F{i}'] + [f'I{c}' for c in n.children])} I{i})")
+    q.parts.append("".join(body))
+    q.assertions += asserted
     q.add(spec.negated_claim(tree.size))
     left = int((deadline - time.perf_counter()) * 1000)
-    return _result(spec, horizon, encoding, q, _solve(q, left, simple=encoding == "modular"), mvars, subs)
+    out = _solve(q, left, simple=True)
+    extra = (_modular_assumption(lemmas, counts, direct, unproved),)
+    reason = ""
+    if unproved and out.answer != "unsat":
+        base = "z3 found a countermodel to the claim (negation is sat)" if out.answer == "sat" else out.reason
+        reason = f"{base} (node lemma not proved, its nodes asserted directly: {'; '.join(unproved)})"
+    return _result(spec, horizon, encoding, q, out, mvars, subs, reason=reason, extra=extra,
+                   instances=sum(counts.values()), direct=tuple(direct))
 
 
 def prove_lemma_a(horizon: int, alphabet: str | Alphabet = "ab", *, hypothesis: str = "support",
-                  encoding: str = "modular", timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                  variant: str | None = None, encoding: str = "modular", timeout_ms: int = DEFAULT_TIMEOUT_MS,
                   max_variables: int = DEFAULT_MAX_VARIABLES) -> SMTResult:
     """Lemma A at horizon L for an arbitrary data distribution: two models that agree at every prefix
     with P(u) > 0 have equal cross-entropy.  Returns an :class:`SMTResult` (verified = unsat of the
-    negation; the false ``hypothesis`` variants "none"/"off-support" give falsified).
+    negation; the false ``hypothesis`` variants "none"/"off-support" and ``variant="root-only"`` —
+    no hypothesis at the root — give falsified).
 
     Raises:
         InvalidBudget: horizon/timeout/budget not a positive int, or an unknown encoding.
-        InvalidLanguage: an unknown hypothesis variant.
+        InvalidLanguage: an unknown hypothesis or variant.
     """
-    return _prove(_LemmaA(len(_alphabet(alphabet)) + 1, hypothesis), alphabet, horizon, encoding, timeout_ms, max_variables)
+    spec = _LemmaA(len(_alphabet(alphabet)) + 1, hypothesis, variant)
+    return _prove(spec, alphabet, horizon, encoding, timeout_ms, max_variables)
 
 
 def prove_lemma_b(horizon: int, alphabet: str | Alphabet = "ab", *, scope: str = "support",
-                  encoding: str = "modular", timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                  variant: str | None = None, encoding: str = "modular", timeout_ms: int = DEFAULT_TIMEOUT_MS,
                   max_variables: int = DEFAULT_MAX_VARIABLES) -> SMTResult:
     """Lemma B at horizon L: KL(P ‖ Q) = 0 iff q(·|u) = p(·|u) at every u with P(u) > 0, given the
-    per-node fact as instantiated axioms.  ``scope="all"`` (a false claim) gives falsified.
+    per-node fact as instantiated axioms.  ``scope="all"`` and ``variant="root-only"`` (the root's
+    condition dropped from the conclusion), both false claims, give falsified.
 
-    Raises: as :func:`prove_lemma_a` (InvalidLanguage for an unknown scope).
+    Raises: as :func:`prove_lemma_a` (InvalidLanguage for an unknown scope or variant).
     """
-    return _prove(_LemmaB(len(_alphabet(alphabet)) + 1, scope), alphabet, horizon, encoding, timeout_ms, max_variables)
+    spec = _LemmaB(len(_alphabet(alphabet)) + 1, scope, variant)
+    return _prove(spec, alphabet, horizon, encoding, timeout_ms, max_variables)
 
 
 def prove_lemma_c(horizon: int, alphabet: str | Alphabet = "ab", *, node_fact: bool = True,
-                  encoding: str = "modular", timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                  variant: str | None = None, encoding: str = "modular", timeout_ms: int = DEFAULT_TIMEOUT_MS,
                   max_variables: int = DEFAULT_MAX_VARIABLES) -> SMTResult:
     """Lemma C (Gibbs) at horizon L: KL(P ‖ Q) ≥ 0 from the linear flow facts and the per-node fact
-    KL_u ≥ 0.  ``node_fact=False`` (dropping that fact) gives falsified.
+    KL_u ≥ 0.  ``node_fact=False`` (dropping that fact) and ``variant="root-only"`` (dropping it at
+    the root) give falsified.
 
-    Raises: as :func:`prove_lemma_a`.
+    Raises: as :func:`prove_lemma_a` (InvalidLanguage for an unknown variant).
     """
-    return _prove(_LemmaC(len(_alphabet(alphabet)) + 1, node_fact), alphabet, horizon, encoding, timeout_ms, max_variables)
+    spec = _LemmaC(len(_alphabet(alphabet)) + 1, node_fact, variant)
+    return _prove(spec, alphabet, horizon, encoding, timeout_ms, max_variables)
 
 
 def _prove_one(args: tuple[str, int, str, int, int]) -> "SMTResult":
