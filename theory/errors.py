@@ -75,3 +75,20 @@ class InvalidCertificate(NonidError):
     """A certificate (or its JSON) that is malformed: not JSON, another format version, a missing
     field, or a field of the wrong type or value (an unknown status or method, a non-verified
     certificate without a reason)."""
+
+
+class InvalidModel(NonidError):
+    """An object passed where an AR model is expected that is not one: no ``alphabet`` of type
+    :class:`~theory.alphabet.Alphabet`, no callable ``next_token``, or an alphabet that changed after
+    the model's rows were first read.  (A bad *row* is an :class:`InvalidDistribution`.)"""
+
+
+class InvalidProperty(NonidError):
+    """A property φ that returned something other than an exact number or a rational bracket: NaN,
+    None, a float, a bool, a string, an interval with non-rational endpoints."""
+
+
+class BudgetExceeded(NonidError):
+    """Exact arithmetic that would exceed its work budget (:class:`~theory.exact.ExactBudget`): an
+    integer too long to factorise, a composite cofactor beyond the factoriser's bound, too many large
+    cofactors or too many distinct log terms.  Certificate paths answer ``unknown`` instead."""

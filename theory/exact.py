@@ -6,13 +6,22 @@ numbers are equal *iff* their coefficient vectors are equal — so "KL = 0" and 
 identical" are decided exactly, with no floating point.  Signs and comparisons with rationals are
 decided by rigorous mpmath interval arithmetic at increasing precision (a nonzero value always
 separates from 0 eventually; the cap makes the answer ``None`` — unknown — rather than a hang).
+
+Factorisation is the other place exact work can explode: a row derived from floats with tiny
+probabilities (e^-700 is a dyadic rational with a 1000-bit denominator; normalising by the row's sum
+gives a 1000-bit composite) would send ``sympy.factorint`` off for hours.  Verdict paths therefore
+pass an :class:`ExactBudget`, and exceeding it raises :class:`~theory.errors.BudgetExceeded` (which
+certificate paths turn into ``unknown``); the plain constructors without a budget are unbounded.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Iterable, Mapping
+
+from theory.errors import BudgetExceeded, InvalidBudget
 
 _SMALL_PRIMES_LIMIT = 10_000
 
@@ -28,10 +37,9 @@ def _small_primes() -> tuple[int, ...]:
 
 
 @lru_cache(maxsize=1 << 16)
-def factorize(n: int) -> tuple[tuple[int, int], ...]:
-    """Prime factorisation of a positive integer as ((p, e), ...) in increasing p.
-
-    Trial division by primes below 10⁴; a larger cofactor goes to ``sympy.factorint``."""
+def _trial_division(n: int) -> tuple[tuple[tuple[int, int], ...], int]:
+    """(the factors of ``n`` below 10⁴, the cofactor left), for a positive integer ``n``.  A cofactor
+    below 10⁸ is 1 or a prime: it has no factor below its square root."""
     if n < 1:
         raise ValueError(f"cannot factorise {n}")
     out: list[tuple[int, int]] = []
@@ -44,6 +52,17 @@ def factorize(n: int) -> tuple[tuple[int, int], ...]:
                 n //= p
                 e += 1
             out.append((p, e))
+    return tuple(out), n
+
+
+@lru_cache(maxsize=1 << 16)
+def factorize(n: int) -> tuple[tuple[int, int], ...]:
+    """Prime factorisation of a positive integer as ((p, e), ...) in increasing p.
+
+    Trial division by primes below 10⁴; a larger cofactor goes to ``sympy.factorint`` (unbounded:
+    verdict paths use :func:`factorize_within` instead)."""
+    small, n = _trial_division(n)
+    out = list(small)
     if n > 1:
         if n < _SMALL_PRIMES_LIMIT**2:
             out.append((n, 1))
@@ -52,6 +71,89 @@ def factorize(n: int) -> tuple[tuple[int, int], ...]:
 
             out.extend(sorted(factorint(n).items()))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class ExactBudget:
+    """Work bounds for the exact logarithms of one loss computation (one sum of weighted logs).
+
+    * ``max_integer_bits`` — no numerator or denominator longer than this is factorised at all;
+    * ``max_composite_bits`` — a composite left after trial division (by primes below 10⁴) of at
+      most this many bits is factorised completely (``factorint``'s Pollard rho needs at most ~2¹⁶
+      steps there);
+    * ``factor_limit`` — a longer composite gets one bounded attempt, ``factorint(c, limit=…)``
+      (trial division and rho/p−1 steps up to this bound, ~0.1 s); every factor it leaves must then
+      be prime or short enough for the rule above.  Beyond it a product of two large primes could
+      take hours;
+    * ``max_large_cofactors`` — how many cofactors longer than ``max_composite_bits`` (each one BPSW
+      primality test, ~0.1 s at 2048 bits, and at most one bounded attempt) one computation may meet;
+    * ``max_log_terms`` — distinct primes in the result (each is one interval logarithm in every
+      later comparison).
+
+    The defaults leave every small-rational case untouched (its cofactors are short) and bound the
+    worst case to seconds.
+
+    Raises:
+        InvalidBudget: a bound that is not an int ≥ 1.
+    """
+
+    max_integer_bits: int = 2048
+    max_composite_bits: int = 64
+    factor_limit: int = 1 << 14
+    max_large_cofactors: int = 64
+    max_log_terms: int = 20_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_integer_bits", "max_composite_bits", "factor_limit", "max_large_cofactors", "max_log_terms"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidBudget(f"exact budget {name} = {v!r} must be an int >= 1")
+
+
+DEFAULT_EXACT_BUDGET = ExactBudget()
+"""The budget every loss of :mod:`theory.losses` (and so every witness) runs under."""
+
+
+def _describe(n: int) -> str:
+    """A short name for a possibly huge integer: its bit length and its leading and trailing digits."""
+    if n.bit_length() <= 64:
+        return str(n)
+    return f"the {n.bit_length()}-bit integer …{str(n % 10**9).rjust(9, '0')}"
+
+
+def factorize_within(n: int, budget: ExactBudget, meter: list[int]) -> tuple[tuple[int, int], ...]:
+    """:func:`factorize` under ``budget``; ``meter`` = [large cofactors met so far] is updated.
+
+    Raises:
+        BudgetExceeded: ``n`` longer than ``max_integer_bits``, more than ``max_large_cofactors``
+        cofactors longer than ``max_composite_bits``, or a composite part that the bounded attempt
+        (``factor_limit``) leaves longer than ``max_composite_bits``.
+    """
+    if n.bit_length() <= budget.max_composite_bits:  # the common case: bounded by construction
+        return factorize(n)
+    if n.bit_length() > budget.max_integer_bits:
+        raise BudgetExceeded(f"exact logarithm of {_describe(n)}: longer than max_integer_bits = "
+                             f"{budget.max_integer_bits} of the exact budget")
+    small, c = _trial_division(n)
+    if c < _SMALL_PRIMES_LIMIT**2 or c.bit_length() <= budget.max_composite_bits:
+        return factorize(n)
+    meter[0] += 1
+    if meter[0] > budget.max_large_cofactors:
+        raise BudgetExceeded(f"exact logarithms met more than max_large_cofactors = {budget.max_large_cofactors} "
+                             f"cofactors longer than {budget.max_composite_bits} bits (the last in {_describe(n)})")
+    from sympy import factorint, isprime
+
+    if isprime(c):
+        return small + ((c, 1),)
+    found: dict[int, int] = {}
+    for f, e in factorint(c, limit=budget.factor_limit).items():  # partial: f may be composite
+        if f.bit_length() > budget.max_composite_bits and not isprime(f):
+            raise BudgetExceeded(f"exact logarithm of {_describe(n)}: a {f.bit_length()}-bit composite factor is "
+                                 f"left after the bounded attempt (factor_limit = {budget.factor_limit}), longer than "
+                                 f"max_composite_bits = {budget.max_composite_bits} of the exact budget")
+        for p, k in (((f, 1),) if f.bit_length() > budget.max_composite_bits else factorize(f)):
+            found[p] = found.get(p, 0) + k * e
+    return small + tuple(sorted(found.items()))
 
 
 class LogCombination:
@@ -80,32 +182,47 @@ class LogCombination:
         return cls(infinite=True)
 
     @classmethod
-    def log(cls, r: Fraction | int) -> "LogCombination":
-        """ln r for a positive rational r (ln 0 is refused: use :meth:`infinity` deliberately)."""
+    def log(cls, r: Fraction | int, budget: ExactBudget | None = None) -> "LogCombination":
+        """ln r for a positive rational r (ln 0 is refused: use :meth:`infinity` deliberately).
+
+        Raises: ValueError for r ≤ 0; BudgetExceeded as :meth:`from_weighted_logs`."""
         r = Fraction(r)
         if r <= 0:
             raise ValueError(f"ln({r}) is not a finite real")
-        acc: dict[int, Fraction] = {}
-        for p, e in factorize(r.numerator):
-            acc[p] = acc.get(p, Fraction(0)) + e
-        for p, e in factorize(r.denominator):
-            acc[p] = acc.get(p, Fraction(0)) - e
-        return cls(acc)
+        return cls.from_weighted_logs([(Fraction(1), r)], budget)
 
     @classmethod
-    def from_weighted_logs(cls, terms: Iterable[tuple[Fraction, Fraction]]) -> "LogCombination":
-        """Σ w · ln r over (w, r) pairs, r > 0.  Pairs with w = 0 are skipped (0·ln 0 = 0)."""
+    def from_weighted_logs(cls, terms: Iterable[tuple[Fraction, Fraction]],
+                           budget: ExactBudget | None = None) -> "LogCombination":
+        """Σ w · ln r over (w, r) pairs, r > 0.  Pairs with w = 0 are skipped (0·ln 0 = 0).
+
+        Without ``budget`` the work is unbounded; with one it stops early.
+
+        Raises:
+            ValueError: some r ≤ 0 with w ≠ 0.
+            BudgetExceeded: ``budget`` given and exceeded (:func:`factorize_within`), or the result
+            would have more than ``budget.max_log_terms`` distinct primes.
+        """
         acc: dict[int, Fraction] = {}
+        meter = [0]
         for w, r in terms:
             if w == 0:
                 continue
             r = Fraction(r)
             if r <= 0:
                 raise ValueError(f"ln({r}) with weight {w} is not finite")
-            for p, e in factorize(r.numerator):
+            if budget is None:
+                num, den = factorize(r.numerator), factorize(r.denominator)
+            else:
+                num = factorize_within(r.numerator, budget, meter)
+                den = factorize_within(r.denominator, budget, meter)
+            for p, e in num:
                 acc[p] = acc.get(p, Fraction(0)) + w * e
-            for p, e in factorize(r.denominator):
+            for p, e in den:
                 acc[p] = acc.get(p, Fraction(0)) - w * e
+            if budget is not None and len(acc) > budget.max_log_terms:
+                raise BudgetExceeded(f"exact logarithms need more than max_log_terms = {budget.max_log_terms} "
+                                     f"distinct primes (reached at ln({_short_rational(r)}))")
         return cls(acc)
 
     # ---- arithmetic ---------------------------------------------------------------------------
@@ -254,6 +371,11 @@ class LogCombination:
             "approx": float(self),
             "interval": [decimal_string(lo, "down"), decimal_string(hi, "up")],
         }
+
+
+def _short_rational(r: Fraction) -> str:
+    """``r`` as text, shortened when its numerator or denominator is huge."""
+    return str(r) if len(str(r)) <= 60 else f"{_describe(r.numerator)} / {_describe(r.denominator)}"
 
 
 def _mpf_to_fraction(raw: tuple) -> Fraction:

@@ -11,6 +11,11 @@ before any logarithm is taken, so each distinct rational is factorised once.
 For finite P the results are exact :class:`LogCombination` values.  For infinite P they are
 :class:`LogInterval` brackets summed to ``depth`` with a certified tail (entropy: the distribution's
 own tail bound; cross-entropy/KL: ``tail_bound`` if the caller can certify one, else +∞).
+
+Every model argument is read through :func:`theory.models.validated` (one validated row per prefix),
+and every logarithm is taken under an :class:`~theory.exact.ExactBudget` (default
+:data:`~theory.exact.DEFAULT_EXACT_BUDGET`): rows derived from floats with tiny probabilities raise
+:class:`~theory.errors.BudgetExceeded` instead of factorising for hours.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from fractions import Fraction
 from math import gcd
 
 from theory.data import DataDistribution
-from theory.exact import LogCombination, LogInterval
+from theory.exact import DEFAULT_EXACT_BUDGET, ExactBudget, LogCombination, LogInterval
 from theory.errors import InvalidBudget, InvalidDistribution
-from theory.models import ARModel, sequence_probability
+from theory.models import ARModel, sequence_probability, validated
 
 LossValue = LogCombination | LogInterval
 
@@ -38,9 +43,17 @@ class ChainRuleSums:
     prefixes: int
 
 
-def chain_rule_sums(P: DataDistribution, Q: ARModel | None, depth: int | None = None) -> ChainRuleSums:
+def chain_rule_sums(P: DataDistribution, Q: ARModel | None, depth: int | None = None, *,
+                    budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> ChainRuleSums:
     """One pass over S(P) (prefixes shorter than ``depth`` when given).  With ``Q = None`` only the
-    entropy is computed (cross-entropy and KL come back as zero)."""
+    entropy is computed (cross-entropy and KL come back as zero).
+
+    Raises:
+        InvalidModel, InvalidDistribution: ``Q`` is not a model, gives an invalid row, or is over
+        another alphabet.  BudgetExceeded: the logarithms exceed ``budget``.
+    """
+    if Q is not None:
+        Q = validated(Q)
     if Q is not None and Q.alphabet != P.alphabet:
         raise InvalidDistribution(f"model alphabet {str(Q.alphabet)!r} differs from data alphabet {str(P.alphabet)!r}")
     den, nodes = P.integer_trie(depth)
@@ -48,7 +61,7 @@ def chain_rule_sums(P: DataDistribution, Q: ARModel | None, depth: int | None = 
     by_q: dict[Fraction, int] = {}  # q(a|u) -> Σ D·P(ua)
     infinite = False
     for u, mass, masses in nodes:
-        qrow = Q.next_token(u).probs if Q is not None else None
+        qrow = Q.probs(u) if Q is not None else None
         for i, m in enumerate(masses):
             if not m:
                 continue
@@ -63,13 +76,13 @@ def chain_rule_sums(P: DataDistribution, Q: ARModel | None, depth: int | None = 
                 elif q != 1:
                     by_q[q] = by_q.get(q, 0) + m
     n = len(nodes)
-    entropy = -LogCombination.from_weighted_logs((Fraction(w, den), Fraction(*p)) for p, w in by_p.items())
+    entropy = -LogCombination.from_weighted_logs(((Fraction(w, den), Fraction(*p)) for p, w in by_p.items()), budget)
     if Q is None:
         return ChainRuleSums(entropy, LogCombination.zero(), LogCombination.zero(), n)
     if infinite:
         inf = LogCombination.infinity()
         return ChainRuleSums(entropy, inf, inf, n)
-    ce = -LogCombination.from_weighted_logs((Fraction(w, den), q) for q, w in by_q.items())
+    ce = -LogCombination.from_weighted_logs(((Fraction(w, den), q) for q, w in by_q.items()), budget)
     return ChainRuleSums(entropy, ce, ce - entropy, n)
 
 
@@ -83,10 +96,12 @@ def _tail(P: DataDistribution, depth: int | None) -> int:
     return depth
 
 
-def entropy(P: DataDistribution, depth: int | None = None) -> LossValue:
-    """H(P) in nats per sequence: exact for finite P, else bracketed by the certified entropy tail."""
+def entropy(P: DataDistribution, depth: int | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue:
+    """H(P) in nats per sequence: exact for finite P, else bracketed by the certified entropy tail.
+
+    Raises: InvalidDistribution (infinite P without ``depth``), BudgetExceeded."""
     d = _tail(P, depth)
-    h = chain_rule_sums(P, None, depth if d else None).entropy
+    h = chain_rule_sums(P, None, depth if d else None, budget=budget).entropy
     if P.is_finite:
         return h
     tail = getattr(P, "entropy_tail", None)
@@ -109,38 +124,47 @@ def _with_tail(value: LogCombination, P: DataDistribution, tail_bound: LogCombin
 
 
 def cross_entropy(P: DataDistribution, Q: ARModel, depth: int | None = None,
-                  tail_bound: LogCombination | None = None) -> LossValue:
+                  tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue:
     """E_{x∼P}[−ln Q(x)], nats per sequence.  For infinite P, summed to ``depth`` and bracketed by
-    ``tail_bound`` (a certified bound on the rest; +∞ without one)."""
+    ``tail_bound`` (a certified bound on the rest; +∞ without one).
+
+    Raises: as :func:`chain_rule_sums`; InvalidBudget for a tail bound not certified ≥ 0."""
     d = _tail(P, depth)
-    return _with_tail(chain_rule_sums(P, Q, d or None).cross_entropy, P, tail_bound)
+    return _with_tail(chain_rule_sums(P, Q, d or None, budget=budget).cross_entropy, P, tail_bound)
 
 
 def kl_divergence(P: DataDistribution, Q: ARModel, depth: int | None = None,
-                  tail_bound: LogCombination | None = None) -> LossValue:
-    """KL(P ‖ Q) by the chain rule; exact for finite P (``== 0`` is an exact test)."""
+                  tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue:
+    """KL(P ‖ Q) by the chain rule; exact for finite P (``== 0`` is an exact test).
+
+    Raises: as :func:`chain_rule_sums` (BudgetExceeded when the exact logarithms exceed ``budget``);
+    InvalidBudget for a tail bound not certified ≥ 0."""
     d = _tail(P, depth)
-    return _with_tail(chain_rule_sums(P, Q, d or None).kl, P, tail_bound)
+    return _with_tail(chain_rule_sums(P, Q, d or None, budget=budget).kl, P, tail_bound)
 
 
-def kl_by_enumeration(P: DataDistribution, Q: ARModel, max_length: int | None = None) -> LogCombination:
+def kl_by_enumeration(P: DataDistribution, Q: ARModel, max_length: int | None = None, *,
+                      budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LogCombination:
     """Σ_x P(x) ln(P(x)/Q(x)) by enumerating sequences: the naive reference for the chain rule
-    (quadratic in depth; for tests and benchmarks only)."""
+    (quadratic in depth; for tests and benchmarks only).  Raises: as :func:`chain_rule_sums`."""
+    Q = validated(Q)
     terms: list[tuple[Fraction, Fraction]] = []
     for x, px in P.sequences(max_length):
         qx = sequence_probability(Q, x)
         if qx == 0:
             return LogCombination.infinity()
         terms.append((px, px / qx))
-    return LogCombination.from_weighted_logs(terms)
+    return LogCombination.from_weighted_logs(terms, budget)
 
 
-def kl_contributions(P: DataDistribution, Q: ARModel, depth: int | None = None) -> dict[str, LogCombination]:
+def kl_contributions(P: DataDistribution, Q: ARModel, depth: int | None = None, *,
+                     budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> dict[str, LogCombination]:
     """{u: P(u)·KL(p(·|u) ‖ q(·|u))} for the support prefixes where it is nonzero: which prefixes the
-    loss sees Q differ on."""
+    loss sees Q differ on.  Raises: as :func:`chain_rule_sums` (the budget applies per prefix)."""
+    Q = validated(Q)
     out: dict[str, LogCombination] = {}
     for u, mass, masses in P.support_nodes(_tail(P, depth) or None):
-        qrow = Q.next_token(u).probs
+        qrow = Q.probs(u)
         terms = []
         inf = False
         for m, q in zip(masses, qrow):
@@ -149,7 +173,7 @@ def kl_contributions(P: DataDistribution, Q: ARModel, depth: int | None = None) 
                     inf = True
                     break
                 terms.append((m, (m / mass) / q))
-        v = LogCombination.infinity() if inf else LogCombination.from_weighted_logs(terms)
+        v = LogCombination.infinity() if inf else LogCombination.from_weighted_logs(terms, budget)
         if not v.is_zero:
             out[u] = v
     return out

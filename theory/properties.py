@@ -14,6 +14,9 @@ Merging protocol for :func:`sampled_rule_probability`: a model may define
 model, a count for a counter model).  Nodes with equal (model key, automaton state) are then merged
 into one, which turns the exponential completion tree into a polynomial lattice.  Without the method
 the tree is expanded as is.  The promise is trusted, not checked.
+
+Every function here reads its model through :func:`theory.models.validated` (wrapping is cheap when
+the model is already wrapped): the rows it sees are validated, and they are the rows the loss sees.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from theory.alphabet import EOS
 from theory.errors import InvalidBudget, InvalidLanguage, InvalidPrompt
 from theory.exact import FractionInterval
 from theory.languages import Automaton, Language
-from theory.models import ARModel
+from theory.models import ARModel, validated
 from theory.prompts import PromptSet
 
 DEFAULT_NODE_BUDGET = 200_000
@@ -76,8 +79,10 @@ def greedy_completion(model: ARModel, prompt: str, max_new_tokens: int) -> Compl
 
     Raises:
         InvalidBudget: ``max_new_tokens`` not an int ≥ 0.  UnknownToken: a prompt token outside Σ.
+        InvalidModel, InvalidDistribution: not a model, or an invalid row (:func:`validated`).
     """
     _check_budget(max_new_tokens)
+    model = validated(model)
     model.alphabet.check_sequence(prompt, "prompt")
     text, tied = "", False
     for _ in range(max_new_tokens):
@@ -100,9 +105,10 @@ def rule_extrapolation_accuracy(model: ARModel, prompts: Iterable[str], rule: Au
 
     Raises:
         InvalidBudget, UnknownToken (a prompt), InvalidPrompt (no prompts), InvalidLanguage (the rule's
-        alphabet is not the model's).
+        alphabet is not the model's), InvalidModel / InvalidDistribution (:func:`validated`).
     """
     _check_budget(max_new_tokens)
+    model = validated(model)
     _check_rule(model, rule)
     ps = _check_prompts(model, prompts)
     return Fraction(sum(_greedy_ok(model, u, rule, max_new_tokens) for u in ps), len(ps))
@@ -135,9 +141,10 @@ def rule_metrics(model: ARModel, language: Language, prompt_set: PromptSet, max_
 
     Raises:
         InvalidBudget; InvalidLanguage (alphabet mismatch); InvalidPrompt (the prompt set belongs to
-        another language).
+        another language); InvalidModel / InvalidDistribution (:func:`validated`).
     """
     _check_budget(max_new_tokens)
+    model = validated(model)
     if not isinstance(language, Language):
         raise InvalidLanguage(f"{language!r} is not a Language")
     _check_rule(model, language)
@@ -195,10 +202,12 @@ def sampled_rule_probability(model: ARModel, prompt: str, rule: Automaton, max_n
 
     Raises:
         InvalidBudget (``max_new_tokens`` < 0 or ``node_budget`` < 1), UnknownToken (the prompt),
-        InvalidLanguage (the rule's alphabet is not the model's).
+        InvalidLanguage (the rule's alphabet is not the model's), InvalidModel / InvalidDistribution
+        (:func:`validated`).
     """
     _check_budget(max_new_tokens)
     _check_budget(node_budget, "node_budget", 1)
+    model = validated(model)
     _check_rule(model, rule)
     model.alphabet.check_sequence(prompt, "prompt")
     state = rule.run(prompt)
@@ -248,6 +257,7 @@ def mean_sampled_rule_probability(model: ARModel, prompts: Iterable[str], rule: 
     Raises: as :func:`sampled_rule_probability`, plus InvalidPrompt for an empty prompt set.
     """
     _check_budget(max_new_tokens)
+    model = validated(model)
     _check_rule(model, rule)
     ps = _check_prompts(model, prompts)
     total = FractionInterval(0)

@@ -6,21 +6,30 @@ for infinite P), evaluates φ exactly (or bracketed), and returns a :class:`Cert
 * ``verified``  — both KLs are certified ≤ ε and |φ(Q₁) − φ(Q₂)| is certified ≥ Δ;
 * ``falsified`` — some KL is certified > ε (the reason names the support prefix that contributes
   most), or the gap is certified < Δ;
-* ``unknown``   — the brackets do not decide (the reason says which).
+* ``unknown``   — the brackets do not decide, or an exact KL would exceed its work budget
+  (:class:`~theory.exact.ExactBudget`; the reason names it).
+
+Both models are held as :func:`~theory.models.validated` memos, so the KL and the property read the
+same validated rows.  A property value that is not an exact number or a rational bracket (NaN,
+None, a float, a bool) is refused with :class:`~theory.errors.InvalidProperty`, never turned into a
+verdict.  A KL tail bound beyond ``depth`` is recorded in the certificate's assumptions with its
+value: as closed by construction when :func:`~theory.models.copies_support` proves it, else as the
+caller's.
 """
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
-from theory.errors import InvalidBudget, NonidError
+from theory.errors import BudgetExceeded, InvalidBudget, InvalidProperty, NonidError
 from theory.exact import FractionInterval, LogCombination, LogInterval
 from theory.losses import LossValue, kl_contributions, kl_divergence
-from theory.models import ARModel
+from theory.models import ARModel, copies_support, validated
 
 PropertyValue = Fraction | FractionInterval
 
@@ -28,7 +37,14 @@ PropertyValue = Fraction | FractionInterval
 @dataclass(frozen=True)
 class Witness:
     """A claimed witness.  ``prop`` maps a model to a Fraction or FractionInterval; ``depth`` and
-    ``kl_tail_bounds`` are needed only for infinite-support P."""
+    ``kl_tail_bounds`` are needed only for infinite-support P.  ``q1``/``q2`` are stored as their
+    :func:`~theory.models.validated` memos.
+
+    Raises:
+        NonidError: a non-string name, claim or property name, ε < 0 or Δ ≤ 0.  InvalidBudget: a bad
+        depth, or tail bounds that are not a pair of LogCombination-or-None.  InvalidModel: q1 or q2
+        is not an AR model.  InvalidProperty: ``prop`` is not callable.
+    """
 
     name: str
     claim: str
@@ -53,8 +69,17 @@ class Witness:
             raise NonidError(f"delta {delta} must be positive")
         if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 0):
             raise InvalidBudget(f"depth {self.depth!r} must be None or an int >= 0")
+        if not callable(self.prop):
+            raise InvalidProperty(f"property {self.property_name!r} is {self.prop!r}, not a callable of a model")
+        tails = self.kl_tail_bounds
+        if not isinstance(tails, (tuple, list)) or len(tails) != 2 or \
+                not all(t is None or type(t) is LogCombination for t in tails):
+            raise InvalidBudget(f"kl_tail_bounds {tails!r} must be a pair of LogCombination or None")
+        object.__setattr__(self, "kl_tail_bounds", tuple(tails))
         object.__setattr__(self, "epsilon", eps)
         object.__setattr__(self, "delta", delta)
+        object.__setattr__(self, "q1", validated(self.q1))
+        object.__setattr__(self, "q2", validated(self.q2))
 
 
 def _approx(x: Fraction) -> float:
@@ -98,7 +123,10 @@ def property_gap(v1: PropertyValue, v2: PropertyValue) -> FractionInterval:
 
 
 def _worst_prefix(w: Witness, model: ARModel) -> str:
-    contributions = kl_contributions(w.data, model, w.depth)
+    try:
+        contributions = kl_contributions(w.data, model, w.depth)
+    except BudgetExceeded:  # the verdict stands; only the pointer to the prefix is lost
+        return ""
     if not contributions:
         return ""
     def key(item: tuple[str, LogCombination]) -> float:
@@ -107,13 +135,64 @@ def _worst_prefix(w: Witness, model: ARModel) -> str:
     return f"; largest contribution at support prefix {u!r} (P(u)·KL = {float(v):.3g} nats)"
 
 
+def property_value(w: Witness, value: object, which: str) -> PropertyValue:
+    """``value`` = φ(``which``) as an exact Fraction or a FractionInterval with Fraction endpoints.
+
+    Raises:
+        InvalidProperty: NaN, None, a float, a bool, a string, anything else, naming the property
+        and the value (a verdict must not rest on it).
+    """
+    if isinstance(value, FractionInterval):
+        lo, hi = value.lo, value.hi
+        if type(lo) is Fraction and type(hi) is Fraction and lo <= hi:
+            return FractionInterval(lo, hi)
+    elif type(value) is Fraction:
+        return value
+    elif isinstance(value, numbers.Rational) and not isinstance(value, bool):
+        return Fraction(int(value.numerator), int(value.denominator))
+    raise InvalidProperty(f"property {w.property_name!r} returned {value!r} ({type(value).__name__}) for {which}: "
+                          "not an exact rational number or a FractionInterval of rationals")
+
+
+def _kl(w: Witness, q: ARModel, tail: LogCombination | None) -> tuple[LossValue | None, str]:
+    """KL(P ‖ q) for the witness, or (None, why) when the exact arithmetic exceeds its budget."""
+    try:
+        return kl_divergence(w.data, q, w.depth, tail), ""
+    except BudgetExceeded as e:
+        return None, str(e)
+
+
+def _tail_assumptions(w: Witness, models: tuple[ARModel, ARModel]) -> list[str]:
+    """One line per KL tail bound that the verdict uses, with its value and who vouches for it."""
+    if w.data.is_finite:
+        return []
+    out = []
+    for i, (q, tail) in enumerate(zip(models, w.kl_tail_bounds), 1):
+        if tail is None:
+            continue
+        if tail.is_zero and copies_support(q, w.data):
+            out.append(f"KL(P || Q{i}) beyond depth {w.depth} is 0 by construction: Q{i} is a library-built "
+                       "SupportExtension of P, patched only off the support")
+        else:
+            out.append(f"KL(P || Q{i}) beyond depth {w.depth} is at most the caller-supplied bound {tail} "
+                       f"(~{float(tail):.6g} nats), assumed, not checked")
+    return out
+
+
 def check_witness(w: Witness) -> Certificate:
     """Check ``w`` exactly and return its certificate (never raises on a wrong witness: that is a
-    ``falsified`` certificate)."""
-    kls = [kl_divergence(w.data, q, w.depth, tb) for q, tb in zip((w.q1, w.q2), w.kl_tail_bounds)]
-    values = [w.prop(w.q1), w.prop(w.q2)]
+    ``falsified`` certificate; a KL over its exact work budget is ``unknown``).
+
+    Raises:
+        InvalidProperty: the property returned NaN, None, a float, a bool or another non-number.
+        InvalidModel, InvalidDistribution: a model is not one, or gave an invalid row.
+    """
+    models = (validated(w.q1), validated(w.q2))
+    computed = [_kl(w, q, tb) for q, tb in zip(models, w.kl_tail_bounds)]
+    kls = [k for k, _ in computed]
+    values = [property_value(w, w.prop(q), f"Q{i}") for i, q in enumerate(models, 1)]
     gap = property_gap(*values)
-    within = [kl_within(k, w.epsilon) for k in kls]
+    within = [None if k is None else kl_within(k, w.epsilon) for k in kls]
     exact_kl = all(isinstance(k, LogCombination) for k in kls)
     method = "exact" if exact_kl and all(not isinstance(v, FractionInterval) or v.exact for v in values) else "bound"
 
@@ -122,10 +201,12 @@ def check_witness(w: Witness) -> Certificate:
     for i, ok in enumerate(within, 1):
         if ok is False:
             status = Status.FALSIFIED
-            reasons.append(f"KL(P || Q{i}) exceeds epsilon = {w.epsilon}" + _worst_prefix(w, (w.q1, w.q2)[i - 1]))
+            reasons.append(f"KL(P || Q{i}) exceeds epsilon = {w.epsilon}" + _worst_prefix(w, models[i - 1]))
         elif ok is None and status is not Status.FALSIFIED:
             status = Status.UNKNOWN
-            reasons.append(f"KL(P || Q{i}) <= {w.epsilon} could not be decided")
+            why = computed[i - 1][1]
+            reasons.append(f"KL(P || Q{i}) not computed: {why}" if why
+                           else f"KL(P || Q{i}) <= {w.epsilon} could not be decided")
     if gap.hi < w.delta:
         status = Status.FALSIFIED
         reasons.append(f"property gap |phi(Q1) - phi(Q2)| <= {gap.hi} < delta = {w.delta}")
@@ -133,7 +214,9 @@ def check_witness(w: Witness) -> Certificate:
         status = Status.UNKNOWN
         reasons.append(f"property gap lies in [{gap.lo}, {gap.hi}], not certified >= delta = {w.delta}")
 
-    def show(k: LossValue) -> str:
+    def show(k: LossValue | None) -> str:
+        if k is None:
+            return "?"
         if isinstance(k, LogInterval):
             return f"[{float(k.lo):.2g}, {float(k.hi):.2g}]"
         return "0" if k.is_zero else f"{float(k):.3g}"
@@ -164,6 +247,7 @@ def check_witness(w: Witness) -> Certificate:
             "property_gap": gap,
             "data": repr(w.data),
         },
-        assumptions=("probabilities are exact rationals; logarithms are compared exactly or by rigorous intervals",),
+        assumptions=("probabilities are exact rationals; logarithms are compared exactly or by rigorous intervals",
+                     *_tail_assumptions(w, models)),
         versions=library_versions("mpmath"),
     )
