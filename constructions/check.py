@@ -1,24 +1,26 @@
 """The exhaustive checker: the one verdict path for every network the project produces (compiled,
 distilled, trained).
 
-:func:`evaluate` runs a :class:`DecoderTransformer` over the *maximal* words of a prefix-closed
-:class:`~constructions.compile.PrefixSet` in large batches; causality makes every position of a
-maximal word the next-token distribution of one of its prefixes, so every prefix of the set is read
-off one pass.  :func:`check_model` compares those rows with the construction's exact rows:
+A verdict about a network holds for the *real function of its stored weights* (THEORY.md §3), so
+:func:`check_model` reads every prefix of a prefix-closed :class:`~constructions.compile.PrefixSet`
+from the rigorous evaluator (:func:`constructions.enclosure.enclose`: interval enclosures of every
+next-token log-probability, valid for any batch layout, summation order and device) and compares
+them with the construction's exact rows:
 
-* **max total variation** over every prefix of the set, with the worst prefix named — the verdict:
-  ``verified`` iff it is ≤ the stated tolerance (computed in float64 from the exact rationals; its
-  rounding error, < 1e−15, is far below any tolerance the project uses);
-* **max |Δ log p|** over the tokens with p > 0 at support prefixes (reported, with its prefix);
-* **KL(P ‖ model)** as a rigorous interval, for finite data P.  The model is taken to be
-  softmax(z) of the float64 logits z the network computed (exact dyadic rationals); then
-  KL = CE − H(P) with CE = Σ_u [P(u)·lse(z_u) − Σ_a P(ua) z_{u,a}]: the second sum is done exactly in
-  rationals, the log-sum-exps and H(P) by mpmath interval arithmetic.  No float error is hidden; the
-  only thing taken as given is that the float64 forward pass *is* the model;
-* **OOD property values** (the companion paper's greedy rule metrics) of the network itself, through
-  :class:`TorchARModel`, an adapter that makes it an :class:`~theory.models.ARModel` with exact rows.
+* **max total variation**, an upper bound at every prefix, with the worst prefix named — ``verified``
+  needs it ≤ the stated tolerance;
+* **KL(P ‖ network)** as a rigorous interval, for finite data P (an exact rational sum over the
+  enclosure bounds minus an mpmath enclosure of H(P)) — ``verified`` needs its upper end ≤ the stated
+  bound;
+* **max |Δ log p|** over the tokens with p > 0 at support prefixes (reported, an upper bound);
+* **greedy OOD behaviour**: :func:`certified_greedy` follows the construction's greedy completion of
+  each OOD prompt and requires the network's enclosure to make the same token the certain strict
+  maximum at every step, so the network's completion *is* the construction's.
 
-:func:`check_pair` turns two such checks into the Proposition 1 certificate for a network pair.
+:func:`evaluate` (one batched float64 pass) stays as a fast pre-filter (the distiller's progress
+check); no verdict is read from it.  :class:`TorchARModel` adapts a float network to the exact
+``theory`` interfaces for *measurements* (the empirical metrics), never for a verdict here.
+:func:`check_pair` turns two checks into the Proposition 1 certificate for a network pair.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import numpy as np
 import torch
 
 from constructions.compile.prefixes import PrefixSet
+from constructions.enclosure import ASSUMPTIONS as ENCLOSURE_ASSUMPTIONS
+from constructions.enclosure import Enclosure, enclose, kl_bounds, layout
 from constructions.transformer import DecoderTransformer
 from theory.alphabet import Alphabet
 from theory.certificate import Certificate, Status, library_versions
@@ -44,7 +48,10 @@ from theory.models import ARModel
 from theory.probability import NextTokenDistribution
 
 DEFAULT_TOLERANCE = 1e-9
-"""Max TV accepted for a compiled network (its logit floor costs ~1e−17, float64 rounding ~1e−15)."""
+"""Max TV accepted for a compiled network (its logit floor costs ~1e−17; its enclosures are ~1e−9 wide
+in log-probability at the least likely outcomes, whose probabilities are ~1e−17)."""
+DEFAULT_KL_BOUND = 1e-9
+"""KL(P ‖ Q) upper bound (nats per sequence) accepted for a compiled network."""
 BATCH_ELEMENTS = 1 << 23
 """Activations per forward batch (rows × positions × widest layer), ~64 MiB in float64."""
 
@@ -52,23 +59,14 @@ BATCH_ELEMENTS = 1 << 23
 # ---- evaluation ------------------------------------------------------------------------------------
 def _layout(prefixes: PrefixSet) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Maximal words sorted by length, and for each prefix (in set order) its (word, position)."""
-    words = sorted(prefixes.maximal, key=len)
-    where: dict[str, tuple[int, int]] = {}
-    for i, w in enumerate(words):
-        for t in range(len(w), -1, -1):
-            u = w[:t]
-            if u in where:
-                break  # every shorter prefix of w is assigned too (the set is prefix-closed)
-            where[u] = (i, t)
-    rows = np.fromiter((where[u][0] for u in prefixes.prefixes), dtype=np.int64, count=len(prefixes))
-    cols = np.fromiter((where[u][1] for u in prefixes.prefixes), dtype=np.int64, count=len(prefixes))
-    return words, rows, cols
+    return layout(prefixes.maximal, prefixes.prefixes)
 
 
 def evaluate(net: DecoderTransformer, prefixes: PrefixSet, *, device: str | torch.device | None = None,
              batch_elements: int = BATCH_ELEMENTS) -> np.ndarray:
-    """The logits of ``net`` at every prefix of ``prefixes`` (in set order), shape (len(prefixes), |Σ| + 1),
-    float64 on the CPU, from one batched pass over the maximal words.
+    """The float logits of ``net`` at every prefix of ``prefixes`` (in set order), shape (len(prefixes), |Σ| + 1),
+    float64 on the CPU, from one batched pass over the maximal words — a fast pre-filter and progress
+    measure; a float pass is not the network's real function, so no verdict comes from it.
 
     Raises:
         InvalidModelConfig: the network is over another alphabet.
@@ -180,14 +178,18 @@ class TorchARModel:
 # ---- one model -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ModelCheck:
-    """The comparison of one network with one construction on one prefix set.
+    """The comparison of one network's real function with one construction on one prefix set, from
+    rigorous enclosures (:mod:`constructions.enclosure`).
 
-    ``kl_lo``/``kl_hi`` are rigorous bounds on KL(P ‖ softmax z) (``None`` without finite data).
-    ``logits`` (prefix → float64 logits) feeds :class:`TorchARModel`."""
+    ``tv_upper`` is a true upper bound of the max TV over every prefix; ``kl_lo``/``kl_hi`` rigorous
+    bounds on KL(P ‖ network) (``None`` without finite data; ``kl_hi`` None also when unbounded);
+    ``max_radius`` the widest log-probability enclosure (half-width).  ``enclosure`` feeds the
+    certified greedy decoding of :func:`check_pair`."""
 
     prefixes: int
     words: int
     tolerance: float
+    kl_bound: float | None
     max_tv: float
     worst_prefix: str
     max_dlogp_support: float | None
@@ -196,109 +198,143 @@ class ModelCheck:
     kl_hi: Fraction | None
     seconds: float
     nonfinite: bool
-    logits: dict[str, np.ndarray] = field(repr=False, compare=False, default_factory=dict)
+    max_radius: float = 0.0
+    enclosure: Enclosure | None = field(repr=False, compare=False, default=None)
+
+    @property
+    def kl_within_bound(self) -> bool:
+        return self.kl_bound is None or (self.kl_hi is not None and self.kl_hi <= Fraction(self.kl_bound))
 
     @property
     def within_tolerance(self) -> bool:
-        return not self.nonfinite and self.max_tv <= self.tolerance
+        return not self.nonfinite and self.max_tv <= self.tolerance and self.kl_within_bound
 
     def summary(self) -> dict[str, Any]:
         return {
             "prefixes_checked": self.prefixes, "maximal_words": self.words, "tolerance_tv": self.tolerance,
-            "max_tv": self.max_tv, "worst_prefix": self.worst_prefix,
-            "max_abs_dlogp_support": self.max_dlogp_support, "worst_support_prefix": self.worst_support_prefix,
-            "kl_upper": None if self.kl_hi is None else scientific(self.kl_hi, "up"),
+            "kl_bound": self.kl_bound,
+            "max_tv_upper": scientific(Fraction(self.max_tv), "up") if math.isfinite(self.max_tv) else "unbounded",
+            "worst_prefix": self.worst_prefix,
+            "max_abs_dlogp_support_upper": (None if self.max_dlogp_support is None else
+                                            scientific(Fraction(self.max_dlogp_support), "up")
+                                            if math.isfinite(self.max_dlogp_support) else "unbounded"),
+            "worst_support_prefix": self.worst_support_prefix,
+            "kl_upper": None if self.kl_lo is None else ("unbounded" if self.kl_hi is None else scientific(self.kl_hi, "up")),
             "kl_lower": None if self.kl_lo is None else scientific(self.kl_lo, "down"),
-            "nonfinite_logits": self.nonfinite,
+            "max_logprob_radius_upper": scientific(Fraction(self.max_radius), "up") if math.isfinite(self.max_radius) else "unbounded",
+            "unbounded_enclosure": self.nonfinite,
         }
 
 
-def rigorous_kl(data: DataDistribution, prefixes: PrefixSet, logits: np.ndarray, prec: int = 96) -> tuple[Fraction, Fraction]:
-    """[lo, hi] ∋ KL(P ‖ softmax z) for finite ``data``, ``logits`` aligned with ``prefixes`` (module docstring).
+def _float_bracket(x: Fraction) -> tuple[float, float]:
+    """Floats lo ≤ x ≤ hi (float(Fraction) is correctly rounded; one step each way)."""
+    f = float(x)
+    return math.nextafter(f, -math.inf), math.nextafter(f, math.inf)
 
-    Raises:
-        InvalidDistribution: infinite data, or a support prefix missing from ``prefixes``.
-    """
-    from mpmath import iv
 
-    if not data.is_finite:
-        raise InvalidDistribution(f"data {data.name!r} may have infinite support: the exhaustive KL needs a finite one")
-    pos = {u: i for i, u in enumerate(prefixes.prefixes)}
-    den, nodes = data.integer_trie()
-    by_z: dict[tuple[float, ...], int] = {}
-    exact = Fraction(0)
-    for u, mass, masses in nodes:
-        i = pos.get(u)
-        if i is None:
-            raise InvalidDistribution(f"support prefix {u!r} is not in the checked prefix set")
-        z = tuple(float(x) for x in logits[i])
-        by_z[z] = by_z.get(z, 0) + mass
-        for m, x in zip(masses, z):
-            if m:
-                exact += m * Fraction(x)
-    old = iv.prec
-    try:
-        iv.prec = prec
-        ce = iv.mpf(0)
-        for z, w in by_z.items():
-            ce += iv.mpf(w) * iv.log(sum((iv.exp(iv.mpf(x)) for x in z), iv.mpf(0)))
-        ce = (ce - iv.mpf(exact.numerator) / iv.mpf(exact.denominator)) / iv.mpf(den)
-        kl = ce - entropy(data).enclosure(prec)
-        from theory.exact import _mpf_to_fraction
+def tv_upper_bounds(rows: list[tuple[Fraction, ...]], enc: Enclosure) -> np.ndarray:
+    """A true upper bound of TV(p_u, q_u) for each prefix u (rows in the enclosure's order): with
+    p ∈ [p_lo, p_hi] (exact rationals bracketed) and q ∈ [e^lo, e^hi] (rigorous exp),
+    |p − q| ≤ max(q_hi − p_lo, p_hi − q_lo), summed and halved with the rounding bounded."""
+    from constructions import balls
 
-        lo, hi = (_mpf_to_fraction(e) for e in kl._mpi_)
-    finally:
-        iv.prec = old
-    return max(lo, Fraction(0)), max(hi, Fraction(0))  # KL ≥ 0 (Gibbs) tightens the lower end
+    lo = torch.from_numpy(enc.lp_lo)
+    hi = torch.from_numpy(enc.lp_hi)
+    q_lo = balls._exp_point(lo).lo.clamp(min=0.0)
+    q_hi = balls._exp_point(hi).hi.clamp(max=1.0)
+    q_lo = torch.where(torch.isfinite(lo), q_lo, torch.zeros_like(q_lo))
+    q_hi = torch.where(torch.isfinite(hi), q_hi, torch.ones_like(q_hi))
+    br = [[_float_bracket(x) for x in r] for r in rows]
+    p_lo = torch.tensor([[b[0] for b in r] for r in br], dtype=torch.float64).reshape(q_lo.shape).clamp(min=0.0)
+    p_hi = torch.tensor([[b[1] for b in r] for r in br], dtype=torch.float64).reshape(q_lo.shape)
+    d = torch.maximum(balls._up(q_hi - p_lo), balls._up(p_hi - q_lo)).clamp(min=0.0)
+    tv = balls._upper(0.5 * d.sum(-1), d.shape[-1] + 2)
+    bad = ~(torch.isfinite(lo).all(-1) & torch.isfinite(hi).all(-1))
+    return torch.where(bad, torch.full_like(tv, math.inf), tv).numpy()
 
 
 def check_model(net: DecoderTransformer, construction: ARModel, prefixes: PrefixSet, *,
                 data: DataDistribution | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                device: str | torch.device | None = None) -> ModelCheck:
-    """Compare ``net`` with ``construction`` on every prefix of ``prefixes`` (module docstring).
+                kl_bound: float | None = None, device: str | torch.device | None = None) -> ModelCheck:
+    """Compare the real function of ``net``'s weights with ``construction`` on every prefix of
+    ``prefixes``, from rigorous enclosures (module docstring).  Within tolerance iff every enclosure
+    is bounded, the TV upper bound is ≤ ``tolerance`` at every prefix and (with ``kl_bound``) the KL
+    upper bound is ≤ ``kl_bound``.
 
     Raises:
-        InvalidModelConfig: alphabets differ or the tolerance is not a number in [0, 1].
+        InvalidModelConfig: alphabets differ, or a tolerance / bound that is not a number in [0, 1].
         InvalidDistribution: ``data`` infinite or with a support prefix outside the set.
     """
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance <= 1:
-        raise InvalidModelConfig(f"tolerance {tolerance!r} is not a number in [0, 1]")
+    for name, value in (("tolerance", tolerance), ("kl_bound", kl_bound)):
+        if value is None and name == "kl_bound":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise InvalidModelConfig(f"{name} {value!r} is not a number in [0, 1]")
     if str(construction.alphabet) != prefixes.alphabet:
         raise InvalidModelConfig(f"construction is over {str(construction.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
+    if str(net.alphabet) != prefixes.alphabet:
+        raise InvalidModelConfig(f"network is over {str(net.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
     t0 = time.perf_counter()
-    z = evaluate(net, prefixes, device=device)
-    nonfinite = not bool(np.isfinite(z).all())
-    lq = _log_softmax(np.nan_to_num(z, nan=0.0, posinf=1e300, neginf=-1e300))
+    enc = enclose(net, prefixes.maximal, prefixes.prefixes, device=device)
     rows = [construction.next_token(u).probs for u in prefixes.prefixes]
-    p = np.array([[float(x) for x in r] for r in rows], dtype=np.float64)
-    tv = 0.5 * np.abs(p - np.exp(lq)).sum(axis=1)
+    tv = tv_upper_bounds(rows, enc)
     worst = int(np.argmax(tv))
     dlogp, worst_s = None, None
+    kl_lo = kl_hi = None
     if data is not None:
         sup = np.array([data.in_support(u) for u in prefixes.prefixes], dtype=bool)
-        with np.errstate(divide="ignore"):
-            lp = np.log(p)
-        d = np.where((p > 0) & sup[:, None], np.abs(lp - lq), 0.0).max(axis=1)
-        k = int(np.argmax(np.where(sup, d, -1.0)))
-        dlogp, worst_s = float(d[k]), prefixes.prefixes[k]
-    kl_lo = kl_hi = None
-    if data is not None and not nonfinite:
-        kl_lo, kl_hi = rigorous_kl(data, prefixes, z)
-    cache = {u: z[i] for i, u in enumerate(prefixes.prefixes)}
-    return ModelCheck(len(prefixes), len(prefixes.maximal), float(tolerance), float(tv[worst]), prefixes.prefixes[worst],
-                      dlogp, worst_s, kl_lo, kl_hi, time.perf_counter() - t0, nonfinite, cache)
+        worst_d, worst_i = -1.0, 0
+        for i in np.flatnonzero(sup):  # |log p − log q| ≤ max over the enclosure, p > 0 exactly
+            for a, x in enumerate(rows[i]):
+                if x > 0:
+                    ln_n, ln_d = math.log(x.numerator), math.log(x.denominator)
+                    lp_lo, lp_hi = _float_bracket(Fraction(ln_n - ln_d))
+                    pad = 8e-16 * (2 + abs(ln_n) + abs(ln_d))  # math.log is within an ulp; one subtraction
+                    d = max(enc.lp_hi[i, a] - (lp_lo - pad), (lp_hi + pad) - enc.lp_lo[i, a])
+                    if not math.isfinite(d):
+                        d = math.inf
+                    if d > worst_d:
+                        worst_d, worst_i = d, i
+        if worst_d >= 0:
+            dlogp, worst_s = math.nextafter(worst_d, math.inf), prefixes.prefixes[worst_i]
+        kl_lo, kl_hi = kl_bounds(data, enc)
+    return ModelCheck(len(prefixes), len(prefixes.maximal), float(tolerance), None if kl_bound is None else float(kl_bound),
+                      float(tv[worst]), prefixes.prefixes[worst], dlogp, worst_s, kl_lo, kl_hi,
+                      time.perf_counter() - t0, not enc.bounded, enc.max_radius, enc)
+
+
+def certified_greedy(enc: Enclosure, construction: ARModel, prompt: str, max_new_tokens: int) -> str | None:
+    """Follow ``construction``'s greedy completion of ``prompt`` and check, at every step, that the
+    network's log-probability of the construction's token is certainly the strict maximum (its lower
+    bound above every other upper bound).  Returns None when the network's greedy completion is
+    certainly the construction's, else the first prefix where it is not (or not certainly)."""
+    from theory.alphabet import EOS
+
+    outcomes = list(construction.alphabet.outcomes)
+    text = ""
+    for _ in range(max_new_tokens):
+        u = prompt + text
+        tok, tied = construction.next_token(u).argmax()
+        if u not in enc.index or tied or enc.certified_argmax(u) != outcomes.index(tok):
+            return u
+        if tok == EOS:
+            return None
+        text += tok
+    return None
 
 
 # ---- a Proposition 1 pair --------------------------------------------------------------------------
 def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefixes: PrefixSet, *,
-               tolerance: float = DEFAULT_TOLERANCE, device: str | torch.device | None = None,
-               check_name: str | None = None) -> Certificate:
+               tolerance: float = DEFAULT_TOLERANCE, kl_bound: float | None = DEFAULT_KL_BOUND,
+               device: str | torch.device | None = None, check_name: str | None = None) -> Certificate:
     """The exhaustive certificate for a network pair of a rule-extrapolation ``case``
-    (:class:`constructions.rule_extrapolation.RuleCase`): ``verified`` iff both networks are within
-    ``tolerance`` (max TV) of the case's completer resp. violator on every prefix of ``prefixes`` and their
-    own greedy OOD R1 accuracies are those of the constructions and differ.  Otherwise ``falsified``
-    with the worst prefix named — also for non-finite logits (no OOD metric is read from such a network)
-    and for a greedy OOD completion that runs past the network's positional range.
+    (:class:`constructions.rule_extrapolation.RuleCase`), from rigorous enclosures of each network's
+    real function: ``verified`` iff, for both networks, the TV upper bound to the case's completer
+    resp. violator is ≤ ``tolerance`` at every prefix of ``prefixes``, the KL(P ‖ network) upper bound
+    is ≤ ``kl_bound``, and on every OOD prompt the network's greedy completion is *certainly* the
+    construction's (at each step the construction's token has the certainly-largest log-probability),
+    so their greedy OOD R1 accuracies are the constructions', which differ.  Otherwise ``falsified``
+    with the first failing prefix named (an unbounded enclosure included).
     """
     from theory.prompts import PromptSet
     from theory.properties import rule_metrics
@@ -308,28 +344,27 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     ood = PromptSet(lang, (), tuple(case.ood_prompts))
     checks, metrics, reasons = [], [], []
     for label, net, target in (("Q1", q1, case.completer), ("Q2", q2, case.violator)):
-        mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, device=device)
+        mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound, device=device)
         checks.append(mc)
-        # non-finite logits are no distribution to decode from: the check has failed, and no OOD metric is read
-        got, lost = None, ""
-        if not mc.nonfinite:
-            try:
-                got = rule_metrics(TorchARModel(net, mc.logits, name=label), lang, ood, case.max_new_tokens)
-            except InputTooLong as e:  # only a network off its construction's greedy paths walks that far
-                lost = f"{label}: a greedy OOD completion leaves the network's positional range ({e})"
         want = rule_metrics(target, lang, ood, case.max_new_tokens)
+        off = [(u, certified_greedy(mc.enclosure, target, u, case.max_new_tokens)) for u in ood.ood_prompts]
+        off = [(u, at) for u, at in off if at is not None]
+        got = None if off else want  # the network's completions are the construction's, string for string
         metrics.append((got, want))
         if mc.nonfinite:
-            reasons.append(f"{label}: non-finite logits")
-        elif not mc.within_tolerance:
-            reasons.append(f"{label}: max TV {mc.max_tv:.3g} > tolerance {tolerance:g} at prefix {mc.worst_prefix!r}")
-        if lost:
-            reasons.append(lost)
-        if got is not None and got.ood_r1 != want.ood_r1:
-            reasons.append(f"{label}: greedy OOD R1 accuracy {float(got.ood_r1):.4g}, the construction's is {float(want.ood_r1):.4g}")
+            reasons.append(f"{label}: an enclosure is unbounded (a log-probability without a finite bound)")
+        elif mc.max_tv > tolerance:
+            reasons.append(f"{label}: max TV <= {mc.max_tv:.3g} exceeds tolerance {tolerance:g} at prefix {mc.worst_prefix!r}")
+        if not mc.kl_within_bound:
+            kl = "unbounded" if mc.kl_hi is None else scientific(mc.kl_hi, "up")
+            reasons.append(f"{label}: KL upper bound {kl} exceeds the bound {kl_bound:g}")
+        if off:
+            u, at = off[0]
+            reasons.append(f"{label}: greedy completion of OOD prompt {u!r} is not certainly the construction's at "
+                           f"prefix {at!r} ({len(off)} of {len(ood.ood_prompts)} prompts)")
     (g1, w1), (g2, w2) = metrics
-    if not reasons and g1.ood_r1 == g2.ood_r1:
-        reasons.append(f"OOD R1 accuracies are equal ({float(g1.ood_r1):.4g}): no gap")
+    if not reasons and w1.ood_r1 == w2.ood_r1:
+        reasons.append(f"OOD R1 accuracies are equal ({float(w1.ood_r1):.4g}): no gap")
     status = Status.FALSIFIED if reasons else Status.VERIFIED
     h = entropy(case.data)
     h_lo, h_hi = h.interval(96)
@@ -347,22 +382,26 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     def r1(g: Any, spec: str) -> str:
         return "n/a" if g is None else format(float(g.ood_r1), spec)
 
-    kls = [scientific(mc.kl_hi, "up") if mc.kl_hi is not None else "?" for mc in checks]
-    detail = (f"{checks[0].prefixes:,} prefixes; max TV {max(c.max_tv for c in checks):.1e}; "
+    kls = [mc.summary()["kl_upper"] for mc in checks]
+    tvs = [mc.summary()["max_tv_upper"] for mc in checks]
+    detail = (f"{checks[0].prefixes:,} prefixes, enclosed; max TV <= {tvs[0]}, {tvs[1]}; "
               f"KL <= {kls[0]}, {kls[1]}; OOD R1 {r1(g1, '.3f')} vs {r1(g2, '.3f')}")
-    claim = (f"Two transformers whose next-token distributions are within TV {tolerance:g} of the {case.name} completer and "
-             f"violator on every one of {checks[0].prefixes:,} prefixes (support and OOD paths) have test loss "
-             f"H(P) + KL with KL rigorously bounded, and greedy OOD R1 accuracies {r1(g1, '.3g')} vs {r1(g2, '.3g')}.")
+    bound = "" if kl_bound is None else f" and KL(P || Q) <= {kl_bound:g} nats"
+    claim = (f"The real functions of two transformers' stored weights are within TV {tolerance:g} of the {case.name} "
+             f"completer and violator on every one of {checks[0].prefixes:,} prefixes (support and OOD paths){bound}, and "
+             f"on the {len(ood.ood_prompts)} OOD prompts their greedy completions are the constructions', with OOD R1 "
+             f"accuracies {r1(g1, '.3g')} vs {r1(g2, '.3g')}.")
     return Certificate(
         check=check_name or f"counterexample-{case.name}", claim=claim, status=status, method="exhaustive",
         detail=detail, reason="; ".join(reasons), quantities=quantities,
         assumptions=(
-            "the float64 forward pass of each network is the model: KL is enclosed rigorously for softmax of the "
-            "float64 logits it computed (exact dyadic rationals), by exact rational sums and mpmath interval arithmetic",
-            "max TV is computed in float64 from the exact rational rows (rounding < 1e-15, far below the tolerance)",
+            *ENCLOSURE_ASSUMPTIONS,
+            "max TV and KL are upper bounds computed from the enclosures: TV with exact rational rows bracketed by "
+            "floats and a rigorous exp, KL as an exact rational sum minus an mpmath enclosure of H(P)",
             f"every prefix of the checked set is evaluated: all support prefixes, the prompts and their prefixes, and "
             f"the greedy paths of both constructions (at most {case.max_new_tokens} tokens)",
-            "greedy completions of the networks are decoded from their exact rows (ties broken by outcome order)",
+            "a network's greedy token is certified only where its log-probability's lower bound exceeds every other "
+            "outcome's upper bound; a tie or an overlap is a failure, never broken by order",
         ),
         versions=library_versions("torch", "safetensors", "numpy", "mpmath"),
         elapsed_s=time.perf_counter() - t0,

@@ -32,18 +32,32 @@ from typing import Any, Callable
 
 import torch
 
-from constructions.check import DEFAULT_TOLERANCE, check_pair
+from constructions.check import DEFAULT_KL_BOUND, DEFAULT_TOLERANCE, check_pair
 from constructions.compile import CompileConfig, PrefixSet, compile_model, prefix_set
 from constructions.transformer import SAFETENSORS_FORMAT, DecoderTransformer, TransformerConfig
 from theory.certificate import Certificate, Status, output_dir_problem, replace_directory, write_atomic
 from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
 
-DIRECTORY_FORMAT = "nonid-counterexample-1"
+DIRECTORY_FORMAT = "nonid-counterexample-2"
+"""Format 2: checked on rigorous enclosures, verdict bounds fixed by the method (``kl_bound`` recorded)."""
+EARLIER_FORMATS = ("nonid-counterexample-1",)
+"""Folders an earlier nonid wrote: ``--force`` may replace them; ``nonid check`` refuses them by name."""
 METHODS = ("compile", "distill")
 MODEL_FILES = {"q1": "q1.safetensors", "q2": "q2.safetensors"}
 ROLES = {"q1": "R1-completer (Q1): copies the data on its support, completes OOD prompts so that R1 holds",
          "q2": "R1-violator (Q2): copies the data on its support, completes OOD prompts so that R1 fails"}
-DISTILL_TOLERANCE = 0.01
+DISTILL_TOLERANCE = 0.02
+DISTILL_KL_BOUND = 0.05
+METHOD_BOUNDS: dict[str, tuple[float, float]] = {"compile": (DEFAULT_TOLERANCE, DEFAULT_KL_BOUND),
+                                                 "distill": (DISTILL_TOLERANCE, DISTILL_KL_BOUND)}
+"""The verdict parameters of each method, (max TV at every prefix, KL(P ‖ Q) upper bound in nats per
+sequence): one documented value each, never read from a file.  A compiled network matches its
+construction up to its logit floor (TV ~1e−17) and its enclosures are ~1e−12 wide.  A distilled one
+is trained until its float max TV is ≤ 0.01 (the distiller's default target); the check allows 0.02,
+because the enclosures of an ordinary pre-LN network are up to ~1e−3 wide in log-probability, and
+0.05 nats of KL (BENCHMARKS.md, "Rigorous evaluator", has the measured values)."""
+MAX_N_MAX = 4096
+"""The largest ``n_max`` a re-check accepts before looking at the networks (which bound it further)."""
 
 
 def load_case(case: str, n_max: int | None = None) -> Any:
@@ -97,7 +111,6 @@ def build_pair(case: Any, method: str = "compile", *, compile_config: CompileCon
     converged = True
     if method == "compile":
         knobs = compile_config.to_dict()
-        tolerance = DEFAULT_TOLERANCE
         for key, model in (("q1", case.completer), ("q2", case.violator)):
             nets[key], rep = compile_model(model, prefixes, compile_config)
             log(f"compiled {ROLES[key].split(':')[0]}  {rep.parameters:,} params  {rep.seconds:.1f}s")
@@ -110,7 +123,6 @@ def build_pair(case: Any, method: str = "compile", *, compile_config: CompileCon
             cfg = replace(cfg, device=device)
         resolve_device(cfg.device)
         knobs = asdict(cfg)
-        tolerance = max(DISTILL_TOLERANCE, cfg.target_tv)
         for key, model in (("q1", case.completer), ("q2", case.violator)):
             ck = None if checkpoint_dir is None else Path(checkpoint_dir) / f"{key}.distill.pt"
             res = distill(model, prefixes, cfg, checkpoint=ck)
@@ -121,7 +133,8 @@ def build_pair(case: Any, method: str = "compile", *, compile_config: CompileCon
             if not res.converged:
                 notes.append(f"{key}: step cap {cfg.max_steps} reached at max TV {res.max_tv:.4f} > {cfg.target_tv}")
     log(f"checking {len(prefixes):,} prefixes")
-    cert = check_pair(case, nets["q1"], nets["q2"], prefixes, tolerance=tolerance)
+    tolerance, kl_bound = METHOD_BOUNDS[method]
+    cert = check_pair(case, nets["q1"], nets["q2"], prefixes, tolerance=tolerance, kl_bound=kl_bound)
     if not converged and cert.status is not Status.VERIFIED:
         cert = replace(cert, status=Status.UNKNOWN,
                        reason="distillation stopped at its step cap before the target tolerance; " + cert.reason)
@@ -144,6 +157,7 @@ def _config_json(pair: BuiltPair, n_max: int | None) -> dict[str, Any]:
         "method": pair.method,
         "knobs": pair.knobs,
         "tolerance_tv": pair.tolerance,
+        "kl_bound": METHOD_BOUNDS[pair.method][1],
         "prefixes": len(pair.prefixes),
         "vocabulary": {"inputs": list(pair.q1.config.alphabet) + ["<eos>", "<sos>", "<pad>"],
                        "outputs": list(pair.q1.config.alphabet) + ["<eos>"]},
@@ -155,26 +169,38 @@ def _config_json(pair: BuiltPair, n_max: int | None) -> dict[str, Any]:
 def check_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> None:
     """Refuse an ``out`` that is a file, or a non-empty directory unless ``overwrite``, or one that
     cannot be created: an empty path, ``.``/``..``/``/``, a path under a file, or a folder where we
-    may not write (checked up front, so that nothing is built only to fail at the end).
+    may not write (checked up front, so that nothing is built only to fail at the end).  Even with
+    ``overwrite`` a non-empty folder is replaced only when it is recognisably an earlier counterexample:
+    a ``config.json`` of :data:`DIRECTORY_FORMAT` and nothing anywhere under it but the files
+    ``nonid counterexample`` writes (:data:`constructions.artifact_files.COUNTEREXAMPLE_FILES`), so
+    that ``--force`` never deletes a user's file.
 
     Raises:
-        InvalidArtifact: naming the path.
+        InvalidArtifact: naming the path (and the first foreign files).
     """
+    from constructions.artifact_files import foreign_entries
+    from theory.jsonio import SMALL_FILE_LIMITS, read_json_file
+
     problem = output_dir_problem(out)
     if problem:
         raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
     target = Path(out)
     try:
         if target.is_dir() and any(target.iterdir()):
-            if not overwrite:
-                raise InvalidArtifact(f"{target}: directory is not empty (pass --force to replace it)")
+            foreign = foreign_entries(target)
+            if foreign:
+                raise InvalidArtifact(f"{target}: directory is not empty and holds {', '.join(foreign)}, which "
+                                      "`nonid counterexample` did not write; --force will not delete it")
             try:  # --force deletes the old directory: only ever one that `nonid counterexample` wrote
-                ours = json.loads((target / "config.json").read_text(encoding="utf-8")).get("format") == DIRECTORY_FORMAT
-            except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+                config = read_json_file(target / "config.json", limits=SMALL_FILE_LIMITS)
+                ours = isinstance(config, dict) and config.get("format") in (DIRECTORY_FORMAT, *EARLIER_FORMATS)
+            except NonidError:
                 ours = False
             if not ours:
-                raise InvalidArtifact(f"{target}: not a directory written by `nonid counterexample` (no config.json of "
-                                      f"format {DIRECTORY_FORMAT!r}); --force will not delete it")
+                raise InvalidArtifact(f"{target}: directory is not empty and is not one written by `nonid counterexample` "
+                                      f"(no config.json of format {DIRECTORY_FORMAT!r}); --force will not delete it")
+            if not overwrite:
+                raise InvalidArtifact(f"{target}: directory is not empty (an earlier counterexample: pass --force to replace it)")
     except OSError as e:  # a folder we may not list
         raise InvalidArtifact(f"output directory {str(out)!r} is unusable ({e.strerror or e})") from None
 
@@ -200,7 +226,9 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
         pair.q2.save(tmp / MODEL_FILES["q2"])
         config = _config_json(pair, n_max)
         write_atomic(tmp / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-        write_atomic(tmp / "README.md", model_card(config, pair.certificate))
+        # the card is made from the certificate as it will be read back, so a re-check can regenerate it
+        stored_form = Certificate.from_dict(json.loads(pair.certificate.to_json()))
+        write_atomic(tmp / "README.md", model_card(config, stored_form))
         files = {name: _sha256(tmp / name) for name in sorted(["config.json", "README.md", *MODEL_FILES.values()])}
         cert = replace(pair.certificate, quantities={**pair.certificate.quantities, "files_sha256": files})
         write_atomic(tmp / "certificate.json", cert.to_json())
@@ -218,13 +246,20 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
 
 
 # ---- re-verification -------------------------------------------------------------------------------
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidArtifact(f"{path}: missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidArtifact(f"{path}: not readable JSON ({e})") from None
+def _read_json(path: Path, limits: Any = None) -> dict[str, Any]:
+    """The JSON object in ``path``, read within bounds (:mod:`theory.jsonio`): ``limits``, or by default
+    :data:`~theory.jsonio.SMALL_FILE_LIMITS` for ``config.json`` and
+    :data:`~theory.jsonio.CERTIFICATE_LIMITS` for anything else.
+
+    Raises:
+        InvalidArtifact: missing, too large, not bounded JSON (one line naming the limit or value), or
+            not a JSON object.
+    """
+    from theory.jsonio import CERTIFICATE_LIMITS, SMALL_FILE_LIMITS, read_json_file
+
+    if limits is None:
+        limits = SMALL_FILE_LIMITS if path.name == "config.json" else CERTIFICATE_LIMITS
+    value = read_json_file(path, limits=limits)
     if not isinstance(value, dict):
         raise InvalidArtifact(f"{path}: not a JSON object")
     return value
@@ -250,9 +285,12 @@ def load_network(path: Path, expected: dict[str, Any]) -> DecoderTransformer:
     if meta.get("format") != SAFETENSORS_FORMAT or "config" not in meta:
         raise InvalidArtifact(f"{path}: not a nonid transformer file (format {meta.get('format')!r})")
     try:
-        own = json.loads(meta["config"])
+        from theory.jsonio import SMALL_FILE_LIMITS, parse_json_text
+
+        own = parse_json_text(meta["config"], what=f"{path} (config metadata)", error=InvalidArtifact,
+                              limits=SMALL_FILE_LIMITS)
         config = TransformerConfig.from_dict(expected)
-    except (json.JSONDecodeError, TypeError, NonidError) as e:
+    except (TypeError, NonidError) as e:
         raise InvalidArtifact(f"{path}: unusable config ({e})") from None
     if own != config.to_dict():
         diff = sorted(k for k in set(own) | set(config.to_dict()) if own.get(k) != config.to_dict().get(k))
@@ -264,60 +302,77 @@ def load_network(path: Path, expected: dict[str, Any]) -> DecoderTransformer:
         raise InvalidArtifact(f"{path}: weights do not fit the config ({first[1].strip() if len(first) > 1 else first[0]})") from None
 
 
-NOISE_FLOOR = 1e-12
-"""Below this a number in a pair certificate is float64 rounding (every tolerance the project uses is ≥ 1e−9)."""
-_SCIENTIFIC = re.compile(r"^\d(\.\d+)?e[+-]\d+$")
+def disagreements(stored: Certificate, fresh: Certificate, directory: str | os.PathLike[str] | None = None) -> list[str]:
+    """Where a stored pair certificate says something its re-check does not, field by field: status,
+    check, claim, method, detail, reason, assumptions and every quantity (the files' hashes are checked
+    separately; only wall times are left out).  Everything must be *equal*: the bounds are stored
+    rounded outward to three digits from rigorous enclosures, so a re-check on any machine re-derives
+    the same strings; there is no noise floor and no percent slack.  With ``directory``, its model card
+    (README.md) must also be the one config.json and the re-check generate."""
+    from constructions.model_card import model_card
 
-
-def _numbers_agree(a: float, b: float, rel: float) -> bool:
-    return math.isclose(a, b, rel_tol=rel, abs_tol=0.0) or (abs(a) <= NOISE_FLOOR and abs(b) <= NOISE_FLOOR)
-
-
-def _disagree(path: str, a: Any, b: Any, out: list[str]) -> None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            if k.startswith("worst_") or (path == "quantities." and k == "files_sha256"):
-                continue  # where a maximum of rounding noise falls may differ between machines; hashes: checked before
-            if k not in a or k not in b:
-                out.append(f"{path}{k} {'missing' if k not in a else 'unexpected'}")
-            else:
-                _disagree(f"{path}{k}.", a[k], b[k], out)
-        return
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            _disagree(f"{path}{i}.", x, y, out)
-        return
-    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
-    if numbers and not (isinstance(a, int) and isinstance(b, int)):
-        agree = _numbers_agree(float(a), float(b), 1e-3)  # float32 networks re-run on another CPU
-    elif isinstance(a, str) and isinstance(b, str) and a != b and all(x == "0" or _SCIENTIFIC.match(x) for x in (a, b)):
-        agree = _numbers_agree(float(a), float(b), 1e-2)  # 3 significant digits, rounded outward
-    else:
-        agree = a == b
-    if not agree:
-        out.append(f"{path.rstrip('.')}: stored {a!r}, re-check {b!r}")
-
-
-def disagreements(stored: Certificate, fresh: Certificate) -> list[str]:
-    """Where a stored pair certificate says something its re-check does not: the status, check, method,
-    claim and every quantity (the files' hashes are checked separately).  Integers, exact rationals and
-    text must be equal; floats agree to 1e−3 relative (3-digit bounds to 1e−2), or both below
-    :data:`NOISE_FLOOR`; which prefix attains a maximum (``worst_*``) is not compared."""
     out: list[str] = []
+    if directory is not None:
+        d = Path(directory)
+        bare = replace(fresh, quantities={k: v for k, v in fresh.quantities.items() if k != "files_sha256"})
+        bare = Certificate.from_dict(json.loads(bare.to_json()))
+        try:
+            card = (d / "README.md").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            card = f"<unreadable: {e}>"
+        if card != model_card(_read_json(d / "config.json"), bare):
+            out.append("README.md: not the model card that config.json and the re-check generate")
     a, b = stored.to_dict(), fresh.to_dict()
-    _disagree("", {k: a[k] for k in ("status", "check", "method", "claim", "quantities")},
-              {k: b[k] for k in ("status", "check", "method", "claim", "quantities")}, out)
+    a.get("quantities", {}).pop("files_sha256", None)
+    b.get("quantities", {}).pop("files_sha256", None)
+
+    def walk(path: str, x: Any, y: Any) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                if k not in x or k not in y:
+                    out.append(f"{path}{k} {'missing' if k not in x else 'unexpected'}")
+                else:
+                    walk(f"{path}{k}.", x[k], y[k])
+        elif isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+            for i, (u, v) in enumerate(zip(x, y)):
+                walk(f"{path}{i}.", u, v)
+        elif type(x) is not type(y) or x != y:
+            out.append(f"{path.rstrip('.')}: stored {x!r}, re-check {y!r}")
+
+    walk("", {k: v for k, v in a.items() if k not in ("elapsed_s", "timings")},
+         {k: v for k, v in b.items() if k not in ("elapsed_s", "timings")})
     return out
 
 
+def _case_options(config: dict[str, Any], nets: dict[str, DecoderTransformer], where: Path) -> dict[str, Any]:
+    """The case options of config.json, bounded before anything is built: only ``n_max``, an int in
+    [1, MAX_N_MAX] whose words (aⁿbⁿ: 2n symbols, plus the completions) fit the networks' positions."""
+    opts = config.get("case_options", {})
+    if not isinstance(opts, dict) or set(opts) - {"n_max"}:
+        raise InvalidArtifact(f"{where}: case_options {opts!r} holds something other than n_max")
+    n = opts.get("n_max")
+    if n is None:
+        return {}
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N_MAX:
+        raise InvalidArtifact(f"{where}: case_options n_max = {n!r} is not an integer in [1, {MAX_N_MAX}]")
+    fit = min(net.config.max_len for net in nets.values()) - 1
+    if 2 * n > fit:
+        raise InvalidArtifact(f"{where}: case_options n_max = {n} needs words of {2 * n} symbols; the networks' "
+                              f"max_len leaves {fit}")
+    return {"n_max": n}
+
+
 def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Certificate]:
-    """Re-verify a counterexample directory from its files alone.
+    """Re-verify a counterexample directory from its files alone.  The verdict parameters come from the
+    recorded method (:data:`METHOD_BOUNDS`); a config.json that states others is refused, not obeyed.
+    (:func:`disagreements` with the directory also regenerates the model card and compares it.)
 
     Returns (the stored certificate, the freshly computed one).
 
     Raises:
-        InvalidArtifact: a missing directory or file, a SHA-256 mismatch, a truncated file, or a config
-            that disagrees with the weights.
+        InvalidArtifact: a missing directory or file, a SHA-256 mismatch, a truncated file, a config
+            that disagrees with the weights, a tolerance that is not the method's, case options out of
+            range.
     """
     d = Path(directory)
     if not d.is_dir():
@@ -325,32 +380,46 @@ def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Ce
     raw = _read_json(d / "certificate.json")
     try:
         stored = Certificate.from_dict(raw)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, NonidError) as e:
         raise InvalidArtifact(f"{d / 'certificate.json'}: not a certificate ({e})") from None
-    files = stored.quantities.get("files_sha256")
-    needed = {"config.json", "README.md", *MODEL_FILES.values()}
-    if not isinstance(files, dict) or not needed <= set(files):
-        raise InvalidArtifact(f"{d / 'certificate.json'}: does not list the SHA-256 of {', '.join(sorted(needed))}")
-    for name in sorted(files):
+    from constructions.artifact_files import check_files_sha256
+
+    files = check_files_sha256(stored.quantities.get("files_sha256"), d)
+    for name, digest in files.items():
         path = d / name
         if not path.is_file():
             raise InvalidArtifact(f"{path}: missing")
         found = _sha256(path)
-        if found != files[name]:
-            raise InvalidArtifact(f"{path}: SHA-256 does not match the certificate (expected {files[name][:8]}…, found {found[:8]}…)")
+        if found != digest:
+            raise InvalidArtifact(f"{path}: SHA-256 does not match the certificate (expected {digest[:8]}…, found {found[:8]}…)")
     config = _read_json(d / "config.json")
+    if config.get("format") in EARLIER_FORMATS:
+        raise InvalidArtifact(f"{d / 'config.json'}: format {config.get('format')!r} was written by an earlier nonid, "
+                              "whose check read one float pass; rebuild it with `nonid counterexample`")
     if config.get("format") != DIRECTORY_FORMAT:
         raise InvalidArtifact(f"{d / 'config.json'}: format {config.get('format')!r} is not {DIRECTORY_FORMAT!r}")
+    method = config.get("method")
+    if not isinstance(method, str) or method not in METHOD_BOUNDS:
+        raise InvalidArtifact(f"{d / 'config.json'}: method {method!r} is not one of {', '.join(METHOD_BOUNDS)}")
+    tolerance, kl_bound = METHOD_BOUNDS[method]
+    for key, want in (("tolerance_tv", tolerance), ("kl_bound", kl_bound)):
+        got = config.get(key)
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or got != want:
+            raise InvalidArtifact(f"{d / 'config.json'}: {key} {got!r} is not the {method} method's {want!r} "
+                                  "(verdict parameters come from the method, not from the file)")
     try:
         models = config["models"]
         nets = {key: load_network(d / MODEL_FILES[key], models[key]["transformer"]) for key in ("q1", "q2")}
-        case = load_case(config["case"], **config.get("case_options", {}))
-        tolerance = config["tolerance_tv"]
+        case_name = config["case"]
     except (KeyError, TypeError) as e:
         raise InvalidArtifact(f"{d / 'config.json'}: missing or malformed field {e}") from None
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
-        raise InvalidArtifact(f"{d / 'config.json'}: tolerance_tv {tolerance!r} is not a number in [0, 1)")
+    if not isinstance(case_name, str):
+        raise InvalidArtifact(f"{d / 'config.json'}: case {case_name!r} is not a name")
+    case = load_case(case_name, **_case_options(config, nets, d / "config.json"))
     prefixes = case_prefixes(case)
+    if prefixes.max_length + 1 > min(net.config.max_len for net in nets.values()):
+        raise InvalidArtifact(f"{d}: the case's prefixes reach length {prefixes.max_length}, beyond the networks' positions")
     with torch.no_grad():
-        fresh = check_pair(case, nets["q1"], nets["q2"], prefixes, tolerance=tolerance, check_name=stored.check)
+        fresh = check_pair(case, nets["q1"], nets["q2"], prefixes, tolerance=tolerance, kl_bound=kl_bound,
+                           check_name=stored.check)
     return stored, fresh

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from constructions.transformer import DecoderTransformer, TransformerConfig
@@ -353,13 +355,14 @@ def wrong_inverse_qk_scaling(model: DecoderTransformer | TransformerConfig, laye
 # ----------------------------------------------------------------------------------------------
 
 def default_rtol(dtype: torch.dtype) -> float:
-    """The relative tolerance of :func:`compare_functions`: 1e-9 in float64, 1e-4 in float32.
+    """The relative tolerance of :func:`compare_functions`: 1e-4, in float64 and float32 alike.
 
-    Why: a map multiplies weights by α and 1/α, each rounded (relative error ≤ 2⁻⁵³ ≈ 1.1e-16 in
-    float64); these perturbations pass through a few dozen multiply-adds, so honest twins differ by
-    ~1e-15 relative.  1e-9 leaves six orders of magnitude of slack for that and still sits twelve below
-    any real change (a wrong inverse moves logits by O(0.1–1)).  float32's unit is 6e-8, hence 1e-4."""
-    return 1e-9 if dtype == torch.float64 else 1e-4
+    Why: the comparison is of rigorous enclosures of the two real functions' log-probabilities
+    (:mod:`constructions.enclosure`), so the bound it tests includes both enclosures' widths — about
+    1e-6 nats for the Proposition 3 model (float64, pre-LN, d_model 16), ~1e-7 relative more for
+    float32 weights rounded by the map.  1e-4 leaves two orders of magnitude for that and sits three
+    below any real change (a wrong inverse moves log-probabilities by O(0.1–1))."""
+    return 1e-4
 
 
 def _maximal_words(n_symbols: int, length: int, batch_size: int) -> Iterator[tuple[int, torch.Tensor]]:
@@ -392,13 +395,18 @@ class FunctionComparison:
         length: every prefix of length 0..length was compared.
         n_prefixes: how many distinct prefixes that is (Σₙ |Σ|ⁿ).
         n_strings: how many maximal strings were evaluated (|Σ|^length).
-        max_abs_diff: max over prefixes and outcomes of |logit₁ − logit₂|.
-        max_abs_logit: the largest |logit| seen (the scale of the relative tolerance).
+        max_abs_diff: a rigorous upper bound of max over prefixes and outcomes of |log q₁ − log q₂|, the
+            two models' real functions (enclosures, :mod:`constructions.enclosure`); +∞ when unbounded.
+        max_abs_logit: the largest |log q| bound seen (the scale of the relative tolerance).
         rtol: relative tolerance; ``tolerance = rtol · max(1, max_abs_logit)``.
         tolerance: the bound max_abs_diff is compared with.
         worst_prefix: the prefix (a word over Σ; ``""`` is the empty prefix) where max_abs_diff occurs.
-        worst_outcome: the outcome (symbol or EOS) of that logit.
-        dtype: the precision the models were evaluated in.
+        worst_outcome: the outcome (symbol or EOS) of that log-probability.
+        dtype: the precision the weights are stored in (the enclosures are float64 interval arithmetic).
+        max_radius: the widest log-probability enclosure of the two (half-width).
+        certain_diff: a rigorous *lower* bound of max |log q₁ − log q₂| (0 when the enclosures overlap
+            everywhere): the functions certainly differ by at least this at ``certain_prefix``.
+        certain_prefix: where it is attained.
     """
 
     length: int
@@ -411,22 +419,57 @@ class FunctionComparison:
     worst_prefix: str
     worst_outcome: str
     dtype: str
+    max_radius: float = 0.0
+    certain_diff: float = 0.0
+    certain_prefix: str = ""
 
     @property
     def equal(self) -> bool:
+        """Shown: every |Δ log q| is within the tolerance."""
         return self.max_abs_diff <= self.tolerance
 
+    @property
+    def differs(self) -> bool:
+        """Shown: some |Δ log q| certainly exceeds the tolerance (neither this nor ``equal``: undecided)."""
+        return self.certain_diff > self.tolerance
 
-@torch.no_grad()
+    @property
+    def status(self) -> Status:
+        return Status.VERIFIED if self.equal else Status.FALSIFIED if self.differs else Status.UNKNOWN
+
+
+def _all_words(symbols: str, length: int) -> list[str]:
+    return ["".join(p) for p in itertools.product(symbols, repeat=length)]
+
+
+@functools.lru_cache(maxsize=8)
+def _enclosure_by_digest(digest: str, length: int, state: tuple, config: TransformerConfig):
+    from constructions.enclosure import enclose_words
+
+    net = DecoderTransformer.from_state_dict(config, dict(state))
+    return enclose_words(net, _all_words(config.alphabet, length))
+
+
+def _enclosure(model: DecoderTransformer, length: int):
+    """The enclosure of ``model`` over every prefix of length ≤ ``length``, cached by the SHA-256 of its
+    config and weights (a model changed in place is a new key; the cache holds its own copy)."""
+    import hashlib
+
+    h = hashlib.sha256(repr(model.config).encode())
+    state = tuple((k, v.detach().cpu().clone()) for k, v in sorted(model.state_dict().items()))
+    for k, v in state:
+        h.update(k.encode())
+        h.update(v.numpy().tobytes())
+    return _enclosure_by_digest(h.hexdigest(), length, state, model.config)
+
+
 def compare_functions(model: DecoderTransformer, other: DecoderTransformer, length: int,
                       rtol: float | None = None, batch_size: int = 4096) -> FunctionComparison:
-    """Compare two models' logits at every prefix of length ≤ ``length``, exhaustively.
-
-    By causality the outputs on the |Σ|^length maximal strings ``[SOS, x₁…x_length]`` contain every
-    prefix's next-token logits (position t is the prefix x₁…xₜ), so those strings are all that is run.
-    The models are evaluated as they are (the caller chooses float64 for a tight check); the
-    tolerance is ``rtol · max(1, max |logit|)``, ``rtol`` defaulting to :func:`default_rtol` of the
-    less precise of the two dtypes.
+    """Compare two models' real functions at every prefix of length ≤ ``length``, exhaustively, from
+    rigorous enclosures of their next-token log-probabilities (never from a float evaluation):
+    ``max_abs_diff`` = max over prefixes and outcomes of max(hi₁ − lo₂, hi₂ − lo₁) bounds |Δ log q|.
+    By causality the |Σ|^length maximal strings give every prefix.  ``batch_size`` is unused (kept for
+    callers); the evaluator batches by memory.
 
     Raises:
         InputTooLong: ``length + 1`` exceeds either model's ``max_len``.
@@ -439,24 +482,25 @@ def compare_functions(model: DecoderTransformer, other: DecoderTransformer, leng
     _check_length(other, length)
     dtype = model.config.torch_dtype if model.config.dtype == "float32" else other.config.torch_dtype
     rtol = default_rtol(dtype) if rtol is None else float(rtol)
-    n = len(model.config.alphabet)
-    worst, worst_at, max_logit = -1.0, (0, 0, 0), 0.0
-    for start, digits in _maximal_words(n, length, batch_size):
-        a = model(_tokens(model, digits)).double()
-        b = other(_tokens(other, digits)).double()
-        diff = torch.nan_to_num((a - b).abs(), nan=math.inf)  # a NaN is a difference, never a pass
-        max_logit = max(max_logit, float(a.abs().max()), float(b.abs().max()))
-        flat = int(diff.argmax())
-        if float(diff.view(-1)[flat]) > worst:
-            worst = float(diff.view(-1)[flat])
-            row, rest = divmod(flat, diff.shape[1] * diff.shape[2])
-            worst_at = (start + row, *divmod(rest, diff.shape[2]))
-    word_index, position, outcome = worst_at
-    word = "".join(model.config.alphabet[(word_index // n ** (length - 1 - i)) % n] for i in range(length))
+    ea = _enclosure(model, length)
+    eb = _enclosure(other, length)
+    diff = np.maximum(ea.lp_hi - eb.lp_lo, eb.lp_hi - ea.lp_lo)
+    diff = np.where(np.isfinite(diff), diff, np.inf)
+    flat = int(np.argmax(diff))
+    row, outcome = divmod(flat, diff.shape[1])
+    worst = float(np.nextafter(diff.flat[flat], np.inf))
+    sure = np.maximum(ea.lp_lo - eb.lp_hi, eb.lp_lo - ea.lp_hi)
+    sure = np.where(np.isfinite(sure), sure, 0.0).clip(min=0.0)
+    s_flat = int(np.argmax(sure))
+    certain = float(np.nextafter(sure.flat[s_flat], -np.inf)) if sure.flat[s_flat] > 0 else 0.0
+    scale = np.concatenate([np.abs(ea.lp_lo), np.abs(eb.lp_lo)])
+    max_logit = float(scale[np.isfinite(scale)].max()) if np.isfinite(scale).any() else 0.0
     return FunctionComparison(
-        length=length, n_prefixes=sum(n ** k for k in range(length + 1)), n_strings=n ** length,
+        length=length, n_prefixes=len(ea.prefixes), n_strings=len(model.config.alphabet) ** length,
         max_abs_diff=worst, max_abs_logit=max_logit, rtol=rtol, tolerance=rtol * max(1.0, max_logit),
-        worst_prefix=word[:position], worst_outcome=model.alphabet.outcomes[outcome], dtype=str(dtype).replace("torch.", ""),
+        worst_prefix=ea.prefixes[row], worst_outcome=model.alphabet.outcomes[outcome],
+        dtype=str(dtype).replace("torch.", ""), max_radius=max(ea.max_radius, eb.max_radius),
+        certain_diff=certain, certain_prefix=ea.prefixes[s_flat // diff.shape[1]],
     )
 
 
@@ -709,7 +753,7 @@ class Proposition3Setup:
         pretrain_lr, pretrain_steps: Adam on the pretraining words, from the seeded init.
         sgd_lr, sgd_steps, adam_lr, adam_steps: the two fine-tuning runs compared.
         check_length: the exhaustive function check covers every prefix up to this length.
-        rtol: its relative tolerance (see :func:`default_rtol`).
+        rtol: its relative tolerance on enclosed log-probabilities (see :func:`default_rtol`).
         grad_rtol: the gradient check's relative tolerance.
         margin: a scaling's SGD loss gap and mean OOD TV must both be at least this.
         control_tol: the permutation control's loss gaps and OOD TVs (mean and max), SGD and Adam, must
@@ -731,7 +775,7 @@ class Proposition3Setup:
     adam_lr: float = 0.01
     adam_steps: int = 20
     check_length: int = 10
-    rtol: float = 1e-9
+    rtol: float = 1e-4
     grad_rtol: float = 1e-8
     margin: float = 1e-3
     control_tol: float = 1e-9
@@ -773,6 +817,15 @@ def _sig(x: float, digits: int = 3) -> float:
     return float(f"{x:.{digits}g}")
 
 
+def _sig_up(x: float, digits: int = 3) -> str:
+    """An upper bound with a few significant digits, rounded up (so it still bounds), as text."""
+    from fractions import Fraction
+
+    from constructions.check import scientific
+
+    return "unbounded" if not math.isfinite(x) else scientific(Fraction(x), "up", digits)
+
+
 def _gap_quantities(g: TrajectoryGap) -> dict:
     return {
         "optimizer": g.optimizer, "lr": g.lr, "steps": g.steps,
@@ -784,8 +837,9 @@ def _gap_quantities(g: TrajectoryGap) -> dict:
 
 
 def _function_quantities(cmp: FunctionComparison) -> dict:
-    return {"prefix_length": cmp.length, "prefixes": cmp.n_prefixes, "max_abs_dlogit": _sig(cmp.max_abs_diff),
-            "max_abs_logit": _sig(cmp.max_abs_logit), "rtol": cmp.rtol, "tolerance": _sig(cmp.tolerance),
+    return {"prefix_length": cmp.length, "prefixes": cmp.n_prefixes, "max_abs_dlogprob_upper": _sig_up(cmp.max_abs_diff),
+            "max_abs_logprob": _sig(cmp.max_abs_logit), "rtol": cmp.rtol, "tolerance": _sig(cmp.tolerance),
+            "max_logprob_radius_upper": _sig_up(cmp.max_radius),
             "worst_prefix": cmp.worst_prefix, "worst_outcome": cmp.worst_outcome, "dtype": cmp.dtype}
 
 
@@ -796,26 +850,42 @@ def certify_function_equality(check: str, model: DecoderTransformer, other: Deco
     with torch_threads(1):
         cmp = compare_functions(model, other, length, rtol=rtol)
     return Certificate(
-        check=check, claim=claim or f"The two models give the same logits at every prefix of length <= {length}.",
-        status=Status.VERIFIED if cmp.equal else Status.FALSIFIED, method="exhaustive",
-        detail=f"max|dlogit| {cmp.max_abs_diff:.0e} over {cmp.n_prefixes} prefixes",
+        check=check, claim=claim or (f"The real functions of the two models' weights give next-token log-probabilities within the "
+                                       f"stated tolerance of each other at every prefix of length <= {length}."),
+        status=cmp.status, method="exhaustive",
+        detail=f"max|dlogp| <= {_sig_up(cmp.max_abs_diff, 2)} over {cmp.n_prefixes} prefixes, enclosed",
         reason="" if cmp.equal else _not_equal_reason(cmp), quantities=_function_quantities(cmp),
-        assumptions=(f"{cmp.dtype} evaluation; equality means max|dlogit| <= rtol*max(1, max|logit|), rtol {cmp.rtol:g}",),
+        assumptions=(*_enclosure_assumptions(), _equality_meaning(cmp)),
         versions=library_versions("torch"),
     )
 
 
+def _enclosure_assumptions() -> tuple[str, ...]:
+    from constructions.enclosure import ASSUMPTIONS
+
+    return ASSUMPTIONS
+
+
+def _equality_meaning(cmp: FunctionComparison) -> str:
+    return (f"'the same function' means: a rigorous upper bound of |log q1 - log q2| over all {cmp.n_prefixes} prefixes "
+            f"of length <= {cmp.length} and every outcome is <= rtol*max(1, max|log q|), rtol {cmp.rtol:g} "
+            "(exact equality in real arithmetic is not shown by this check)")
+
+
 def _not_equal_reason(cmp: FunctionComparison) -> str:
-    return (f"not the same function: |dlogit| = {cmp.max_abs_diff:.3g} > tolerance {cmp.tolerance:.3g} "
+    if cmp.differs:
+        return (f"not the same function: |dlogp| >= {cmp.certain_diff:.3g} > tolerance {cmp.tolerance:.3g} "
+                f"at prefix {cmp.certain_prefix!r}")
+    return (f"undecided: the enclosures are too wide; |dlogp| <= {cmp.max_abs_diff:.3g} is not within tolerance {cmp.tolerance:.3g} "
             f"at prefix {cmp.worst_prefix!r} (outcome {cmp.worst_outcome})")
 
 
 def _not_twins(check: str, pmap: ParameterMap, cmp: FunctionComparison) -> Certificate:
     return Certificate(
-        check=check, claim=f"{pmap.name} leaves every next-token distribution unchanged.", status=Status.FALSIFIED,
-        method="exhaustive", detail=f"max|dlogit| {cmp.max_abs_diff:.1e} at {cmp.worst_prefix!r}",
+        check=check, claim=f"{pmap.name} leaves every next-token distribution unchanged.", status=cmp.status,
+        method="exhaustive", detail=f"max|dlogp| <= {_sig_up(cmp.max_abs_diff, 2)} at {cmp.worst_prefix!r}",
         reason=_not_equal_reason(cmp), quantities={"map": pmap.name, **_function_quantities(cmp)},
-        assumptions=(f"{cmp.dtype} evaluation; equality means max|dlogit| <= rtol*max(1, max|logit|), rtol {cmp.rtol:g}",),
+        assumptions=(*_enclosure_assumptions(), _equality_meaning(cmp)),
         versions=library_versions("torch"),
     )
 
@@ -849,7 +919,7 @@ def certify_twin(check: str, pmap: ParameterMap, model: DecoderTransformer, setu
         quantities.update(control_tol=setup.control_tol, control_param_tol=setup.control_param_tol)
     else:
         quantities["margin"] = setup.margin
-    fn = f"max|dlogit| {cmp.max_abs_diff:.0e}"
+    fn = f"max|dlogp| <= {_sig_up(cmp.max_abs_diff, 1)}"
     reason = ""
     if not grads.max_rel_error <= setup.grad_rtol:
         status = Status.FALSIFIED
@@ -879,9 +949,7 @@ def certify_twin(check: str, pmap: ParameterMap, model: DecoderTransformer, setu
         claim = (f"{pmap.name} leaves every next-token distribution unchanged (so every loss on any data), yet "
                  f"{setup.sgd_steps} SGD steps from theta and T(theta) give losses and OOD behaviour differing by >= {setup.margin:g}.")
     assumptions = (
-        f"float64 evaluation on the CPU; function equality means max|dlogit| <= rtol*max(1, max|logit|) with rtol "
-        f"{cmp.rtol:g}, over all {cmp.n_prefixes} prefixes of length <= {cmp.length} (exhaustive; exact equality in "
-        f"real arithmetic is prop-3-symbolic)",
+        *_enclosure_assumptions(), _equality_meaning(cmp),
         "fine-tuning: full-batch steps on the mean sequence NLL of the fine-tuning words, from the same pretrained theta",
         f"gaps are float64 numbers; the permutation control, run through the same pipeline, bounds its float noise "
         f"(<= {setup.control_tol:g}), many orders below the margin {setup.margin:g}",
@@ -945,11 +1013,13 @@ def alpha_sweep_certificate(alphas: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)
                 cmp = compare_functions(model, pmap.apply(model), check_length, rtol=setup.rtol)
                 g = fine_tuning_gap(pmap, model, setup.task, "sgd", setup.sgd_lr, setup.sgd_steps)
                 point = {"family": family, "alpha": a, "same_function": cmp.equal,
-                         "max_abs_dlogit": _finite_or_none(cmp.max_abs_diff), "loss_gap": _finite_or_none(g.loss_gap),
+                         "max_abs_dlogprob_upper": _sig_up(cmp.max_abs_diff), "loss_gap": _finite_or_none(g.loss_gap),
                          "ood_tv_mean": _finite_or_none(g.ood_tv_mean), "finite": g.finite}
                 points.append(point)
-                if not cmp.equal:
+                if cmp.differs:
                     bad_fn.append(f"{family} alpha {a:g}: {_not_equal_reason(cmp)}")
+                elif not cmp.equal:
+                    small.append(f"{family} alpha {a:g}: {_not_equal_reason(cmp)}")
                 elif a == 1.0 and (g.loss_gap != 0 or g.ood_tv_mean != 0):
                     bad_fn.append(f"{family} alpha 1 (the identity) shows a gap {g.loss_gap:.3g}")
                 elif a != 1.0 and not (g.finite and g.loss_gap >= setup.margin and g.ood_tv_mean >= setup.margin):
@@ -969,8 +1039,9 @@ def alpha_sweep_certificate(alphas: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)
         quantities={"alphas": list(alphas), "families": list(SWEEP_FAMILIES), "points": points, "task": setup.task.name,
                     "optimizer": "sgd", "lr": setup.sgd_lr, "steps": setup.sgd_steps, "margin": setup.margin,
                     "prefix_length": check_length, "rtol": setup.rtol},
-        assumptions=(f"float64 on the CPU, one thread; function equality means max|dlogit| <= rtol*max(1, max|logit|) "
-                     f"over every prefix of length <= {check_length}",
+        assumptions=(*_enclosure_assumptions(),
+                     f"'keeps the function' means: a rigorous upper bound of |log q1 - log q2| is <= rtol*max(1, max|log q|) "
+                     f"(rtol {setup.rtol:g}) over every prefix of length <= {check_length}",
                      "the pretrained theta and fine-tuning task of Proposition3Setup (as for prop-3-*)"),
         versions=library_versions("torch"),
     )

@@ -3,6 +3,7 @@ safetensors and json.  The tests execute :data:`LOADER` exactly as the card prin
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from theory.certificate import Certificate
@@ -77,7 +78,7 @@ def model_card(config: dict[str, Any], cert: Certificate) -> str:
     syms = t1["alphabet"]
     rows = "\n".join(
         f"| `{m['file']}` | {m['role']} | {_fmt(q.get(k, {}).get('ood_r1'))} | {q.get(k, {}).get('kl_upper')} | "
-        f"{q.get(k, {}).get('max_tv', 0):.2e} |"
+        f"{q.get(k, {}).get('max_tv_upper')} |"
         for k, m in config["models"].items())
     return f"""# Counterexample pair: {config['case']} ({config['method']})
 
@@ -86,9 +87,10 @@ entropy H(P) up to the rigorous KL bound below — and opposite behaviour on {q.
 (greedy rule-extrapolation accuracy: the share of completions satisfying the surviving rule R1).
 
 Status of the included certificate: **{cert.status.value}** (method `{cert.method}`: every one of
-{config['prefixes']:,} prefixes evaluated; tolerance max TV ≤ {config['tolerance_tv']:g}).
+{config['prefixes']:,} prefixes enclosed rigorously for the real function of the stored weights; the {config['method']}
+method's bounds: max TV ≤ {config['tolerance_tv']:g} at every prefix, KL(P ‖ model) ≤ {config.get('kl_bound', '?')} nats).
 
-| file | model | OOD R1 accuracy | KL(P ‖ model) ≤ | max TV vs construction |
+| file | model | OOD R1 accuracy | KL(P ‖ model) ≤ | max TV vs construction ≤ |
 |---|---|---|---|---|
 {rows}
 
@@ -98,8 +100,9 @@ H(P) = {q.get('entropy_nats', {}).get('exact', '?')} nats per sequence.
 
     nonid check <this directory>
 
-checks every file's SHA-256 against `certificate.json`, that `config.json` agrees with the weights, and
-re-runs the exhaustive check.
+checks every file's SHA-256 against `certificate.json` (that detects accidents, not forgery: anyone can
+recompute a hash), that `config.json` agrees with the weights and states its method's own bounds, and re-runs
+the exhaustive check on rigorous enclosures. The re-check, not the stored verdict, is what counts.
 
 ## Vocabulary and conventions
 
@@ -124,7 +127,7 @@ probs = logits(config, W, {[syms, syms[::-1]]!r}).softmax(-1)  # (words, positio
 
 ## How the weights were made
 
-Method `{config['method']}` with knobs `{config['knobs']}`. The compiled networks (`compile`) are an analytic
+Method `{config['method']}` with knobs `{json.dumps(config['knobs'], sort_keys=True)}`. The compiled networks (`compile`) are an analytic
 lookup: layer 1 builds a one-hot of (position, token), layer 2 averages it with exactly uniform attention and
 one ReLU unit per prefix of the checked set fires on that prefix alone and writes its log-probabilities
 (zeros floored at -zero_logit). Off the checked set the compiled networks output the uniform row; only the

@@ -13,23 +13,26 @@ hashed), so the certificate is the same bytes for the same runs.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
 from theory.certificate import Certificate, Status, library_versions
+from theory.jsonio import JsonLimits, read_json_file
 
 from empirical.errors import InvalidExperimentConfig
 from empirical.reference_data import OOD_R1_CHANCE, published
 
 CHECK = "experiment-rule-extrapolation"
 REGIMES = ("ml", "adversarial", "oracle")
+RESULT_LIMITS = JsonLimits(allow_nonfinite=True)
+"""Bounds of a run's ``result.json`` (:mod:`theory.jsonio`): those of a certificate, except that a diverged
+loss may be stored as ``NaN`` or ``Infinity`` by the experiment's writer."""
 RUN_FIELDS = ("name", "language", "arch", "regime", "seed", "size", "steps_done", "best_step", "params",
               "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c", "min_test_loss_padded",
               "max_id_r1", "max_ood_r1", "max_ood_r2c", "floor_padded", "gap_padded_lo", "gap_padded_hi",
-              "gap_prefixes", "gap_note", "data")
+              "gap_prefixes", "gap_note", "gap_rigorous", "data")
 
 
 def _num(x: Any, digits: int = 6) -> Any:
@@ -75,10 +78,8 @@ def load_rows(directory: str | Path) -> list[dict]:
         raise InvalidExperimentConfig(f"{d}: no such experiment folder")
     rows = []
     for path in sorted(d.glob("*/result.json")):
-        try:
-            row = json.loads(path.read_text(encoding="utf-8"))["row"]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-            raise InvalidExperimentConfig(f"{path}: not a result file of `nonid experiment` ({e})") from None
+        doc = read_json_file(path, error=InvalidExperimentConfig, limits=RESULT_LIMITS)
+        row = doc.get("row") if isinstance(doc, dict) else None
         if not isinstance(row, dict) or not {"language", "arch", "regime", "seed"} <= set(row):
             raise InvalidExperimentConfig(f"{path}: not a result file of `nonid experiment` (no run row)")
         rows.append(row)
@@ -97,7 +98,9 @@ def experiment_certificate(rows: Sequence[dict], *, aggregation: str = "best-val
     for r in finished:
         run = {k: _num(r.get(k)) for k in RUN_FIELDS if k in r}
         hi = r.get("gap_padded_hi")
-        run["gap_certified"] = hi is not None and isinstance(hi, (int, float)) and math.isfinite(hi)
+        # certified: finite, and from enclosures of the network's real function (not one float evaluation)
+        run["gap_certified"] = (hi is not None and isinstance(hi, (int, float)) and math.isfinite(hi)
+                                and r.get("gap_rigorous") is True)
         runs.append(run)
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for r in finished:

@@ -237,7 +237,8 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
         lo_p, hi_p = gap.padded()
         row.update(gap_lo=gap.kl_lo, gap_hi=gap.kl_hi, gap_padded_lo=lo_p, gap_padded_hi=hi_p, gap_token_lo=lo_t,
                    gap_token_hi=hi_t, floor_padded=gap.floor_padded(), floor_token=float(gap.entropy) / gap.per_token_divisor,
-                   entropy=float(gap.entropy), gap_prefixes=gap.prefixes, gap_method=gap.method)
+                   entropy=float(gap.entropy), gap_prefixes=gap.prefixes, gap_method=gap.method,
+                   gap_rigorous=gap.rigorous)
     else:
         row.update(gap_lo=None, gap_hi=None, gap_note=gap_note)
     run_dir.mkdir(parents=True, exist_ok=True)

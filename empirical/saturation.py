@@ -1,28 +1,24 @@
-"""The exact saturation gap KL(P ‖ Q) of a trained network on a finite data distribution P.
+"""The certified saturation gap KL(P ‖ Q) of a trained network on a finite data distribution P.
 
 By the chain rule (THEORY.md §2), KL(P ‖ Q) = CE(P, Q) − H(P) with
 
     CE(P, Q) = −Σ_{u ∈ S(P)} Σ_a P(ua) ln q(a | u),
 
-one term per support prefix u and outcome a (a symbol or EOS) with P(ua) > 0.  Here
+one term per support prefix u and outcome a (a symbol or EOS) with P(ua) > 0.  Q is the **real
+function of the network's stored weights** (THEORY.md §3): its log-probabilities at every support
+prefix are enclosed by the one rigorous evaluator (:func:`constructions.enclosure.enclose`; the
+experiments' LSTM and linear models through :mod:`empirical.enclosure`), and the gap is
+:func:`constructions.enclosure.kl_bounds` on top — an exact rational sum over the enclosure bounds
+minus an mpmath enclosure of H(P).  So [kl_lo, kl_hi] ∋ KL(P ‖ Q) rigorously, for any batch layout or
+device.  An unbounded enclosure (an overflow, a probability too small to bound) makes the gap +∞.
 
-* P(ua) comes exact from the distribution's integer trie (``DataDistribution.integer_trie``);
-* H(P) is the exact :class:`~theory.exact.LogCombination` of :func:`theory.losses.entropy`, enclosed
-  by mpmath interval arithmetic;
-* **what Q is, precisely.**  The network is evaluated in float64 (a float64 copy, in batches: one
-  forward pass per support sequence gives q(· | u) at all its prefixes).  Its softmax outputs p_a are
-  read as *exact* rationals and renormalised exactly, q(a | u) = p_a / Σ_b p_b.  That AR model Q̂ is
-  the one whose gap is certified: ln q(a|u) = ln p_a − ln Σ_b p_b is enclosed in mpmath intervals
-  (``prec`` bits), the weights P(ua) enter as exact rationals, and the sum is an interval, so
-  [kl_lo, kl_hi] ∋ KL(P ‖ Q̂) rigorously.  The distance between Q̂ and the real-arithmetic network is
-  float64 rounding inside the forward pass, which is *not* bounded here (it is of the order of
-  1e-15 relative per probability for these small networks; it changes the gap by far less than the
-  gaps measured, but that is an estimate, not a certificate);
-* a float64 probability that underflows to 0 where P(ua) > 0 makes the gap +∞ (reported as such).
+A network the evaluator does not cover (the selective SSM) gets a *measured* gap: its float64
+softmax rows read as exact rationals and summed in interval arithmetic, which bounds the gap of that
+one float evaluation, not of the network; ``rigorous`` is then False and ``method`` says so, and no
+certificate counts it as certified.
 
-Cost: one forward pass per support sequence plus a few interval logarithms per support prefix —
-about 150 prefixes for aⁿbⁿ with n ≤ 16, 8,400 for the paper's n ≤ 128.  This module does not use
-the exhaustive checker of ``constructions/`` (it targets networks of other architectures too).
+Cost: one ball pass over the support sequences (about 150 prefixes for aⁿbⁿ with n ≤ 16, 8,400 for
+the paper's n ≤ 128) and an exact sum.
 """
 
 from __future__ import annotations
@@ -41,8 +37,10 @@ from theory.losses import entropy
 from empirical.data import Vocab
 from empirical.errors import InvalidExperimentConfig
 
-METHOD = ("interval arithmetic over every support prefix; Q = the network's float64 softmax, read as exact "
-          "rationals and renormalised exactly (forward-pass rounding not bounded)")
+METHOD = ("rigorous enclosures of the network's real function at every support prefix (interval arithmetic "
+          "with float rounding bounded), KL as an exact rational sum minus an enclosure of H(P)")
+FLOAT_METHOD = ("measured, not certified: one float64 evaluation's softmax rows read as exact rationals, summed in "
+                "interval arithmetic; forward-pass rounding is not bounded (no rigorous enclosure of this architecture)")
 
 
 @dataclass(frozen=True)
@@ -59,6 +57,7 @@ class SaturationGap:
     per_token_divisor: float
     padded_divisor: int
     method: str = METHOD
+    rigorous: bool = True
 
     @property
     def finite(self) -> bool:
@@ -102,12 +101,16 @@ def model_rows(model: torch.nn.Module, vocab: Vocab, sequences: list[str], *, ba
 
 def saturation_gap(model: torch.nn.Module, P: DataDistribution, *, prec: int = 96, batch_size: int = 256,
                    max_prefixes: int = 500_000) -> SaturationGap:
-    """The certified interval of KL(P ‖ Q̂) for the network ``model`` (module docstring).
+    """The interval of KL(P ‖ Q) for the network ``model``: certified for the real function of its weights
+    where the evaluator covers the architecture, else measured and marked (module docstring).
 
     Raises:
         InvalidExperimentConfig: P is not finite, or has more than ``max_prefixes`` support prefixes.
     """
     from mpmath import iv
+
+    import empirical.enclosure  # noqa: F401  (registers the LSTM and linear enclosures)
+    from constructions.enclosure import enclose, kl_bounds, why_not_enclosable
 
     if not P.is_finite:
         raise InvalidExperimentConfig(f"the saturation gap needs a finite data distribution; {P.name!r} may be infinite")
@@ -116,6 +119,17 @@ def saturation_gap(model: torch.nn.Module, P: DataDistribution, *, prec: int = 9
     if len(nodes) > max_prefixes:
         raise InvalidExperimentConfig(f"{P.name!r} has {len(nodes)} support prefixes, above the limit {max_prefixes}")
     seqs = [x for x, _p in P.sequences()]
+    mean_len = float(P.mean_length())
+    padded = max(len(x) for x in seqs) + 1  # T − 1 with T = longest + 2
+    if not why_not_enclosable(model):
+        enc = enclose(model, seqs, [u for u, _m, _ms in nodes], encode=vocab.encode,
+                      device=next(model.parameters()).device)
+        lo, hi = kl_bounds(P, enc, prec)
+        H = entropy(P)
+        h_lo, h_hi = H.interval(prec)
+        kl_lo = _down(lo)
+        kl_hi = math.inf if hi is None else _up(hi)
+        return SaturationGap(max(0.0, kl_lo), kl_hi, H, _down(h_lo), _up(h_hi), len(nodes), mean_len + 1, padded)
     rows = model_rows(model, vocab, seqs, batch_size=batch_size)
     H = entropy(P)
     h_lo, h_hi = H.interval(prec)
@@ -148,6 +162,5 @@ def saturation_gap(model: torch.nn.Module, P: DataDistribution, *, prec: int = 9
             kl_hi = _up(kl.b)
     finally:
         iv.prec = old
-    mean_len = float(P.mean_length())
-    padded = max(len(x) for x in seqs) + 1  # T − 1 with T = longest + 2
-    return SaturationGap(kl_lo, kl_hi, H, _down(h_lo), _up(h_hi), len(nodes), mean_len + 1, padded)
+    return SaturationGap(kl_lo, kl_hi, H, _down(h_lo), _up(h_hi), len(nodes), mean_len + 1, padded,
+                         FLOAT_METHOD, rigorous=False)

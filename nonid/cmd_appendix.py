@@ -3,13 +3,21 @@ Markdown and images — from certificates only.
 
     nonid appendix --out DIR [--force] [--only NAME ...] [--experiment RUNS | --experiment-steps N]
                    [--z3-horizons 2,4,6,8,10] [--alphas 0.25,0.5,1,2,4] [--no-models] [--compile]
-    nonid appendix --out DIR --from FILE_OR_DIR      (rebuild from saved certificates, nothing recomputed)
+    nonid appendix --out DIR --from FILE_OR_DIR      (rebuild from saved certificates)
 
 Prints one line per certificate as it is made (as ``nonid prove`` does), then the files written and
 how ``appendix.tex`` was checked.  Exit 0 when every certificate is verified, 1 when any is falsified
 or unknown (the appendix is written either way and shows them as such), 2 for bad input: an output
-folder holding other files (without ``--force``), saved certificates of an incompatible format, an
-unknown check, an unreadable experiment folder.
+folder that is not an earlier appendix, or one holding files it did not write (without ``--force``),
+saved certificates of an incompatible format or too large, an unknown check, an unreadable
+experiment folder.
+
+``--from`` reads certificates back and re-checks what is cheap to re-run (every ``nonid prove`` check,
+the z3 horizon series, the fine-tuning alpha series; :mod:`nonid.appendix.readback`), comparing each
+saved certificate with its re-run exactly (timings aside).  A disagreement is printed (one line naming
+the check and the first differing field), the re-run goes into the appendix, and the exit status is 1.
+What cannot be re-run here (the trained experiment, the model pair) is marked "read back, not
+re-checked" in every output, and the exit status is 1 unless every certificate was re-checked.
 """
 
 from __future__ import annotations
@@ -36,10 +44,13 @@ def _numbers(text: str, kind: type, what: str) -> tuple:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("appendix", help="write the paper appendix (LaTeX, Markdown, figures, certificates.json)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically)")
-    p.add_argument("--force", action="store_true", help="replace DIR even if it holds other files")
+    p.add_argument("--force", action="store_true",
+                   help="replace DIR even if it holds files the earlier appendix did not write (only ever a folder with "
+                        "the manifest.json of an earlier appendix)")
     p.add_argument("--from", dest="from_path", metavar="FILE", default=None,
                    help="build from saved certificates (an appendix's certificates.json or folder, or `nonid prove --json` "
-                        "output) instead of computing them")
+                        "output): proof checks and the z3/alpha series are re-run and must agree exactly (else reported, "
+                        "exit 1); the rest is marked 'read back, not re-checked' everywhere and makes the exit status 1")
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="proof checks to include (as `nonid prove --only`; repeatable; default all)")
     p.add_argument("--experiment", metavar="RUNS", default=None,
@@ -60,6 +71,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from nonid.appendix import Options, check_output_dir, write_appendix
+    from nonid.appendix.sources import READ_BACK, RERUN
     from nonid.appendix.texcheck import check_latex, compile_pdf, latex_engine
     from pathlib import Path
 
@@ -79,15 +91,24 @@ def run(args: argparse.Namespace) -> int:
         import proofs
 
         proofs.select(proofs.discover(), args.only)  # an unknown name is refused before any work
+    if args.experiment:
+        from empirical.certificate import load_rows
+
+        load_rows(args.experiment)  # an unreadable experiment folder too (bounded reads: cheap)
     options = Options(only=tuple(args.only), horizons=horizons, alphas=alphas, experiment_dir=args.experiment,
                       experiment_steps=steps, experiment_arch=args.experiment_arch, models=not args.no_models)
     start = time.perf_counter()
     echo = (lambda _m: None) if args.quiet else (lambda m: print(m, flush=True))
-    if not args.from_path and not args.quiet:
-        print(f"{'certificate':<32} {'status':<9} {'method':<10} {'time':>6}  detail", flush=True)
+    if not args.quiet:
+        print(f"{'certificate':<32} {'status':<9} {'method':<10} {'time':>6}  {'provenance' if args.from_path else 'detail'}",
+              flush=True)
     entries, figures = write_appendix(args.out, options=options, from_path=args.from_path, force=args.force, echo=echo)
     out = Path(args.out)
     counts = {s: sum(1 for e in entries if e.certificate.status.value == s) for s in ("verified", "falsified", "unknown")}
+    unchecked = [e.check for e in entries if e.provenance == READ_BACK]
+    disagreed = [e for e in entries if e.provenance == RERUN]
+    for e in disagreed:  # one line each, whatever --quiet says: they are why the exit status is 1
+        print(f"{e.check}: {e.note}")
     problems = check_latex((out / "appendix.tex").read_text())
     if problems:  # a bug of the writer: say so loudly, the files stay for inspection
         print(f"appendix.tex: the LaTeX check found {len(problems)} problems, first: {problems[0]}")
@@ -102,12 +123,19 @@ def run(args: argparse.Namespace) -> int:
                 print(f"appendix.tex: pdflatex failed:\n{log}")
                 return 1
             how = "compiled with pdflatex (two-column article, booktabs, graphicx) and checked by the parser"
-    names = ["appendix.tex", "appendix.md", "certificates.json", "timings.json"]
+    names = ["appendix.tex", "appendix.md", "certificates.json", "timings.json", "manifest.json"]
     names += [f"figures/{f.name}.{{pdf,png}}" for f in figures]
     if (out / "counterexample-anbn").is_dir():
         names.append("counterexample-anbn/")
     print(f"wrote {out}/: {', '.join(names)}")
     print(f"appendix.tex: {how}")
+    readback = ""
+    if args.from_path:
+        readback = f"; {len(entries) - len(unchecked) - len(disagreed)} re-checked"
+        if disagreed:
+            readback += f", {len(disagreed)} disagreed with their re-run (shown re-run)"
+        if unchecked:
+            readback += f", {len(unchecked)} {READ_BACK} ({', '.join(unchecked)})"
     print(f"{len(entries)} certificates: {counts['verified']} verified, {counts['falsified']} falsified, "
-          f"{counts['unknown']} unknown  ({time.perf_counter() - start:.1f}s)")
-    return 0 if counts["verified"] == len(entries) else 1
+          f"{counts['unknown']} unknown{readback}  ({time.perf_counter() - start:.1f}s)")
+    return 0 if counts["verified"] == len(entries) and not unchecked and not disagreed else 1

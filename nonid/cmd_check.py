@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -23,17 +24,19 @@ def run(args: argparse.Namespace) -> int:
     n = q["q1"]["prefixes_checked"]
     where = args.directory
     if fresh.verified:
-        print(f"verified: {where} (hashes match; {n:,} prefixes re-checked; OOD R1 "
+        print(f"verified: {where} (hashes match; {n:,} prefixes re-checked on rigorous enclosures; OOD R1 "
               f"{q['q1']['ood_r1']['approx']:.3f} vs {q['q2']['ood_r1']['approx']:.3f}; "
-              f"KL <= {q['q1']['kl_upper']}, {q['q2']['kl_upper']})")
+              f"KL <= {q['q1']['kl_upper']}, {q['q2']['kl_upper']})", file=sys.stderr if args.json else sys.stdout)
     else:
-        print(f"{fresh.status.value}: {where}: {fresh.reason}")
+        print(f"{fresh.status.value}: {where}: {fresh.reason}", file=sys.stderr if args.json else sys.stdout)
     if stored.status is not fresh.status:
-        print(f"note: the stored certificate says {stored.status.value}, the re-check says {fresh.status.value}")
+        print(f"note: the stored certificate says {stored.status.value}, the re-check says {fresh.status.value}",
+              file=sys.stderr if args.json else sys.stdout)
         return 1
-    diffs = disagreements(stored, fresh)
+    diffs = disagreements(stored, fresh, args.directory)
     if diffs:
         more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
-        print(f"note: the stored certificate disagrees with the re-check: {'; '.join(diffs[:3])}{more}")
+        print(f"note: the stored certificate disagrees with the re-check: {'; '.join(diffs[:3])}{more}",
+              file=sys.stderr if args.json else sys.stdout)
         return 1
     return 0 if fresh.verified else 1

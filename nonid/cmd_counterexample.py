@@ -34,6 +34,16 @@ def run(args: argparse.Namespace) -> int:
     if args.device not in ("auto", "cpu", "cuda"):
         raise InvalidModelConfig(f"--device {args.device!r} is not one of auto, cpu, cuda")
     check_output_dir(args.out, args.force)
+    if args.checkpoint_dir is not None:
+        import os
+        from pathlib import Path
+
+        from theory.errors import InvalidArtifact
+
+        out, ck = Path(os.path.abspath(args.out)), Path(os.path.abspath(args.checkpoint_dir))
+        if ck == out or out in ck.parents:  # the checkpoints would land in the folder about to be replaced
+            raise InvalidArtifact(f"--checkpoint-dir {args.checkpoint_dir!r} lies inside --out {args.out!r}; "
+                                  "put the checkpoints elsewhere")
     knobs = {k: v for k, v in (("zero_logit", args.zero_logit), ("margin", args.margin)) if v is not None}
     compile_config = CompileConfig(**knobs)
     distill_config = None
@@ -60,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
     q = cert.quantities
     q1, q2 = q["q1"], q["q2"]
     h = q["entropy_nats"]
-    print(f"  checked {q1['prefixes_checked']:,} prefixes  max TV {max(q1['max_tv'], q2['max_tv']):.1e} "
-          f"(tolerance {q1['tolerance_tv']:g})")
+    print(f"  checked {q1['prefixes_checked']:,} prefixes on rigorous enclosures  max TV <= {q1['max_tv_upper']}, "
+          f"{q2['max_tv_upper']} (tolerance {q1['tolerance_tv']:g}; KL bound {q1['kl_bound']:g})")
     print(f"  test loss   Q1 = H(P) + [{q1['kl_lower']}, {q1['kl_upper']}]   Q2 = H(P) + [{q2['kl_lower']}, {q2['kl_upper']}] nats"
           f"   (H(P) = {h['exact']} ~ {float(h['lower']):.6f})")
-    print(f"  OOD R1      Q1 {q1['ood_r1']['approx']:.3f}   Q2 {q2['ood_r1']['approx']:.3f}   ({q['ood_prompts']} prompts)")
+    def r1(m: dict) -> str:  # None: the network's greedy completions are not certainly the construction's
+        return "n/a" if m.get("ood_r1") is None else f"{m['ood_r1']['approx']:.3f}"
+
+    print(f"  OOD R1      Q1 {r1(q1)}   Q2 {r1(q2)}   ({q['ood_prompts']} prompts)")
     for note in pair.notes:
         print(f"  note: {note}")
     out = args.out.rstrip("/")

@@ -24,6 +24,7 @@ from theory.certificate import Certificate
 SMALL = ["--only", "lemma-a", "--only", "z3-lemma-a-h6", "--only", "prop-1-L3", "--only", "prop-2-icl-*",
          "--only", "prop-3-qk-scaling", "--z3-horizons", "2,4", "--alphas", "0.5,1,2", "--experiment-steps", "60", "--quiet"]
 TIMED = ("z3-time-vs-horizon.pdf", "z3-time-vs-horizon.png", "timings.json")
+TINY = ["--only", "lemma-a", "--z3-horizons", "2", "--alphas", "none", "--experiment-steps", "0", "--no-models", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,14 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("appendix")
     codes = [main(["appendix", "--out", str(root / name)] + SMALL) for name in ("one", "two")]
     return root / "one", root / "two", codes
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """An appendix whose every certificate can be re-run (lemma-a and z3 at horizon 2): a second or so."""
+    out = tmp_path_factory.mktemp("tiny") / "appendix"
+    assert main(["appendix", "--out", str(out)] + TINY) == 0
+    return out
 
 
 def _certs(d: Path) -> dict:
@@ -63,8 +72,12 @@ def test_twice_gives_the_same_bytes(built):
     assert set(a) == set(b)
     for name in ("appendix.tex", "appendix.md", "certificates.json"):
         assert a[name] == b[name], name
-    differ = sorted(k for k in a if a[k] != b[k] and not k.endswith(TIMED))
+    # manifest.json lists the hashes of the timed files too, so it differs exactly where they do
+    differ = sorted(k for k in a if a[k] != b[k] and not k.endswith(TIMED + ("manifest.json",)))
     assert differ == [], f"differ between two runs: {differ}"
+    ma, mb = (json.loads((d / "manifest.json").read_text())["files"] for d in (one, two))
+    assert set(ma) == set(a) - {"manifest.json"}  # every file written, the manifest itself aside
+    assert {k for k in ma if ma[k] != mb[k]} == {k for k in a if a[k] != b[k] and k != "manifest.json"}
 
 
 def test_numbers_come_from_the_certificates(built):
@@ -117,8 +130,10 @@ def test_a_broken_tex_is_caught(built, tmp_path, breakage, found):
 def test_falsified_and_unknown_are_shown_never_dropped(built, tmp_path, capsys):
     one, _two, _codes = built
     doc = _certs(one)
-    for entry, status, reason in ((doc["certificates"][0], "falsified", "changed row at prefix 'ab' leaks onto the support"),
-                                  (doc["certificates"][2], "unknown", "z3 timed out at 1000 ms")):
+    by_name = {e["check"]: e for e in doc["certificates"]}
+    # the two certificates --from cannot re-run, so their saved verdicts are what the appendix shows
+    for entry, status, reason in ((by_name["counterexample-anbn"], "falsified", "changed row at prefix 'ab' leaks onto the support"),
+                                  (by_name["experiment-rule-extrapolation"], "unknown", "z3 timed out at 1000 ms")):
         entry["certificate"]["status"], entry["certificate"]["reason"] = status, reason
         entry["sha256"] = Certificate.from_dict(entry["certificate"]).sha256()
     src = tmp_path / "certificates.json"
@@ -126,7 +141,8 @@ def test_falsified_and_unknown_are_shown_never_dropped(built, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["appendix", "--out", str(out), "--from", str(src)]) == 1
     text, md = (out / "appendix.tex").read_text(), (out / "appendix.md").read_text()
-    assert r"\paragraph{\texttt{lemma-{}a}: \textbf{FALSIFIED}.}" in text and "leaks onto the support" in text
+    assert (r"\paragraph{\texttt{counterexample-{}anbn}: \textbf{FALSIFIED} \textbf{(read back, not re-checked)}.}" in text
+            and "leaks onto the support" in text)
     assert r"\textbf{UNKNOWN}" in text and "z3 timed out at 1000 ms" in text
     assert "**FALSIFIED**" in md and "**UNKNOWN**" in md
     assert len(_certs(out)["certificates"]) == len(doc["certificates"])
@@ -135,37 +151,134 @@ def test_falsified_and_unknown_are_shown_never_dropped(built, tmp_path, capsys):
     assert check_latex(text) == []
 
 
-def test_rebuild_from_saved_certificates_is_identical(built, tmp_path):
-    one, _two, _codes = built
+def test_rebuild_from_saved_certificates_is_identical_when_everything_is_re_checked(tiny, tmp_path, capsys):
+    capsys.readouterr()
     out = tmp_path / "again"
-    main(["appendix", "--out", str(out), "--from", str(one)])
-    a, b = file_hashes(one), file_hashes(out)
-    assert a == b  # timings.json travels with the certificates, so even the z3-seconds panel is the same
-    plain = tmp_path / "prove.json"  # the `nonid prove --json` list is accepted too
-    plain.write_text(json.dumps([e["certificate"] for e in _certs(one)["certificates"][:3]]))
+    assert main(["appendix", "--out", str(out), "--from", str(tiny)]) == 0
+    assert file_hashes(tiny) == file_hashes(out)  # timings.json travels with the certificates: even the z3 panel
+    lines = capsys.readouterr().out.splitlines()
+    assert sum("re-checked: the saved certificate agrees with its re-run" in line for line in lines) == 2
+    assert lines[-1].startswith("2 certificates: 2 verified, 0 falsified, 0 unknown; 2 re-checked  (")
+    plain = tmp_path / "prove.json"  # the `nonid prove --json` list is accepted (and re-checked) too
+    plain.write_text(json.dumps([e["certificate"] for e in _certs(tiny)["certificates"][:1]]))
     assert main(["appendix", "--out", str(tmp_path / "plain"), "--from", str(plain)]) == 0
 
 
-def test_a_folder_with_other_files_is_refused_unless_forced(built, tmp_path, capsys):
+def test_what_cannot_be_re_run_is_marked_read_back_everywhere_and_exits_1(built, tmp_path, capsys):
     one, _two, _codes = built
+    capsys.readouterr()
+    out = tmp_path / "again"
+    assert main(["appendix", "--out", str(out), "--from", str(one), "--quiet"]) == 1
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert ("; 8 re-checked, 2 read back, not re-checked (experiment-rule-extrapolation, counterexample-anbn)"
+            in summary), summary
+    a, b = file_hashes(one), file_hashes(out)
+    assert sorted(k for k in a if a[k] != b[k]) == ["appendix.md", "appendix.tex", "certificates.json", "manifest.json"]
+    unchecked = {"experiment-rule-extrapolation", "counterexample-anbn"}
+    for old, new in zip(_certs(one)["certificates"], _certs(out)["certificates"]):
+        assert new["sha256"] == old["sha256"] and new["certificate"] == old["certificate"]
+        assert new.get("provenance") == ("read back, not re-checked" if new["check"] in unchecked else None), new["check"]
+    text, md = (out / "appendix.tex").read_text(), (out / "appendix.md").read_text()
+    for entry in _certs(out)["certificates"]:
+        status = entry["certificate"]["status"]
+        word = status if status == "verified" else f"**{status.upper()}**"
+        marked = f"#### `{entry['check']}`: {word} **(read back, not re-checked)**" in md
+        assert marked == (entry["check"] in unchecked), entry["check"]
+    assert md.count("(read back, not re-checked)") >= 2 * len(unchecked)  # the summary table and the record
+    assert text.count(r"\textbf{(read back, not re-checked)}") == len(unchecked)
+    assert "2 of the certificates were read back, not re-checked by this run" in md
+    assert check_latex(text) == []
+
+
+def test_an_edited_and_re_signed_certificate_is_re_run_and_reported(tiny, tmp_path, capsys):
+    doc = _certs(tiny)
+    lemma = doc["certificates"][0]
+    assert lemma["check"] == "lemma-a"
+    lemma["certificate"]["claim"] = "Lemma A holds for every model whatsoever."
+    lemma["sha256"] = Certificate.from_dict(lemma["certificate"]).sha256()  # re-signed, as a forger would
+    src = tmp_path / "certificates.json"
+    src.write_text(json.dumps(doc))
+    capsys.readouterr()
+    out = tmp_path / "out"
+    assert main(["appendix", "--out", str(out), "--from", str(src), "--quiet"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    report = [line for line in lines if line.startswith("lemma-a: ")]
+    assert len(report) == 1 and "disagreed with this re-run at claim: saved 'Lemma A holds for every model" in report[0]
+    assert "1 disagreed with their re-run (shown re-run)" in lines[-1]
+    entry = _certs(out)["certificates"][0]
+    assert entry["certificate"] == _certs(tiny)["certificates"][0]["certificate"]  # the re-run, not the forgery
+    assert entry["provenance"] == "re-run, saved certificate disagreed" and "at claim" in entry["note"]
+    md = (out / "appendix.md").read_text()
+    from nonid.appendix.render import md as md_text
+
+    assert f"- *Claim.* {md_text(entry['certificate']['claim'])}" in md and "- *Claim.* Lemma A holds for every" not in md
+    assert "#### `lemma-a`: verified **(re-run; the saved one disagreed)**" in md
+
+
+def test_help_says_what_from_re_checks_and_what_it_does_not(capsys):
+    with pytest.raises(SystemExit):
+        main(["appendix", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "read back, not re-checked" in help_text and "exit 1" in help_text and "manifest.json" in help_text
+
+
+def test_a_folder_that_is_not_an_appendix_is_refused_even_with_force(tiny, tmp_path, capsys):
     out = tmp_path / "paper"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    assert main(["appendix", "--out", str(out), "--from", str(one)]) == 2
-    err = capsys.readouterr().err
-    assert "notes.txt" in err and "--force" in err and len(err.strip().splitlines()) == 1
-    assert (out / "notes.txt").read_text() == "mine" and sorted(os.listdir(out)) == ["notes.txt"]
-    main(["appendix", "--out", str(out), "--from", str(one), "--force"])
-    assert (out / "appendix.tex").is_file() and not (out / "notes.txt").exists()
-    assert main(["appendix", "--out", str(out), "--from", str(one)]) in (0, 1)  # an earlier appendix is replaced
+    for force in ([], ["--force"]):  # --force replaces only an earlier appendix (one with its manifest.json)
+        assert main(["appendix", "--out", str(out), "--from", str(tiny)] + force) == 2
+        err = capsys.readouterr().err
+        assert "notes.txt" in err and "--force" in err and "manifest.json" in err and len(err.strip().splitlines()) == 1
+        assert sorted(os.listdir(out)) == ["notes.txt"] and (out / "notes.txt").read_text() == "mine"
     (tmp_path / "file").write_text("x")
-    assert main(["appendix", "--out", str(tmp_path / "file"), "--from", str(one)]) == 2
+    assert main(["appendix", "--out", str(tmp_path / "file"), "--from", str(tiny)]) == 2
+
+
+def test_a_user_file_anywhere_in_an_earlier_appendix_is_kept_unless_forced(tiny, tmp_path, capsys):
+    out = tmp_path / "appendix"
+    shutil.copytree(tiny, out)
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--quiet"]) == 0  # its own files: replaced
+    for where in ("figures/mine/draft.tex", "appendix.md"):  # a new file in a subfolder; an edit of one of ours
+        path = out / where
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as f:
+            f.write("my words\n")
+        before = file_hashes(out)
+        capsys.readouterr()
+        assert main(["appendix", "--out", str(out), "--from", str(tiny)]) == 2
+        err = capsys.readouterr().err
+        assert where in err and "--force" in err and len(err.strip().splitlines()) == 1, err
+        assert file_hashes(out) == before
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--force", "--quiet"]) == 0
+    assert file_hashes(out) == file_hashes(tiny)
+    (out / "empty").mkdir()  # an empty folder of the user's counts too
+    assert main(["appendix", "--out", str(out), "--from", str(tiny)]) == 2 and (out / "empty").is_dir()
+
+
+def test_a_file_added_while_the_appendix_is_computed_is_not_lost(tiny, tmp_path, monkeypatch):
+    from nonid.appendix import readback
+
+    out = tmp_path / "appendix"
+    shutil.copytree(tiny, out)
+    real = readback.recheck
+
+    def slow_recheck(entries, echo):  # the user saves a file into the folder while the proofs re-run
+        (out / "late.txt").write_text("saved meanwhile")
+        return real(entries, echo)
+
+    monkeypatch.setattr(readback, "recheck", slow_recheck)
+    assert main(["appendix", "--out", str(out), "--from", str(tiny)]) == 2
+    assert (out / "late.txt").read_text() == "saved meanwhile" and not list(tmp_path.glob(".appendix.*"))
 
 
 @pytest.mark.parametrize("edit, message", [
     (lambda d: d["certificates"][0]["certificate"].__setitem__("format", 2), "incompatible nonid version"),
     (lambda d: d.__setitem__("appendix_format", 7), "incompatible nonid version"),
     (lambda d: d["certificates"][0]["certificate"].__setitem__("claim", "edited"), "does not match its SHA-256"),
+    (lambda d: d["certificates"][0]["certificate"]["quantities"].__setitem__("x", float("nan")), "NaN is not a JSON value"),
+    (lambda d: d["certificates"][0]["certificate"]["quantities"].__setitem__("x", json.loads("[" * 100 + "]" * 100)),
+     "nested deeper than 64 levels"),
 ])
 def test_incompatible_or_tampered_certificates_are_refused(built, tmp_path, capsys, edit, message):
     one, _two, _codes = built
@@ -185,8 +298,7 @@ def test_the_counterexample_pair_re_verifies_with_nonid_check(built, capsys):
     assert capsys.readouterr().out.startswith("verified:")
 
 
-def test_a_failure_leaves_nothing_half_written(built, tmp_path, monkeypatch):
-    one, _two, _codes = built
+def test_a_failure_leaves_nothing_half_written(tiny, tmp_path, monkeypatch):
     from nonid.appendix import render
 
     def boom(*_a, **_k):
@@ -194,7 +306,7 @@ def test_a_failure_leaves_nothing_half_written(built, tmp_path, monkeypatch):
 
     monkeypatch.setattr(render, "markdown", boom)
     with pytest.raises(RuntimeError):
-        main(["appendix", "--out", str(tmp_path / "out"), "--from", str(one)])
+        main(["appendix", "--out", str(tmp_path / "out"), "--from", str(tiny)])
     assert os.listdir(tmp_path) == []
 
 
@@ -218,7 +330,7 @@ def test_bad_options_are_refused(tmp_path, capsys):
 def _row(regime: str, loss: float, ood: float, gap: float | None = 1e-3) -> dict:
     return {"name": f"L3-lstm-{regime}-s0", "language": "L3", "arch": "lstm", "regime": regime, "seed": 0,
             "test_loss_padded": loss, "ood_r1": ood, "id_r1": 1.0, "ood_r2c": 1.0, "floor_padded": 0.084,
-            "gap_padded_lo": gap, "gap_padded_hi": gap, "wall_s": 1.0}
+            "gap_padded_lo": gap, "gap_padded_hi": gap, "gap_rigorous": True, "wall_s": 1.0}
 
 
 def test_experiment_certificate_states_its_claim():
@@ -234,4 +346,6 @@ def test_experiment_certificate_states_its_claim():
     assert "OOD R1 range" in experiment_certificate(same).reason
     assert experiment_certificate(good[:2]).status.value == "unknown"
     assert experiment_certificate(good[:2] + [_row("oracle", 0.0852, 1.0, gap=None)]).status.value == "unknown"
+    float_only = [_row("ml", 0.0850, 0.3), _row("adversarial", 0.0851, 0.0), {**_row("oracle", 0.0852, 1.0), "gap_rigorous": False}]
+    assert experiment_certificate(float_only).status.value == "unknown"  # a gap from one float pass certifies nothing
     assert "wall_s" not in json.dumps(c.to_dict()) and c.timings  # wall times are timings, never hashed

@@ -148,11 +148,73 @@ def test_the_loader_matches_the_project_transformer_in_every_norm_placement(tmp_
 def test_force_replaces_a_directory_atomically(built, tmp_path, capsys):
     d = tmp_path / "again"
     shutil.copytree(built, d)
-    (d / "stray.txt").write_text("old")
     assert main(["counterexample", "anbn", "--out", str(d), "--n-max", "2", "--force"]) == 0
-    assert not (d / "stray.txt").exists() and json.loads((d / "config.json").read_text())["case_options"] == {"n_max": 2}
+    assert json.loads((d / "config.json").read_text())["case_options"] == {"n_max": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["again"]  # no temporary or old directory left
     assert main(["check", str(d)]) == 0
+
+
+@pytest.mark.parametrize("stray", ["stray.txt", "runs/seed3/notes.txt", "q1.safetensors.bak", "empty-folder/"])
+def test_force_never_deletes_a_file_the_counterexample_did_not_write(built, tmp_path, capsys, stray):
+    d = tmp_path / "again"
+    shutil.copytree(built, d)
+    path = d / stray
+    if stray.endswith("/"):
+        path.mkdir()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("mine")
+    before = {str(p.relative_to(d)) for p in d.rglob("*")}
+    for force in ([], ["--force"]):
+        capsys.readouterr()
+        one_line_error(capsys, main(["counterexample", "anbn", "--out", str(d), "--n-max", "2"] + force),
+                       f"holds {stray}, which `nonid counterexample` did not write; --force will not delete it")
+        assert {str(p.relative_to(d)) for p in d.rglob("*")} == before and "case_options" in (d / "config.json").read_text()
+
+
+def test_force_never_deletes_a_folder_that_is_not_a_counterexample(tmp_path, capsys):
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"format": "my-own-config"}))
+    one_line_error(capsys, main(["counterexample", "anbn", "--out", str(d), "--n-max", "2", "--force"]),
+                   "is not one written by `nonid counterexample`")
+    (d / "config.json").write_text('{"format": ' + "1" * 5000 + "}")  # unreadable as bounded JSON: not ours either
+    one_line_error(capsys, main(["counterexample", "anbn", "--out", str(d), "--n-max", "2", "--force"]),
+                   "--force will not delete it")
+    assert sorted(p.name for p in d.iterdir()) == ["config.json"]
+
+
+def test_files_sha256_names_only_the_hashed_files(built):
+    from constructions.artifact_files import HASHED_FILES, check_files_sha256
+    from theory.errors import InvalidArtifact
+
+    files = json.loads((built / "certificate.json").read_text())["quantities"]["files_sha256"]
+    assert check_files_sha256(files, built) == files and set(files) == HASHED_FILES
+    digest = files["README.md"]
+    for bad, fragment in (({**files, "../../etc/passwd": digest}, "names '../../etc/passwd', which is not one of"),
+                          ({**files, "certificate.json": digest}, "names 'certificate.json'"),
+                          ({**files, "README.md": digest.upper()}, "is not a SHA-256 digest"),
+                          ({**files, "README.md": digest[:-1]}, "is not a SHA-256 digest"),
+                          ({**files, "README.md": 7}, "files_sha256['README.md'] = 7"),
+                          ({k: v for k, v in files.items() if k != "q2.safetensors"}, "does not list the SHA-256 of q2.safetensors"),
+                          ([digest], "is not a mapping")):
+        with pytest.raises(InvalidArtifact, match="certificate.json: files_sha256") as e:
+            check_files_sha256(bad, built)
+        assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda t: t.replace('"prefixes": ', '"prefixes": ' + "9" * 10_000 + ", \"old_prefixes\": ", 1),
+     "config.json: an integer of 10,000 digits (limit 1,000)"),
+    (lambda t: t.replace('"case":', '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "case":', 1), "config.json: nested deeper than 64"),
+    (lambda t: t.replace('"format":', '"format": "x", "format":', 1), "config.json: the key 'format' appears twice"),
+    (lambda t: t + " " * (1 << 20), "config.json: 1,04"),  # over the 1 MiB cap of a config
+])
+def test_unbounded_json_in_a_counterexample_is_refused_even_when_re_signed(cx, capsys, edit, fragment):
+    path = cx / "config.json"
+    path.write_text(edit(path.read_text()))
+    rehash(cx)
+    one_line_error(capsys, main(["check", str(cx)]), fragment)
 
 
 def test_a_distillation_stopped_by_its_step_cap_is_an_honest_unknown(tmp_path, capsys):

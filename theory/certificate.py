@@ -188,13 +188,19 @@ class Certificate:
             raise InvalidCertificate(f"certificate is missing field {e.args[0]!r}") from None
 
     @classmethod
-    def from_json(cls, text: str) -> "Certificate":
-        """Parse :meth:`to_json`'s output; raises InvalidCertificate for text that is not JSON or not a certificate."""
-        try:
-            value = json.loads(text)
-        except (TypeError, ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
-            raise InvalidCertificate(f"certificate is not JSON ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-        return cls.from_dict(value)
+    def from_json(cls, text: str | bytes, what: str = "certificate") -> "Certificate":
+        """Parse :meth:`to_json`'s output within :data:`theory.jsonio.CERTIFICATE_LIMITS` (size, depth,
+        number, string and key lengths; no NaN, no repeated key); ``what`` names the source in messages.
+
+        Raises:
+            InvalidCertificate: text that is not bounded JSON (one line naming the limit or the value), or
+                not a certificate.
+        """
+        from theory.jsonio import CERTIFICATE_LIMITS, parse_json_text
+
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise InvalidCertificate(f"{what}: {type(text).__name__} is not JSON text")
+        return cls.from_dict(parse_json_text(text, what=what, error=InvalidCertificate, limits=CERTIFICATE_LIMITS))
 
 
 def _finite_number(x: object) -> bool:

@@ -12,10 +12,15 @@ certificates only.
 * ``figures/*.pdf`` and ``*.png`` — drawn from the certificates (:mod:`nonid.appendix.figures`);
 * ``certificates.json`` — every certificate (canonical, without timings) with its SHA-256, source and
   reproduction command; ``timings.json`` — the wall and solver times (machine-dependent, never hashed);
-* ``counterexample-anbn/`` — when computed here, the compiled transformer pair (``nonid check`` re-verifies it).
+* ``counterexample-anbn/`` — when computed here, the compiled transformer pair (``nonid check`` re-verifies it);
+* ``manifest.json`` — every file above with its size and SHA-256 (:mod:`nonid.appendix.manifest`), written
+  last: it is how a later run tells this appendix's files from a user's.
 
 The same certificates give byte-identical ``.tex``, ``.md``, ``certificates.json`` and figures, except
 the solver-seconds panel of ``z3-time-vs-horizon`` (measured times).
+
+With ``from_path`` the saved certificates are read back and re-checked where the re-run is cheap
+(:func:`nonid.appendix.readback.recheck`); the rest is marked "read back, not re-checked" everywhere.
 """
 
 from __future__ import annotations
@@ -31,29 +36,52 @@ from typing import Callable, Sequence
 from theory.certificate import CERTIFICATE_FORMAT, output_dir_problem, replace_directory, write_atomic
 from theory.errors import InvalidArtifact
 
+from nonid.appendix.manifest import MANIFEST, manifest_json, read_manifest, user_files
 from nonid.appendix.sources import APPENDIX_FORMAT, COUNTEREXAMPLE_DIR, Entry, Options, collect, load_entries
 
-OUTPUT_NAMES = frozenset({"appendix.tex", "appendix.md", "certificates.json", "timings.json", "figures", COUNTEREXAMPLE_DIR})
+OUTPUT_NAMES = frozenset({"appendix.tex", "appendix.md", "certificates.json", "timings.json", "figures", COUNTEREXAMPLE_DIR,
+                          MANIFEST})
 
 __all__ = ["Entry", "Options", "check_output_dir", "collect", "load_entries", "write_appendix", "OUTPUT_NAMES"]
 
 
+def _listing(names: list[str], more: bool = False) -> str:
+    shown = ", ".join(names[:3])
+    return shown + (" and more" if more or len(names) > 3 else "")
+
+
 def check_output_dir(out: str | os.PathLike[str], force: bool = False) -> None:
-    """Refuse an ``out`` that cannot be created (:func:`theory.certificate.output_dir_problem`), or a
-    folder holding anything but an earlier appendix's files (unless ``force``).
+    """Refuse an ``out`` that cannot be created (:func:`theory.certificate.output_dir_problem`), a non-empty
+    folder that is not recognisably an earlier appendix (no readable ``manifest.json``: refused even with
+    ``force``), and, unless ``force``, an earlier appendix holding anything anywhere under it that it did
+    not write as it is now (:func:`nonid.appendix.manifest.user_files`: a file of the user's, a changed one).
 
     Raises:
-        InvalidArtifact: naming the path and the first foreign entries.
+        InvalidArtifact: one line naming the path and the first foreign entries.
     """
     problem = output_dir_problem(out)
     if problem:
         raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
     target = Path(out)
-    if target.is_dir() and not force:
-        other = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_NAMES)
-        if other:
-            shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3 else "")
-            raise InvalidArtifact(f"{target}: directory holds other files ({shown}); pass --force to replace it")
+    if not target.is_dir():
+        return
+    try:
+        top = sorted(p.name for p in target.iterdir())
+        if not top:
+            return
+        manifest = read_manifest(target)
+        if manifest is None:
+            raise InvalidArtifact(f"{target}: directory holds {_listing(top)} and is not an earlier appendix (no readable "
+                                  f"{MANIFEST} of `nonid appendix`), so not even --force replaces it: choose another "
+                                  "folder or empty it yourself")
+        if force:
+            return
+        foreign = user_files(target, manifest)
+        if foreign:
+            raise InvalidArtifact(f"{target}: holds files that the earlier appendix did not write as they are now "
+                                  f"({_listing(foreign, more=len(foreign) > 3)}); pass --force to replace it with them")
+    except OSError as e:  # a folder we may not list, a file we may not read
+        raise InvalidArtifact(f"output directory {os.fspath(out)!r} is unusable ({e.strerror or e})") from None
 
 
 def _version() -> str:
@@ -94,6 +122,8 @@ def write_appendix(out: str | os.PathLike[str], *, options: Options | None = Non
     from nonid.appendix import figures as F
     from nonid.appendix import render
 
+    from nonid.appendix.readback import recheck
+
     target = Path(out)
     check_output_dir(target, force)
     entries_in = load_entries(from_path) if from_path else None  # refuse bad input before any work
@@ -101,11 +131,10 @@ def write_appendix(out: str | os.PathLike[str], *, options: Options | None = Non
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         if entries_in is not None:
-            entries = entries_in
+            entries = recheck(entries_in, echo)
             src = Path(from_path)
-            src_dir = src if src.is_dir() else src.parent
-            if (src_dir / COUNTEREXAMPLE_DIR).is_dir() and any(e.source == "counterexample" for e in entries):
-                shutil.copytree(src_dir / COUNTEREXAMPLE_DIR, tmp / COUNTEREXAMPLE_DIR)
+            if any(e.source == "counterexample" for e in entries):
+                _copy_counterexample((src if src.is_dir() else src.parent) / COUNTEREXAMPLE_DIR, tmp / COUNTEREXAMPLE_DIR)
         else:
             entries = collect(options or Options(), models_dir=tmp, echo=echo)
         figs = F.draw(entries, tmp / "figures")
@@ -116,12 +145,29 @@ def write_appendix(out: str | os.PathLike[str], *, options: Options | None = Non
         write_atomic(tmp / "timings.json", timings_json(entries))
         for p in sorted(tmp.rglob("*")):
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        write_atomic(tmp / MANIFEST, manifest_json(tmp))  # last: it lists every other file
+        os.chmod(tmp / MANIFEST, 0o644)
         os.chmod(tmp, 0o755)
+        check_output_dir(target, force)  # again: a file the user put there while we computed is not lost
         replace_directory(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return entries, figs
+
+
+def _copy_counterexample(src: Path, dst: Path) -> None:
+    """Copy a saved counterexample folder's own files (regular files with the names ``nonid counterexample``
+    writes; links and anything else are left behind) — it travels with its certificate, unverified here."""
+    from constructions.artifact_files import COUNTEREXAMPLE_FILES
+
+    if not src.is_dir() or src.is_symlink():
+        return
+    dst.mkdir()
+    for name in sorted(COUNTEREXAMPLE_FILES):
+        p = src / name
+        if p.is_file() and not p.is_symlink():
+            shutil.copyfile(p, dst / name)
 
 
 def file_hashes(directory: str | os.PathLike[str]) -> dict[str, str]:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from nonid.appendix.sources import Entry
+from nonid.appendix.sources import READ_BACK, RERUN, Entry
 
 # (key, heading, statement; inline math between $…$, valid in LaTeX and in GitHub Markdown)
 STATEMENTS: tuple[tuple[str, str, str], ...] = (
@@ -131,8 +131,19 @@ def _q(entry: Entry, *path: str) -> Any:
     return v
 
 
+def provenance_mark(entry: Entry) -> str:
+    """``" (read back, not re-checked)"`` for a certificate this run only read from a file, ``" (re-run;
+    the saved one disagreed)"`` for one whose saved form differed from its re-run, else ``""``."""
+    if entry.provenance == READ_BACK:
+        return f" ({READ_BACK})"
+    if entry.provenance == RERUN:
+        return " (re-run; the saved one disagreed)"
+    return ""
+
+
 def status_cell(entry: Entry) -> str:
-    return STATUS_WORD[entry.certificate.status.value]
+    """The verdict word of a table cell, with the provenance mark of :func:`provenance_mark`."""
+    return STATUS_WORD[entry.certificate.status.value] + provenance_mark(entry)
 
 
 def key_numbers(entry: Entry, limit: int = 12) -> list[tuple[str, str]]:
@@ -284,13 +295,13 @@ def prop3_tables(entries: Sequence[Entry]) -> list[Table]:
         if re.fullmatch(r"prop-3-.*-(scaling|control)", e.check):
             q = e.certificate.quantities
             sgd, adam = q.get("sgd") or {}, q.get("adam") or {}
-            rows.append((e.check, fmt(q.get("max_abs_dlogit")), fmt(q.get("prefixes")), fmt(sgd.get("loss_gap")),
+            rows.append((e.check, fmt(q.get("max_abs_dlogprob_upper")), fmt(q.get("prefixes")), fmt(sgd.get("loss_gap")),
                          fmt(sgd.get("ood_tv_mean")), fmt(adam.get("loss_gap")), status_cell(e)))
     if rows:
-        out.append(Table("tab:nonid-prop3", "Proposition 3: twins theta, T(theta). Max |delta logit| over every prefix "
-                         "(float64), then the loss gap (nats per sequence) and mean OOD total variation after 20 SGD steps, "
+        out.append(Table("tab:nonid-prop3", "Proposition 3: twins theta, T(theta). An upper bound of max |delta log q| over every prefix "
+                         "(rigorous enclosures of both real functions), then the loss gap (nats per sequence) and mean OOD total variation after 20 SGD steps, "
                          "and Adam's loss gap (reported, not certified).",
-                         ("certificate", "max |dlogit|", "prefixes", "SGD loss gap", "SGD OOD TV", "Adam loss gap", "status"),
+                         ("certificate", "max |dlogp| <=", "prefixes", "SGD loss gap", "SGD OOD TV", "Adam loss gap", "status"),
                          "lrrrrrl", tuple(rows)))
     for e in entries:
         if e.check == "finetuning-gap-vs-alpha":
@@ -346,14 +357,15 @@ def counterexample_table(entries: Sequence[Entry]) -> Table | None:
         q = e.certificate.quantities
         q1, q2 = q.get("q1") or {}, q.get("q2") or {}
         rows.append((e.check, fmt(q.get("data")), fmt(q1.get("prefixes_checked")),
-                     f"{fmt(q1.get('max_tv'), 2)} / {fmt(q2.get('max_tv'), 2)}",
+                     f"{fmt(q1.get('max_tv_upper'))} / {fmt(q2.get('max_tv_upper'))}",
                      f"{fmt(q1.get('kl_upper'))} / {fmt(q2.get('kl_upper'))}",
                      f"{fmt(q1.get('ood_r1'))} / {fmt(q2.get('ood_r1'))}", status_cell(e)))
     if not rows:
         return None
-    return Table("tab:nonid-models", "Counterexample transformer pairs (float64): prefixes checked, max total variation "
-                 "to the construction, upper bound on KL(P||Q) (nats per sequence), greedy OOD R1, for Q1 / Q2.",
-                 ("certificate", "data", "prefixes", "max TV Q1/Q2", "KL <= Q1/Q2", "OOD R1 Q1/Q2", "status"),
+    return Table("tab:nonid-models", "Counterexample transformer pairs, checked on rigorous enclosures of the real "
+                 "function of their weights: prefixes checked, upper bounds on the max total variation to the construction "
+                 "and on KL(P||Q) (nats per sequence), greedy OOD R1, for Q1 / Q2.",
+                 ("certificate", "data", "prefixes", "max TV <= Q1/Q2", "KL <= Q1/Q2", "OOD R1 Q1/Q2", "status"),
                  "llrllll", tuple(rows), wide=True)
 
 

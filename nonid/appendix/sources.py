@@ -14,11 +14,13 @@ Every number in the appendix is read from a :class:`~theory.certificate.Certific
 :class:`Entry` pairs a certificate with its source and its reproduction command; :func:`load_entries`
 reads them back from a ``certificates.json`` (or a ``nonid prove --json`` list), refusing another
 certificate format, an unknown appendix format, or a certificate that does not match its recorded hash.
+An entry read back is marked :data:`READ_BACK` ("read back, not re-checked") until
+:func:`nonid.appendix.readback.recheck` re-runs it (:data:`RECHECKED`, or :data:`RERUN` when the saved
+certificate disagreed with the re-run, which then replaces it).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import tempfile
@@ -29,6 +31,7 @@ from typing import Any, Callable, Sequence
 
 from theory.certificate import CERTIFICATE_FORMAT, Certificate, Status, library_versions
 from theory.errors import InvalidArtifact
+from theory.jsonio import CERTIFICATE_LIMITS, SMALL_FILE_LIMITS, read_json_file
 
 APPENDIX_FORMAT = 1
 Z3_CHECK = "z3-lemmas-by-horizon"
@@ -36,6 +39,18 @@ DEFAULT_HORIZONS = (2, 4, 6, 8, 10)
 DEFAULT_ALPHAS = (0.25, 0.5, 1.0, 2.0, 4.0)
 DEFAULT_EXPERIMENT_STEPS = 1500
 COUNTEREXAMPLE_DIR = "counterexample-anbn"
+ALPHA_CHECK = "finetuning-gap-vs-alpha"
+
+COMPUTED = "computed"
+"""Provenance of an entry computed by this run."""
+RECHECKED = "re-checked"
+"""Read back from a saved file, re-run here, and the re-run agrees with it exactly (timings aside)."""
+READ_BACK = "read back, not re-checked"
+"""Read back from a saved file and *not* re-run here (a trained experiment, a model pair): its verdict is the
+saved file's word only.  Shown so in every output, and the command exits 1."""
+RERUN = "re-run, saved certificate disagreed"
+"""Read back, re-run here, and the re-run differs from the saved certificate: the entry holds the re-run."""
+PROVENANCES = (COMPUTED, RECHECKED, READ_BACK, RERUN)
 
 
 @dataclass(frozen=True)
@@ -47,14 +62,33 @@ class Entry:
     reproduce: str
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    provenance: str = COMPUTED
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.provenance not in PROVENANCES:
+            raise ValueError(f"entry provenance {self.provenance!r} is not one of {PROVENANCES}")
 
     @property
     def check(self) -> str:
         return self.certificate.check
 
+    @property
+    def checked_here(self) -> bool:
+        """Whether this run computed or re-ran the certificate (anything but :data:`READ_BACK`)."""
+        return self.provenance != READ_BACK
+
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "source": self.source, "title": self.title, "reproduce": self.reproduce,
-                "sha256": self.certificate.sha256(), "certificate": self.certificate.to_dict()}
+        """The ``certificates.json`` entry.  ``provenance`` (and ``note``) appear only for an entry this run
+        did not check ("read back, not re-checked") or whose saved certificate disagreed with its re-run; a
+        re-checked entry is written exactly as a computed one."""
+        d = {"check": self.check, "source": self.source, "title": self.title, "reproduce": self.reproduce,
+             "sha256": self.certificate.sha256(), "certificate": self.certificate.to_dict()}
+        if self.provenance in (READ_BACK, RERUN):
+            d["provenance"] = self.provenance
+        if self.note:
+            d["note"] = self.note
+        return d
 
 
 # ---- producers ---------------------------------------------------------------------------------------
@@ -127,22 +161,14 @@ def collect(options: Options, models_dir: Path | None = None,
         entries.append(entry)
 
     for check in proofs.select(proofs.discover(), options.only):
-        cert = proofs.run(check)
-        done(Entry(cert, "proof", f"nonid prove --only {check.name}", check.title), cert.elapsed_s or 0.0)
+        entry = proof_entry(check)
+        done(entry, entry.certificate.elapsed_s or 0.0)
     if options.horizons:
         t = time.perf_counter()
-        cert = z3_horizon_certificate(options.horizons)
-        repro = ("python -c 'from nonid.appendix.sources import z3_horizon_certificate as f; "
-                 f"print(f(({_csv(options.horizons)},)).to_json())'")
-        done(Entry(cert, "z3-horizons", repro, "z3: Lemmas A, B, C by horizon"), time.perf_counter() - t)
+        done(z3_entry(options.horizons), time.perf_counter() - t)
     if options.alphas:
-        from constructions.finetuning import alpha_sweep_certificate
-
         t = time.perf_counter()
-        cert = alpha_sweep_certificate(options.alphas)
-        repro = ("python -c 'from constructions.finetuning import alpha_sweep_certificate as f; "
-                 f"print(f(({_csv(options.alphas)},)).to_json())'")
-        done(Entry(cert, "finetuning-alpha", repro, "Prop. 3: fine-tuning gap against alpha"), time.perf_counter() - t)
+        done(alpha_entry(options.alphas), time.perf_counter() - t)
     if options.experiment_dir or options.experiment_steps:
         t = time.perf_counter()
         entry = _experiment_entry(options)
@@ -151,6 +177,31 @@ def collect(options: Options, models_dir: Path | None = None,
         t = time.perf_counter()
         done(_counterexample_entry(models_dir / COUNTEREXAMPLE_DIR), time.perf_counter() - t)
     return entries
+
+
+def proof_entry(check: Any) -> Entry:
+    """Run the proof check ``check`` (a :class:`proofs.ProofCheck`) and return its entry."""
+    import proofs
+
+    return Entry(proofs.run(check), "proof", f"nonid prove --only {check.name}", check.title)
+
+
+def z3_entry(horizons: Sequence[int], lemmas: str = "abc") -> Entry:
+    """Lemmas A, B, C by z3 at ``horizons`` (:func:`z3_horizon_certificate`), with its reproduction command."""
+    cert = z3_horizon_certificate(horizons, lemmas)
+    args = f"({_csv(sorted(set(horizons)))},)" + (f", {lemmas!r}" if lemmas != "abc" else "")
+    repro = f"python -c 'from nonid.appendix.sources import z3_horizon_certificate as f; print(f({args}).to_json())'"
+    return Entry(cert, "z3-horizons", repro, "z3: Lemmas A, B, C by horizon")
+
+
+def alpha_entry(alphas: Sequence[float]) -> Entry:
+    """The fine-tuning gap against α (:func:`constructions.finetuning.alpha_sweep_certificate`), with its command."""
+    from constructions.finetuning import alpha_sweep_certificate
+
+    cert = alpha_sweep_certificate(alphas)
+    repro = ("python -c 'from constructions.finetuning import alpha_sweep_certificate as f; "
+             f"print(f(({_csv(alphas)},)).to_json())'")
+    return Entry(cert, "finetuning-alpha", repro, "Prop. 3: fine-tuning gap against alpha")
 
 
 def _experiment_entry(options: Options) -> Entry:
@@ -207,19 +258,21 @@ def load_entries(path: str | os.PathLike[str]) -> list[Entry]:
     """Entries from saved certificates: an appendix folder or its ``certificates.json`` (with
     ``timings.json`` beside it, if there), or the JSON list of ``nonid prove --json [--timings]``.
 
+    Every entry comes back marked :data:`READ_BACK`: nothing in a file is taken as checked
+    (:func:`nonid.appendix.readback.recheck` re-runs what can be re-run).  The files are read within
+    :mod:`theory.jsonio`'s bounds (16 MiB for ``certificates.json``, 1 MiB for ``timings.json``).
+
     Raises:
-        InvalidArtifact: a missing or unreadable file, an incompatible appendix or certificate format,
-            a certificate that does not match its recorded SHA-256, a repeated check name.
+        InvalidArtifact: a missing, oversized or unreadable file (one line naming the bound or value), an
+            incompatible appendix or certificate format, a certificate that does not match its recorded
+            SHA-256, a repeated check name.
     """
     p = Path(path)
     if p.is_dir():
         p = p / "certificates.json"
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidArtifact(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InvalidArtifact(f"{p}: not readable JSON ({e})") from None
+    if not p.exists() and not p.is_symlink():
+        raise InvalidArtifact(f"{p}: no such file")
+    data = read_json_file(p, limits=CERTIFICATE_LIMITS)
     timings: dict[str, Any] = {}
     if isinstance(data, dict):
         fmt = data.get("appendix_format")
@@ -231,10 +284,7 @@ def load_entries(path: str | os.PathLike[str]) -> list[Entry]:
             raise InvalidArtifact(f"{p}: no 'certificates' list")
         tpath = p.with_name("timings.json")
         if tpath.is_file():
-            try:
-                timings = json.loads(tpath.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-                raise InvalidArtifact(f"{tpath}: not readable JSON ({e})") from None
+            timings = read_json_file(tpath, limits=SMALL_FILE_LIMITS)
     elif isinstance(data, list):  # nonid prove --json
         raw = [{"certificate": d, "source": "proof"} for d in data]
     else:
@@ -259,5 +309,5 @@ def load_entries(path: str | os.PathLike[str]) -> list[Entry]:
             cert = replace(cert, timings=t.get("timings") or cert.timings, elapsed_s=t.get("elapsed_s", cert.elapsed_s))
         source = str(item.get("source", "proof"))
         repro = str(item.get("reproduce") or (f"nonid prove --only {cert.check}" if source == "proof" else ""))
-        entries.append(Entry(cert, source, repro, str(item.get("title", ""))))
+        entries.append(Entry(cert, source, repro, str(item.get("title", "")), provenance=READ_BACK))
     return entries

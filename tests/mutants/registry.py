@@ -83,7 +83,8 @@ def load_all() -> dict[str, Mutant]:
     """Import every catalogue module (they register on import) and return the registry."""
     import importlib
 
-    for module in ("tests.mutants.theory_mutants", "tests.mutants.torch_mutants"):
+    for module in ("tests.mutants.theory_mutants", "tests.mutants.torch_mutants", "tests.mutants.api_mutants",
+                   "tests.mutants.file_mutants", "tests.mutants.smt_mutants", "tests.mutants.enclosure_mutants"):
         importlib.import_module(module)
     return MUTANTS
 

@@ -1,0 +1,248 @@
+"""The rigorous evaluator's side of the mutation catalogue: networks whose float evaluation and real
+function disagree, and counterexample folders whose verdict parameters a forger edited.
+
+The central fixture is the **batch-layout trap**, built as an adversary would: a compiled aⁿbⁿ pair
+widened by four residual dimensions (three hold 1.0 at every position, one carries a gain) and one
+extra ReLU unit whose pre-activation is ``1·1 + 2⁻⁶⁰·1 − 1·1``.  In real arithmetic that is 2⁻⁶⁰ > 0;
+a float matrix product gives 0 or 2⁻⁶⁰ depending on the order it sums in, i.e. on the batch layout.
+The unit writes ``gain`` onto the logit of ``b``, so the real function puts almost all mass on ``b``
+at every prefix (KL in the hundreds of nats) while a float pass that sums left to right sees the
+construction.  A check of the network must hold for the real function: the trap is falsified.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+from tests.mutants.registry import mutant, verdict
+
+N_MAX = 4
+
+
+@functools.lru_cache(maxsize=None)
+def _pair():
+    from constructions.compile import compile_model
+    from constructions.export import case_prefixes, load_case
+
+    case = load_case("anbn", N_MAX)
+    ps = case_prefixes(case)
+    return case, ps, compile_model(case.completer, ps)[0], compile_model(case.violator, ps)[0]
+
+
+def trap_network(net, gain: float = 2.0 ** 70, tiny: float = 2.0 ** -60, out_symbol: int = 1):
+    """``net`` (a norm-free compiled transformer) with the batch-layout trap added (module docstring).
+    ``gain = 0`` gives the same function as ``net`` (the control)."""
+    from constructions.transformer import DecoderTransformer, TransformerConfig
+
+    cfg = net.config
+    assert cfg.norm == "none"
+    new = TransformerConfig(**{**cfg.to_dict(), "d_model": cfg.d_model + 4, "d_mlp": cfg.d_mlp + 1})
+    out = DecoderTransformer(new)
+    old = net.state_dict()
+    d, k = cfg.d_model, cfg.d_mlp
+    state = {}
+    for name, t in out.state_dict().items():
+        z = torch.zeros_like(t)
+        src = old[name]
+        z[tuple(slice(0, s) for s in src.shape)] = src
+        state[name] = z
+    state["token_embedding.weight"][:, d:d + 3] = 1.0  # three residual dims equal to 1.0 everywhere
+    last = f"blocks.{cfg.n_layers - 1}.mlp"
+    state[f"{last}.fc_in.weight"][k, d:d + 3] = torch.tensor([1.0, tiny, -1.0], dtype=torch.float64)
+    state[f"{last}.fc_out.weight"][d + 3, k] = gain
+    state["unembed.weight"][out_symbol, d + 3] = 1.0
+    out.load_state_dict(state)
+    return out
+
+
+@mutant("enclosure-batch-layout-trap", "network", "falsified")
+def batch_layout_trap(mutate: bool) -> str:
+    """A compiled Q1 with one extra ReLU unit whose real pre-activation is 2^-60 but whose float value is
+    0.0 or 2^-60 depending on the summation order (the batch layout), with gain 2^70 onto the logit of
+    'b': its real function puts almost all mass on 'b' everywhere.  Control: the same unit with gain 0."""
+    from constructions.check import check_pair
+
+    case, ps, q1, q2 = _pair()
+    net = trap_network(q1, gain=2.0 ** 70 if mutate else 0.0)
+    return verdict(lambda: check_pair(case, net, q2, ps))
+
+
+@mutant("enclosure-straddling-relu-small-margin", "network", "falsified")
+def straddling_relu(mutate: bool) -> str:
+    """The trap with a modest gain (2^40) and a pre-activation of 2^-70: invisible to any float pass in any
+    layout (1 + 2^-70 = 1 exactly), still real.  The enclosure widens the straddling ReLU and the check
+    cannot certify TV <= 1e-9.  Control: gain 0."""
+    from constructions.check import check_pair
+
+    case, ps, q1, q2 = _pair()
+    net = trap_network(q1, gain=2.0 ** 40 if mutate else 0.0, tiny=2.0 ** -70)
+    return verdict(lambda: check_pair(case, net, q2, ps))
+
+
+@mutant("enclosure-kl-above-the-bound", "network", "falsified")
+def kl_above_bound(mutate: bool) -> str:
+    """A faithful compiled pair checked with a KL bound below what its enclosures can show (1e-30 nats):
+    the pair passes only if both KL upper bounds are below the stated bound, not on TV alone.
+    Control: the compile method's bound 1e-9."""
+    from constructions.check import check_pair
+
+    case, ps, q1, q2 = _pair()
+    return verdict(lambda: check_pair(case, q1, q2, ps, kl_bound=1e-30 if mutate else 1e-9))
+
+
+def _folder() -> Path:
+    from constructions.export import build_pair, load_case, write_directory
+
+    d = Path(tempfile.mkdtemp(prefix="nonid-mutant-")) / "cx"
+    write_directory(build_pair(load_case("anbn", N_MAX)), d, n_max=N_MAX)
+    return d
+
+
+@functools.lru_cache(maxsize=None)
+def _saved() -> Path:
+    return _folder()
+
+
+def _copy() -> Path:
+    import shutil
+
+    d = Path(tempfile.mkdtemp(prefix="nonid-mutant-")) / "cx"
+    shutil.copytree(_saved(), d)
+    return d
+
+
+def _resign(d: Path) -> None:
+    """What a forger does after editing a file: recompute its SHA-256 in certificate.json."""
+    import hashlib
+
+    cert = json.loads((d / "certificate.json").read_text())
+    files = cert["quantities"]["files_sha256"]
+    for name in files:
+        files[name] = hashlib.sha256((d / name).read_bytes()).hexdigest()
+    (d / "certificate.json").write_text(json.dumps(cert))
+
+
+def _check_cli(d: Path) -> str:
+    import contextlib
+    import io
+
+    from nonid.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return verdict(lambda: main(["check", str(d)]))
+
+
+def _edit_config(d: Path, **changes) -> None:
+    cfg = json.loads((d / "config.json").read_text())
+    for key, value in changes.items():
+        if key == "n_max":
+            cfg["case_options"] = {"n_max": value}
+        else:
+            cfg[key] = value
+    (d / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    _resign(d)
+
+
+@mutant("check-forged-tolerance", "file", "exit 2")
+def forged_tolerance(mutate: bool) -> str:
+    """config.json's tolerance_tv raised from the compile method's 1e-9 to 0.9 and the hashes recomputed:
+    the tolerance comes from the method, so the file's value is refused.  Control: the folder as written."""
+    d = _copy()
+    if mutate:
+        _edit_config(d, tolerance_tv=0.9)
+    out = _check_cli(d)
+    return "verified" if out == "exit 0" else out
+
+
+@mutant("check-forged-kl-bound", "file", "exit 2")
+def forged_kl_bound(mutate: bool) -> str:
+    """config.json's kl_bound raised to 1.0 and re-signed: refused like the tolerance."""
+    d = _copy()
+    if mutate:
+        _edit_config(d, kl_bound=1.0)
+    out = _check_cli(d)
+    return "verified" if out == "exit 0" else out
+
+
+@mutant("check-forged-method-distill", "file", "exit 2")
+def forged_method(mutate: bool) -> str:
+    """A compiled folder relabelled method 'distill' (whose tolerance 0.01 is looser) without changing the
+    stated tolerance: the file's tolerance is not the distill method's, refused."""
+    d = _copy()
+    if mutate:
+        _edit_config(d, method="distill")
+    out = _check_cli(d)
+    return "verified" if out == "exit 0" else out
+
+
+@mutant("check-case-option-huge", "file", "exit 2")
+def huge_case_option(mutate: bool) -> str:
+    """case_options.n_max set to 10**9 and re-signed: refused before anything is built (it would not fit
+    the networks' positions, nor memory)."""
+    d = _copy()
+    if mutate:
+        _edit_config(d, n_max=10 ** 9)
+    out = _check_cli(d)
+    return "verified" if out == "exit 0" else out
+
+
+@mutant("check-stored-bound-edited", "certificate", "exit 1")
+def stored_bound_edited(mutate: bool) -> str:
+    """The stored certificate's q1 KL upper bound edited (certificate.json is not itself hashed): the
+    stored bounds must equal the re-derived ones exactly, so `nonid check` exits 1 and says where."""
+    d = _copy()
+    if mutate:
+        cert = json.loads((d / "certificate.json").read_text())
+        cert["quantities"]["q1"]["kl_upper"] = "1.00e-30"
+        (d / "certificate.json").write_text(json.dumps(cert))
+    out = _check_cli(d)
+    return "verified" if out == "exit 0" else out
+
+
+@mutant("check-stored-assumption-dropped", "certificate", "exit 1")
+def stored_assumption_dropped(mutate: bool) -> str:
+    """An assumption deleted from the stored certificate: compared field by field, so exit 1."""
+    d = _copy()
+    if mutate:
+        cert = json.loads((d / "certificate.json").read_text())
+        cert["assumptions"] = cert["assumptions"][1:]
+        (d / "certificate.json").write_text(json.dumps(cert))
+    out = _check_cli(d)
+    return "verified" if out == "exit 0" else out
+
+
+@mutant("check-model-card-edited", "file", "exit 1")
+def model_card_edited(mutate: bool) -> str:
+    """README.md (the model card) rewritten to claim something else and re-signed: the card is regenerated
+    from config.json and the certificate and must be the file."""
+    d = _copy()
+    if mutate:
+        (d / "README.md").write_text("# Verified forever\n")
+        _resign(d)
+    out = _check_cli(d)
+    return "verified" if out == "exit 0" else out
+
+
+@mutant("enclosure-subclass-overrides-forward", "network", "refused:InvalidModelConfig")
+def subclass_forward(mutate: bool) -> str:
+    """A DecoderTransformer subclass whose forward computes something else: the evaluator encloses the
+    DecoderTransformer's function, so it refuses a class that is not that function."""
+    from constructions.check import check_pair
+    from constructions.transformer import DecoderTransformer
+
+    case, ps, q1, q2 = _pair()
+
+    class Sneaky(DecoderTransformer):
+        def forward(self, tokens):  # noqa: D401 - a forged forward
+            return super().forward(tokens) * 0
+
+    net = q1
+    if mutate:
+        net = Sneaky(q1.config)
+        net.load_state_dict(q1.state_dict())
+    return verdict(lambda: check_pair(case, net, q2, ps))
