@@ -53,6 +53,11 @@ def _upper(r: torch.Tensor, k: int) -> torch.Tensor:
     return (r * c).add_(TINY)
 
 
+def _upper_(r: torch.Tensor, k: int) -> torch.Tensor:
+    """:func:`_upper` in place, for a temporary ``r`` that nothing else holds."""
+    return r.mul_(1.0 + (2 * k + 8) * U).add_(TINY)
+
+
 @lru_cache(maxsize=None)
 def _inf_on(device: torch.device, sign: float) -> torch.Tensor:
     return torch.tensor(sign * math.inf, dtype=_F64, device=device)
@@ -121,7 +126,7 @@ class Ball:
     # -- the field operations -----------------------------------------------------------------------
     def __add__(self, other: "Ball") -> "Ball":
         m = self.m + other.m
-        return Ball(m, _upper(self.r + other.r + U * m.abs(), 3))
+        return Ball(m, _upper_(torch.add(self.r + other.r, m.abs(), alpha=U), 3))
 
     def __neg__(self) -> "Ball":
         return Ball(-self.m, self.r)
@@ -132,18 +137,18 @@ class Ball:
     def add_exact(self, c: torch.Tensor | float) -> "Ball":
         """self + c for an exact float (tensor) c."""
         m = self.m + c
-        return Ball(m, _upper(self.r + U * m.abs(), 2))
+        return Ball(m, _upper_(torch.add(self.r, m.abs(), alpha=U), 2))
 
     def __mul__(self, other: "Ball") -> "Ball":
         m = self.m * other.m
-        r = self.m.abs() * other.r + self.r * (other.m.abs() + other.r) + U * m.abs()
-        return Ball(m, _upper(r, 6))
+        r = torch.addcmul(torch.add(self.m.abs() * other.r, m.abs(), alpha=U), self.r, other.m.abs() + other.r)
+        return Ball(m, _upper_(r, 6))
 
     def mul_exact(self, c: torch.Tensor | float) -> "Ball":
         """self · c for an exact float (tensor) c."""
         m = self.m * c
         ac = c.abs() if isinstance(c, torch.Tensor) else abs(c)
-        return Ball(m, _upper(self.r * ac + U * m.abs(), 3))
+        return Ball(m, _upper_(torch.add(self.r * ac, m.abs(), alpha=U), 3))
 
     def reciprocal(self) -> "Ball":
         """1/x, for balls that do not contain 0 (elsewhere the radius is +∞)."""
@@ -174,8 +179,8 @@ class Ball:
         k = w.shape[0]
         m = self.m @ w
         aw = w.abs() if w_abs is None else w_abs
-        r = (self.r + gamma(k) * self.m.abs()) @ aw
-        return Ball(m, _upper(r, k + 3))
+        r = torch.add(self.r, self.m.abs(), alpha=gamma(k)) @ aw
+        return Ball(m, _upper_(r, k + 3))
 
     def matmul(self, other: "Ball") -> "Ball":
         """self @ other for two balls (batched like ``torch.matmul``)."""
@@ -183,7 +188,7 @@ class Ball:
         m = self.m @ other.m
         left = torch.cat([self.m.abs(), self.r], dim=-1)
         right = torch.cat([other.r + gamma(k) * other.m.abs(), other.m.abs() + other.r], dim=-2)
-        return Ball(m, _upper(left @ right, 2 * k + 4))
+        return Ball(m, _upper_(left @ right, 2 * k + 4))
 
 
 # ---- elementary functions ----------------------------------------------------------------------------

@@ -41,10 +41,10 @@ from constructions.transformer import DecoderTransformer
 from theory.alphabet import Alphabet
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
-from theory.errors import InputTooLong, InvalidDistribution, InvalidModelConfig
+from theory.errors import InvalidModelConfig
 from theory.exact import decimal_string
 from theory.losses import entropy
-from theory.models import ARModel
+from theory.models import ARModel, validated
 from theory.probability import NextTokenDistribution
 
 DEFAULT_TOLERANCE = 1e-9
@@ -275,8 +275,9 @@ def check_model(net: DecoderTransformer, construction: ARModel, prefixes: Prefix
     if str(net.alphabet) != prefixes.alphabet:
         raise InvalidModelConfig(f"network is over {str(net.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
     t0 = time.perf_counter()
+    construction = validated(construction)  # one memo: the rows compared here are the rows decoded later
     enc = enclose(net, prefixes.maximal, prefixes.prefixes, device=device)
-    rows = [construction.next_token(u).probs for u in prefixes.prefixes]
+    rows = [construction.probs(u) for u in prefixes.prefixes]
     tv = tv_upper_bounds(rows, enc)
     worst = int(np.argmax(tv))
     dlogp, worst_s = None, None
@@ -343,7 +344,7 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     lang = case.language
     ood = PromptSet(lang, (), tuple(case.ood_prompts))
     checks, metrics, reasons = [], [], []
-    for label, net, target in (("Q1", q1, case.completer), ("Q2", q2, case.violator)):
+    for label, net, target in (("Q1", q1, validated(case.completer)), ("Q2", q2, validated(case.violator))):
         mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound, device=device)
         checks.append(mc)
         want = rule_metrics(target, lang, ood, case.max_new_tokens)

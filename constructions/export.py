@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, replace

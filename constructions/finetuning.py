@@ -442,25 +442,34 @@ def _all_words(symbols: str, length: int) -> list[str]:
     return ["".join(p) for p in itertools.product(symbols, repeat=length)]
 
 
-@functools.lru_cache(maxsize=8)
-def _enclosure_by_digest(digest: str, length: int, state: tuple, config: TransformerConfig):
-    from constructions.enclosure import enclose_words
-
-    net = DecoderTransformer.from_state_dict(config, dict(state))
-    return enclose_words(net, _all_words(config.alphabet, length))
+_ENCLOSURES: dict[tuple[str, int], object] = {}
+"""Enclosures by (SHA-256 of config and weights, length): the base model of Proposition 3 is compared with
+several twins, and its enclosure is the same each time."""
 
 
 def _enclosure(model: DecoderTransformer, length: int):
     """The enclosure of ``model`` over every prefix of length ≤ ``length``, cached by the SHA-256 of its
-    config and weights (a model changed in place is a new key; the cache holds its own copy)."""
+    config and weights (a model changed in place is a new key)."""
     import hashlib
 
+    from constructions.enclosure import enclose_words, why_not_enclosable
+    from theory.errors import InvalidModelConfig
+
+    why = why_not_enclosable(model)  # before the cache: a forged class with the same weights is not a hit
+    if why:
+        raise InvalidModelConfig(f"the rigorous evaluator cannot enclose this network: {why}")
     h = hashlib.sha256(repr(model.config).encode())
-    state = tuple((k, v.detach().cpu().clone()) for k, v in sorted(model.state_dict().items()))
-    for k, v in state:
+    for k, v in sorted(model.state_dict().items()):
         h.update(k.encode())
-        h.update(v.numpy().tobytes())
-    return _enclosure_by_digest(h.hexdigest(), length, state, model.config)
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    key = (h.hexdigest(), length)
+    enc = _ENCLOSURES.get(key)
+    if enc is None:
+        enc = enclose_words(model, _all_words(model.config.alphabet, length))
+        if len(_ENCLOSURES) >= 8:
+            _ENCLOSURES.pop(next(iter(_ENCLOSURES)))
+        _ENCLOSURES[key] = enc
+    return enc
 
 
 def compare_functions(model: DecoderTransformer, other: DecoderTransformer, length: int,

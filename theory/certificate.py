@@ -41,13 +41,16 @@ def jsonable(value: Any) -> Any:
         return value.to_json()
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no infinity, and the bounded reader refuses NaN/Infinity: write them as text
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
     if isinstance(value, bool) or value is None or isinstance(value, (str, int, float)):
         return value
     if isinstance(value, Fraction):
         try:
-            approx = float(value)
+            approx: float | str = float(value)
         except OverflowError:  # beyond float range: the exact string is what counts
-            approx = float("inf") if value > 0 else float("-inf")
+            approx = "inf" if value > 0 else "-inf"
         return {"exact": str(value), "approx": approx}
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from tests.mutants.registry import mutant, verdict
+from tests.mutants.torch_mutants import _rehash
 
 N_MAX = 4
 
@@ -116,25 +117,25 @@ def _copy() -> Path:
     return d
 
 
-def _resign(d: Path) -> None:
-    """What a forger does after editing a file: recompute its SHA-256 in certificate.json."""
-    import hashlib
-
-    cert = json.loads((d / "certificate.json").read_text())
-    files = cert["quantities"]["files_sha256"]
-    for name in files:
-        files[name] = hashlib.sha256((d / name).read_bytes()).hexdigest()
-    (d / "certificate.json").write_text(json.dumps(cert))
-
-
 def _check_cli(d: Path) -> str:
+    """`nonid check d` as a verdict: "verified" for exit 0 (the control), else "exit N"."""
     import contextlib
     import io
 
     from nonid.cli import main
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        return verdict(lambda: main(["check", str(d)]))
+        out = verdict(lambda: main(["check", str(d)]))
+    return "verified" if out == "exit 0" else out
+
+
+def _forged_config(mutate: bool, **changes) -> str:
+    """`nonid check` on a copy of the saved folder whose config.json has ``changes`` (when ``mutate``),
+    re-signed as a forger would."""
+    d = _copy()
+    if mutate:
+        _edit_config(d, **changes)
+    return _check_cli(d)
 
 
 def _edit_config(d: Path, **changes) -> None:
@@ -145,50 +146,34 @@ def _edit_config(d: Path, **changes) -> None:
         else:
             cfg[key] = value
     (d / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    _resign(d)
+    _rehash(d)
 
 
 @mutant("check-forged-tolerance", "file", "exit 2")
 def forged_tolerance(mutate: bool) -> str:
     """config.json's tolerance_tv raised from the compile method's 1e-9 to 0.9 and the hashes recomputed:
     the tolerance comes from the method, so the file's value is refused.  Control: the folder as written."""
-    d = _copy()
-    if mutate:
-        _edit_config(d, tolerance_tv=0.9)
-    out = _check_cli(d)
-    return "verified" if out == "exit 0" else out
+    return _forged_config(mutate, tolerance_tv=0.9)
 
 
 @mutant("check-forged-kl-bound", "file", "exit 2")
 def forged_kl_bound(mutate: bool) -> str:
     """config.json's kl_bound raised to 1.0 and re-signed: refused like the tolerance."""
-    d = _copy()
-    if mutate:
-        _edit_config(d, kl_bound=1.0)
-    out = _check_cli(d)
-    return "verified" if out == "exit 0" else out
+    return _forged_config(mutate, kl_bound=1.0)
 
 
 @mutant("check-forged-method-distill", "file", "exit 2")
 def forged_method(mutate: bool) -> str:
     """A compiled folder relabelled method 'distill' (whose tolerance 0.01 is looser) without changing the
     stated tolerance: the file's tolerance is not the distill method's, refused."""
-    d = _copy()
-    if mutate:
-        _edit_config(d, method="distill")
-    out = _check_cli(d)
-    return "verified" if out == "exit 0" else out
+    return _forged_config(mutate, method="distill")
 
 
 @mutant("check-case-option-huge", "file", "exit 2")
 def huge_case_option(mutate: bool) -> str:
     """case_options.n_max set to 10**9 and re-signed: refused before anything is built (it would not fit
     the networks' positions, nor memory)."""
-    d = _copy()
-    if mutate:
-        _edit_config(d, n_max=10 ** 9)
-    out = _check_cli(d)
-    return "verified" if out == "exit 0" else out
+    return _forged_config(mutate, n_max=10 ** 9)
 
 
 @mutant("check-stored-bound-edited", "certificate", "exit 1")
@@ -200,8 +185,7 @@ def stored_bound_edited(mutate: bool) -> str:
         cert = json.loads((d / "certificate.json").read_text())
         cert["quantities"]["q1"]["kl_upper"] = "1.00e-30"
         (d / "certificate.json").write_text(json.dumps(cert))
-    out = _check_cli(d)
-    return "verified" if out == "exit 0" else out
+    return _check_cli(d)
 
 
 @mutant("check-stored-assumption-dropped", "certificate", "exit 1")
@@ -212,8 +196,7 @@ def stored_assumption_dropped(mutate: bool) -> str:
         cert = json.loads((d / "certificate.json").read_text())
         cert["assumptions"] = cert["assumptions"][1:]
         (d / "certificate.json").write_text(json.dumps(cert))
-    out = _check_cli(d)
-    return "verified" if out == "exit 0" else out
+    return _check_cli(d)
 
 
 @mutant("check-model-card-edited", "file", "exit 1")
@@ -223,9 +206,8 @@ def model_card_edited(mutate: bool) -> str:
     d = _copy()
     if mutate:
         (d / "README.md").write_text("# Verified forever\n")
-        _resign(d)
-    out = _check_cli(d)
-    return "verified" if out == "exit 0" else out
+        _rehash(d)
+    return _check_cli(d)
 
 
 @mutant("enclosure-subclass-overrides-forward", "network", "refused:InvalidModelConfig")
