@@ -380,9 +380,15 @@ class DecoderTransformer(nn.Module):
             meta = f.metadata() or {}
         if meta.get("format") != SAFETENSORS_FORMAT or "config" not in meta:
             raise InvalidModelConfig(f"{path}: not a nonid transformer file (format {meta.get('format')!r})")
+        from theory.jsonio import SMALL_FILE_LIMITS, parse_json_text
+
         try:
-            config = TransformerConfig.from_dict(json.loads(meta["config"]))
-        except (json.JSONDecodeError, TypeError) as e:
+            raw = parse_json_text(meta["config"], what=f"{path} (config metadata)", error=InvalidModelConfig,
+                                  limits=SMALL_FILE_LIMITS)
+            if not isinstance(raw, dict):
+                raise InvalidModelConfig(f"{path}: config metadata is not a JSON object")
+            config = TransformerConfig.from_dict(raw)
+        except TypeError as e:
             raise InvalidModelConfig(f"{path}: unreadable config metadata ({e})") from None
         return cls.from_state_dict(config, load_file(str(path)))
 
