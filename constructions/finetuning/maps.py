@@ -1,0 +1,311 @@
+"""The parameter maps of Proposition 3: scalings and permutations of slices of a transformer's named
+parameters (:class:`ParameterMap`), the constructors for each symmetry (:func:`qk_scaling`,
+:func:`vo_scaling`, :func:`mlp_scaling`, :func:`head_permutation`, :func:`hidden_unit_permutation`),
+:func:`compose`, the deliberately wrong :func:`wrong_inverse_qk_scaling`, and the argument checks they share."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import torch
+
+from constructions.transformer import DecoderTransformer, TransformerConfig
+from theory.errors import InvalidReparametrisation, NotPositivelyHomogeneous
+
+
+@dataclass(frozen=True)
+class SliceScale:
+    """Multiply ``parameter``'s slice ``start:stop`` along ``dim`` by ``factor``."""
+
+    parameter: str
+    dim: int
+    start: int
+    stop: int
+    factor: float
+
+
+@dataclass(frozen=True)
+class SlicePermutation:
+    """Reorder ``parameter``'s slice ``start:stop`` along ``dim``: new index ``start + i`` takes old
+    index ``start + order[i]``."""
+
+    parameter: str
+    dim: int
+    start: int
+    stop: int
+    order: tuple[int, ...]
+
+
+Step = SliceScale | SlicePermutation
+
+
+def _shape_key(cfg: TransformerConfig) -> tuple:
+    return (cfg.alphabet, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp, cfg.n_layers, cfg.max_len)
+
+
+@dataclass(frozen=True)
+class ParameterMap:
+    """A linear map θ ↦ θ' on a transformer's parameters: scalings and permutations of slices, in order.
+
+    Attributes:
+        name: what it is (``qk-scaling[layer 0, head 1, alpha 2]``).
+        steps: the slice operations, applied left to right.
+        shape: the model shape it was built for (alphabet and sizes); :meth:`apply` refuses another.
+        needs_positive_homogeneity: true for MLP scalings — refused on a non-ReLU model.
+        gradient_equivariant: true when every step is a permutation (orthogonal map): ∇' = P∇, so
+            SGD and Adam commute with the map; false for scalings (∇' = D⁻¹∇).
+        function_preserving: what the map claims; only the deliberately wrong
+            :func:`wrong_inverse_qk_scaling` says false (the checks never trust it, they measure).
+    """
+
+    name: str
+    steps: tuple[Step, ...]
+    shape: tuple
+    needs_positive_homogeneity: bool = False
+    gradient_equivariant: bool = False
+    function_preserving: bool = True
+
+    def _check_model(self, model: DecoderTransformer) -> None:
+        if not isinstance(model, DecoderTransformer):
+            raise InvalidReparametrisation(f"{self.name}: expected a DecoderTransformer, got {type(model).__name__}")
+        if _shape_key(model.config) != self.shape:
+            raise InvalidReparametrisation(
+                f"{self.name}: built for shape {self.shape}, the model has {_shape_key(model.config)}")
+        if self.needs_positive_homogeneity and model.config.activation != "relu":
+            raise NotPositivelyHomogeneous(
+                f"{self.name}: the model's MLP activation {model.config.activation!r} is not positively "
+                f"homogeneous (sigma(alpha z) != alpha sigma(z)), so rescaling W1, b1 and W2 would change the "
+                f"function; only 'relu' qualifies")
+
+    def transform_parameters(self, params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """θ' = T(θ) for a name → tensor mapping (a ``state_dict``); new tensors, input untouched."""
+        out = {k: v.detach().clone() for k, v in params.items()}
+        for step in self.steps:
+            out[step.parameter] = _apply_step(out[step.parameter], step, gradient=False)
+        return out
+
+    def transform_gradients(self, grads: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The predicted ∇L(T(θ)) from ∇L(θ): D⁻¹∇ for a scaling, P∇ for a permutation (the inverse
+        transpose of the map, step by step)."""
+        out = {k: v.detach().clone() for k, v in grads.items()}
+        for step in self.steps:
+            out[step.parameter] = _apply_step(out[step.parameter], step, gradient=True)
+        return out
+
+    def inverse(self) -> "ParameterMap":
+        """T⁻¹: the steps reversed, each inverted."""
+        inv: list[Step] = []
+        for s in reversed(self.steps):
+            if isinstance(s, SliceScale):
+                inv.append(SliceScale(s.parameter, s.dim, s.start, s.stop, 1.0 / s.factor))
+            else:
+                back = [0] * len(s.order)
+                for i, j in enumerate(s.order):
+                    back[j] = i
+                inv.append(SlicePermutation(s.parameter, s.dim, s.start, s.stop, tuple(back)))
+        return ParameterMap(f"inverse({self.name})", tuple(inv), self.shape, self.needs_positive_homogeneity,
+                            self.gradient_equivariant, self.function_preserving)
+
+    def apply(self, model: DecoderTransformer) -> DecoderTransformer:
+        """A new model with parameters T(θ); ``model`` is not modified.
+
+        Raises:
+            InvalidReparametrisation: the model's shape is not the one the map was built for.
+            NotPositivelyHomogeneous: an MLP scaling applied to a model whose activation is not ReLU.
+        """
+        self._check_model(model)
+        twin = model.clone()
+        new = self.transform_parameters(dict(model.named_parameters()))
+        with torch.no_grad():
+            for name, p in twin.named_parameters():
+                p.copy_(new[name])
+        return twin
+
+
+def _apply_step(t: torch.Tensor, step: Step, gradient: bool) -> torch.Tensor:
+    t = t.clone()
+    part = t.narrow(step.dim, step.start, step.stop - step.start)
+    if isinstance(step, SliceScale):
+        part.mul_(1.0 / step.factor if gradient else step.factor)
+    else:
+        idx = torch.tensor(step.order, dtype=torch.long, device=t.device)
+        part.copy_(part.index_select(step.dim, idx))
+    return t
+
+
+def _config_of(model_or_config: DecoderTransformer | TransformerConfig) -> TransformerConfig:
+    if isinstance(model_or_config, DecoderTransformer):
+        return model_or_config.config
+    if isinstance(model_or_config, TransformerConfig):
+        return model_or_config
+    raise InvalidReparametrisation(f"expected a DecoderTransformer or TransformerConfig, got {type(model_or_config).__name__}")
+
+
+ALPHA_RANGE = (1e-150, 1e150)
+"""Scalings allowed: inside it α, 1/α, α² and 1/α² are finite, non-zero float64 numbers."""
+
+
+def _check_alpha(alpha: object, what: str) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} is not a real number")
+    try:
+        a = float(alpha)
+    except OverflowError:
+        a = math.inf
+    if not math.isfinite(a) or a <= 0:
+        raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} must be finite and > 0 (the maps need alpha > 0)")
+    if not ALPHA_RANGE[0] <= a <= ALPHA_RANGE[1]:
+        raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} is outside [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], "
+                                       "where alpha, 1/alpha and their squares are finite, non-zero floats")
+    return a
+
+
+def _check_index(value: object, upper: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < upper:
+        raise InvalidReparametrisation(f"{what} = {value!r} is out of range 0..{upper - 1}")
+    return int(value)
+
+
+def _check_permutation(order: Sequence[int], n: int, what: str) -> tuple[int, ...]:
+    try:
+        perm = tuple(int(i) for i in order if not isinstance(i, bool) and isinstance(i, numbers.Integral))
+    except TypeError:
+        raise InvalidReparametrisation(f"{what}: {order!r} is not a sequence of integers") from None
+    if len(perm) != len(list(order)) or sorted(perm) != list(range(n)):
+        raise InvalidReparametrisation(f"{what}: {tuple(order)!r} is not a permutation of 0..{n - 1}")
+    return perm
+
+
+def _attn(layer: int, proj: str) -> str:
+    return f"blocks.{layer}.attn.{proj}"
+
+
+def qk_scaling(model: DecoderTransformer | TransformerConfig, layer: int, head: int, alpha: float) -> ParameterMap:
+    """(W_Q, b_Q, W_K, b_K) of ``head`` in ``layer`` → (αW_Q, αb_Q, W_K/α, b_K/α): every score
+    (αq)·(k/α) is unchanged.
+
+    Raises:
+        InvalidReparametrisation: α not finite and > 0, layer or head out of range.
+    """
+    cfg = _config_of(model)
+    a = _check_alpha(alpha, "qk_scaling")
+    layer = _check_index(layer, cfg.n_layers, "qk_scaling layer")
+    head = _check_index(head, cfg.n_heads, "qk_scaling head")
+    lo, hi = head * cfg.d_head, (head + 1) * cfg.d_head
+    steps = tuple(SliceScale(f"{_attn(layer, p)}.{w}", 0, lo, hi, f)
+                  for p, f in (("q_proj", a), ("k_proj", 1.0 / a)) for w in ("weight", "bias"))
+    return ParameterMap(f"qk-scaling[layer {layer}, head {head}, alpha {a:g}]", steps, _shape_key(cfg))
+
+
+def vo_scaling(model: DecoderTransformer | TransformerConfig, layer: int, head: int, alpha: float) -> ParameterMap:
+    """(W_V, b_V) of ``head`` → (αW_V, αb_V) and that head's columns of W_O → W_O/α: the head's
+    contribution W_O·Σ aᵢ vᵢ is unchanged (attention weights sum to one, so b_V's scaling passes through).
+
+    Raises:
+        InvalidReparametrisation: α not finite and > 0, layer or head out of range.
+    """
+    cfg = _config_of(model)
+    a = _check_alpha(alpha, "vo_scaling")
+    layer = _check_index(layer, cfg.n_layers, "vo_scaling layer")
+    head = _check_index(head, cfg.n_heads, "vo_scaling head")
+    lo, hi = head * cfg.d_head, (head + 1) * cfg.d_head
+    steps = (SliceScale(f"{_attn(layer, 'v_proj')}.weight", 0, lo, hi, a),
+             SliceScale(f"{_attn(layer, 'v_proj')}.bias", 0, lo, hi, a),
+             SliceScale(f"{_attn(layer, 'o_proj')}.weight", 1, lo, hi, 1.0 / a))
+    return ParameterMap(f"vo-scaling[layer {layer}, head {head}, alpha {a:g}]", steps, _shape_key(cfg))
+
+
+def mlp_scaling(model: DecoderTransformer | TransformerConfig, layer: int, alpha: float) -> ParameterMap:
+    """(W₁, b₁, W₂) of ``layer``'s MLP → (αW₁, αb₁, W₂/α): ReLU(αz) = α ReLU(z) for α > 0.  The output
+    bias b₂ is untouched.
+
+    Raises:
+        InvalidReparametrisation: α not finite and > 0, layer out of range.
+        NotPositivelyHomogeneous: given a model (or config) whose activation is not ReLU.
+    """
+    cfg = _config_of(model)
+    a = _check_alpha(alpha, "mlp_scaling")
+    layer = _check_index(layer, cfg.n_layers, "mlp_scaling layer")
+    mlp = f"blocks.{layer}.mlp"
+    steps = (SliceScale(f"{mlp}.fc_in.weight", 0, 0, cfg.d_mlp, a),
+             SliceScale(f"{mlp}.fc_in.bias", 0, 0, cfg.d_mlp, a),
+             SliceScale(f"{mlp}.fc_out.weight", 1, 0, cfg.d_mlp, 1.0 / a))
+    pmap = ParameterMap(f"mlp-scaling[layer {layer}, alpha {a:g}]", steps, _shape_key(cfg),
+                        needs_positive_homogeneity=True)
+    if cfg.activation != "relu":
+        raise NotPositivelyHomogeneous(
+            f"{pmap.name}: activation {cfg.activation!r} is not positively homogeneous "
+            f"(sigma(alpha z) != alpha sigma(z)); only 'relu' allows rescaling W1, b1 and W2")
+    return pmap
+
+
+def head_permutation(model: DecoderTransformer | TransformerConfig, layer: int, order: Sequence[int]) -> ParameterMap:
+    """Reorder ``layer``'s heads: new head h is old head ``order[h]`` (its W_Q, b_Q, W_K, b_K, W_V, b_V
+    rows and W_O columns move together).
+
+    Raises:
+        InvalidReparametrisation: layer out of range, ``order`` not a permutation of the heads.
+    """
+    cfg = _config_of(model)
+    layer = _check_index(layer, cfg.n_layers, "head_permutation layer")
+    perm = _check_permutation(order, cfg.n_heads, "head_permutation")
+    rows = tuple(h * cfg.d_head + i for h in perm for i in range(cfg.d_head))
+    inner = cfg.n_heads * cfg.d_head
+    steps = tuple(SlicePermutation(f"{_attn(layer, p)}.{w}", 0, 0, inner, rows)
+                  for p in ("q_proj", "k_proj", "v_proj") for w in ("weight", "bias"))
+    steps += (SlicePermutation(f"{_attn(layer, 'o_proj')}.weight", 1, 0, inner, rows),)
+    return ParameterMap(f"head-permutation[layer {layer}, {list(perm)}]", steps, _shape_key(cfg),
+                        gradient_equivariant=True)
+
+
+def hidden_unit_permutation(model: DecoderTransformer | TransformerConfig, layer: int,
+                            order: Sequence[int]) -> ParameterMap:
+    """Reorder ``layer``'s MLP hidden units: new unit j is old unit ``order[j]`` (row of W₁ and b₁,
+    column of W₂).  Valid for any activation (it acts unit-wise).
+
+    Raises:
+        InvalidReparametrisation: layer out of range, ``order`` not a permutation of the units.
+    """
+    cfg = _config_of(model)
+    layer = _check_index(layer, cfg.n_layers, "hidden_unit_permutation layer")
+    perm = _check_permutation(order, cfg.d_mlp, "hidden_unit_permutation")
+    mlp = f"blocks.{layer}.mlp"
+    steps = (SlicePermutation(f"{mlp}.fc_in.weight", 0, 0, cfg.d_mlp, perm),
+             SlicePermutation(f"{mlp}.fc_in.bias", 0, 0, cfg.d_mlp, perm),
+             SlicePermutation(f"{mlp}.fc_out.weight", 1, 0, cfg.d_mlp, perm))
+    return ParameterMap(f"unit-permutation[layer {layer}]", steps, _shape_key(cfg), gradient_equivariant=True)
+
+
+def compose(*maps: ParameterMap, name: str | None = None) -> ParameterMap:
+    """The map applying ``maps[0]`` first, then ``maps[1]``, … (all built for the same shape).
+
+    Raises:
+        InvalidReparametrisation: no maps, or maps built for different shapes.
+    """
+    if not maps:
+        raise InvalidReparametrisation("compose needs at least one map")
+    shapes = {m.shape for m in maps}
+    if len(shapes) != 1:
+        raise InvalidReparametrisation(f"compose: maps built for different shapes {sorted(map(str, shapes))}")
+    return ParameterMap(
+        name or " then ".join(m.name for m in maps), tuple(s for m in maps for s in m.steps), maps[0].shape,
+        needs_positive_homogeneity=any(m.needs_positive_homogeneity for m in maps),
+        gradient_equivariant=all(m.gradient_equivariant for m in maps),
+        function_preserving=all(m.function_preserving for m in maps),
+    )
+
+
+def wrong_inverse_qk_scaling(model: DecoderTransformer | TransformerConfig, layer: int, head: int,
+                             alpha: float) -> ParameterMap:
+    """A deliberately *wrong* map — α on (W_Q, b_Q), 1/α² on (W_K, b_K) — that changes the function
+    whenever α ≠ 1 (scores are multiplied by 1/α).  It exists so that tests can show the exhaustive
+    check falsifies a broken symmetry; it is marked ``function_preserving=False``."""
+    good = qk_scaling(model, layer, head, alpha)
+    a = float(alpha)
+    steps = tuple(SliceScale(s.parameter, s.dim, s.start, s.stop, a if "q_proj" in s.parameter else 1.0 / a**2)
+                  for s in good.steps)
+    return ParameterMap(f"wrong-inverse-qk[layer {layer}, head {head}, alpha {a:g}]", steps, good.shape,
+                        function_preserving=False)
