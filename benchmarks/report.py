@@ -9,7 +9,7 @@ import platform
 import re
 from pathlib import Path
 
-from theory.certificate import write_atomic
+from theory.fileio import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"

@@ -19,6 +19,7 @@ import stat
 from pathlib import Path
 
 from theory.errors import InvalidArtifact
+from theory.fileio import walk_tree
 
 HASHED_FILES = frozenset({"config.json", "README.md", "q1.safetensors", "q2.safetensors"})
 """The files whose SHA-256 the certificate records."""
@@ -71,15 +72,13 @@ def foreign_entries(directory: str | os.PathLike[str], allowed: frozenset[str] =
         OSError: a folder that cannot be listed.
     """
     out: list[str] = []
-    root = Path(directory)
-    with os.scandir(root) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
+    top = next(walk_tree(directory))[1]
+    for entry in top:
         st = entry.stat(follow_symlinks=False)
         if entry.name in allowed and stat.S_ISREG(st.st_mode):
             continue
         if stat.S_ISDIR(st.st_mode):  # name the user's files inside, not only the folder
-            inner = [f"{entry.name}/{x}" for x in _walk(Path(entry.path), limit - len(out))]
+            inner = [f"{entry.name}/{x}" for x in _files_under(entry.path, limit - len(out))]
             out.extend(inner or [entry.name + "/"])
         else:
             out.append(entry.name)
@@ -88,17 +87,12 @@ def foreign_entries(directory: str | os.PathLike[str], allowed: frozenset[str] =
     return out[:limit]
 
 
-def _walk(folder: Path, limit: int) -> list[str]:
-    """Up to ``limit`` non-folder entries under ``folder`` (relative paths, sorted), without recursion."""
+def _files_under(folder: str, limit: int) -> list[str]:
+    """Up to ``limit`` non-folder entries under ``folder`` (relative paths, sorted); the walk stops once
+    a folder brings the count to ``limit``, so a huge folder of the user's is not listed to the end."""
     found: list[str] = []
-    stack = [(folder, "")]
-    while stack and len(found) < limit:
-        where, prefix = stack.pop()
-        with os.scandir(where) as it:
-            entries = sorted(it, key=lambda e: e.name, reverse=True)
-        for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                stack.append((Path(e.path), f"{prefix}{e.name}/"))
-            else:
-                found.append(prefix + e.name)
+    for prefix, entries in walk_tree(folder):
+        found.extend(prefix + e.name for e in entries if not e.is_dir(follow_symlinks=False))
+        if len(found) >= limit:
+            break
     return sorted(found)[:limit]

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from theory.errors import NonidError
+from theory.fileio import write_atomic
 
 
 def save_hashed(path: Path, payload: dict, magic: bytes) -> None:
@@ -21,14 +20,7 @@ def save_hashed(path: Path, payload: dict, magic: bytes) -> None:
     buf = io.BytesIO()
     torch.save(payload, buf)
     body = buf.getvalue()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(magic + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, magic + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
 
 
 def load_hashed(path: Path, magic: bytes, error: type[NonidError], advice: str,

@@ -19,11 +19,9 @@ certificate (not itself hashed) says something the re-check does not.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -33,8 +31,9 @@ import torch
 from constructions.check import DEFAULT_KL_BOUND, DEFAULT_TOLERANCE, check_pair
 from constructions.compile import CompileConfig, PrefixSet, compile_model, prefix_set
 from constructions.transformer import SAFETENSORS_FORMAT, DecoderTransformer, TransformerConfig
-from theory.certificate import Certificate, Status, output_dir_problem, replace_directory, write_atomic
+from theory.certificate import Certificate, Status
 from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
+from theory.fileio import file_sha256, make_temp_dir, output_dir_problem, replace_directory, write_atomic
 
 DIRECTORY_FORMAT = "nonid-counterexample-2"
 """Format 2: checked on rigorous enclosures, verdict bounds fixed by the method (``kl_bound`` recorded)."""
@@ -139,14 +138,6 @@ def build_pair(case: Any, method: str = "compile", *, compile_config: CompileCon
     return BuiltPair(case, nets["q1"], nets["q2"], prefixes, cert, tolerance, method, knobs, tuple(notes))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _config_json(pair: BuiltPair, n_max: int | None) -> dict[str, Any]:
     return {
         "format": DIRECTORY_FORMAT,
@@ -215,8 +206,7 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
     target = Path(out)
     check_output_dir(target, overwrite)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = make_temp_dir(target)
     except OSError as e:
         raise InvalidArtifact(f"{target}: cannot be created ({e.strerror or e})") from None
     try:
@@ -227,11 +217,9 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
         # the card is made from the certificate as it will be read back, so a re-check can regenerate it
         stored_form = Certificate.from_dict(json.loads(pair.certificate.to_json()))
         write_atomic(tmp / "README.md", model_card(config, stored_form))
-        files = {name: _sha256(tmp / name) for name in sorted(["config.json", "README.md", *MODEL_FILES.values()])}
+        files = {name: file_sha256(tmp / name) for name in sorted(["config.json", "README.md", *MODEL_FILES.values()])}
         cert = replace(pair.certificate, quantities={**pair.certificate.quantities, "files_sha256": files})
         write_atomic(tmp / "certificate.json", cert.to_json())
-        for name in MODEL_FILES.values():  # the transformer's own atomic save leaves mkstemp's 0600
-            os.chmod(tmp / name, 0o644)
         os.chmod(tmp, 0o755)
         replace_directory(tmp, target)
     except OSError as e:  # disk full, permissions changed under us, …: nothing half-written is left
@@ -387,7 +375,7 @@ def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Ce
         path = d / name
         if not path.is_file():
             raise InvalidArtifact(f"{path}: missing")
-        found = _sha256(path)
+        found = file_sha256(path)
         if found != digest:
             raise InvalidArtifact(f"{path}: SHA-256 does not match the certificate (expected {digest[:8]}…, found {found[:8]}…)")
     config = _read_json(d / "config.json")

@@ -40,9 +40,7 @@ import copy
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -51,6 +49,7 @@ from torch import nn
 
 from theory.alphabet import Alphabet
 from theory.errors import InputTooLong, InvalidAlphabet, InvalidModelConfig, UnknownToken
+from theory.fileio import write_atomic
 
 NORMS = ("pre", "post", "none")
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -352,18 +351,9 @@ class DecoderTransformer(nn.Module):
         safetensors file, atomically (temporary file in the same folder, then a rename)."""
         from safetensors.torch import save
 
-        target = Path(path)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         meta = {"format": SAFETENSORS_FORMAT, "config": json.dumps(self.config.to_dict(), sort_keys=True)}
-        raw = _sorted_header(save(tensors, metadata=meta))
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, _sorted_header(save(tensors, metadata=meta)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "DecoderTransformer":

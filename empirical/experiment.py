@@ -28,16 +28,15 @@ from typing import Sequence
 
 import torch
 
-from theory.certificate import write_atomic
-from theory.languages import get_language
-from theory.prompts import PromptSet, paper_prompts
-
 from empirical.architectures import SIZES, ModelSize, build_model, check_architecture, check_fits
 from empirical.data import LanguageData, Vocab, check_regime, language_data, ood_words, regime_pairs
 from empirical.errors import InvalidExperimentConfig
-from empirical.metrics import rule_metrics_batched, measure_losses
+from empirical.metrics import measure_losses, rule_metrics_batched
 from empirical.saturation import SaturationGap, saturation_gap
 from empirical.train import TrainConfig, train
+from theory.fileio import write_atomic
+from theory.languages import get_language
+from theory.prompts import PromptSet, paper_prompts
 
 AGGREGATIONS = ("best-validation", "max-over-checkpoints")
 METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")

@@ -11,9 +11,8 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from theory.certificate import write_atomic
-
 from empirical.reference_data import OOD_R1_CHANCE, published
+from theory.fileio import write_atomic
 
 CSV_FIELDS = ("name", "language", "arch", "regime", "seed", "size", "steps_done", "wall_s", "params", "best_step",
               "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c",

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from empirical.errors import InvalidExperimentConfig
     from empirical.experiment import resolve_device, run_grid
     from empirical.report import figure, markdown, write_csv
-    from theory.certificate import output_dir_problem, write_atomic
+    from theory.fileio import output_dir_problem, write_atomic
     from theory.languages import get_language
 
     languages = [get_language(x).name for x in _csv(args.language)]

@@ -10,16 +10,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from theory.errors import InvalidCertificate
+
+# the file writers moved to theory.fileio; their old home keeps the names the README documents
+from theory.fileio import output_dir_problem as output_dir_problem
+from theory.fileio import replace_directory as replace_directory
+from theory.fileio import write_atomic as write_atomic
 
 CERTIFICATE_FORMAT = 1
 METHODS = ("exact", "smt", "bound", "exhaustive", "symbolic")
@@ -32,6 +34,16 @@ class Status(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+def status_counts(statuses: Iterable[object]) -> dict[str, int]:
+    """{"verified": n, "falsified": n, "unknown": n} over ``statuses`` (Status values, their strings, or
+    anything with a ``.status`` or ``.certificate.status``), in that order."""
+    counts = {s.value: 0 for s in Status}
+    for x in statuses:
+        x = getattr(getattr(x, "certificate", x), "status", x)
+        counts[str(getattr(x, "value", x))] += 1
+    return counts
 
 
 def jsonable(value: Any) -> Any:
@@ -218,62 +230,3 @@ def _finite_number(x: object) -> bool:
 def _short(value: object, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def write_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename, so a reader
-    never sees a half-written file."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def replace_directory(tmp: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Put the finished folder ``tmp`` at ``target`` by renames only (``tmp`` must be a sibling of
-    ``target``): an existing ``target`` is first moved aside and removed afterwards, so a reader sees
-    the old folder or the new one, never a mixture."""
-    import shutil
-
-    tmp, target = Path(tmp), Path(target)
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        os.replace(target, old / "dir")
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
-def output_dir_problem(out: str | os.PathLike[str], *, replace: bool = True) -> str | None:
-    """Why the folder ``out`` could not be written, or ``None``: a file in the way, a parent where we
-    may not write, a name the system refuses (too long, a NUL byte).  With ``replace`` (the folder is
-    built as a temporary sibling and renamed into place, replacing an old one) also an empty name,
-    ``.``/``..``/a filesystem root, and the home folder or a folder holding the working directory,
-    which are never to be replaced wholesale."""
-    text = os.fspath(out)
-    if not text or (replace and Path(text).name in ("", ".", "..")):
-        return "must name a folder to create or replace" if replace else "must name a folder"
-    try:
-        target = Path(os.path.abspath(text))
-        if target.exists() and not target.is_dir():
-            return "exists and is not a folder"
-        if replace and target.is_dir() and (target == Path.home() or Path.cwd().is_relative_to(target)):
-            return "is the home folder or holds the working directory; name a folder of its own"
-        where = target if not replace and target.is_dir() else target.parent
-        while not where.exists() and not where.is_symlink() and where != where.parent:
-            where = where.parent
-        if not where.is_dir():
-            return f"cannot be created: {where} is not a folder"
-        os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}.probe.", dir=where))  # may we write there?
-    except (OSError, ValueError) as e:
-        return f"is unusable ({getattr(e, 'strerror', None) or e})"
-    return None

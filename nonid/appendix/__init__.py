@@ -25,19 +25,17 @@ With ``from_path`` the saved certificates are read back and re-checked where the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-from theory.certificate import CERTIFICATE_FORMAT, output_dir_problem, replace_directory, write_atomic
-from theory.errors import InvalidArtifact
-
 from nonid.appendix.manifest import MANIFEST, manifest_json, read_manifest, user_files
 from nonid.appendix.sources import APPENDIX_FORMAT, COUNTEREXAMPLE_DIR, Entry, Options, collect, load_entries
+from theory.certificate import CERTIFICATE_FORMAT, status_counts
+from theory.errors import InvalidArtifact
+from theory.fileio import file_sha256, make_temp_dir, output_dir_problem, replace_directory, write_atomic
 
 OUTPUT_NAMES = frozenset({"appendix.tex", "appendix.md", "certificates.json", "timings.json", "figures", COUNTEREXAMPLE_DIR,
                           MANIFEST})
@@ -51,7 +49,7 @@ def _listing(names: list[str], more: bool = False) -> str:
 
 
 def check_output_dir(out: str | os.PathLike[str], force: bool = False) -> None:
-    """Refuse an ``out`` that cannot be created (:func:`theory.certificate.output_dir_problem`), a non-empty
+    """Refuse an ``out`` that cannot be created (:func:`theory.fileio.output_dir_problem`), a non-empty
     folder that is not recognisably an earlier appendix (no readable ``manifest.json``: refused even with
     ``force``), and, unless ``force``, an earlier appendix holding anything anywhere under it that it did
     not write as it is now (:func:`nonid.appendix.manifest.user_files`: a file of the user's, a changed one).
@@ -91,7 +89,7 @@ def _version() -> str:
 
 
 def certificates_json(entries: Sequence[Entry]) -> str:
-    counts = {s: sum(1 for e in entries if e.certificate.status.value == s) for s in ("verified", "falsified", "unknown")}
+    counts = status_counts(entries)
     doc = {
         "appendix_format": APPENDIX_FORMAT, "certificate_format": CERTIFICATE_FORMAT, "generator": f"nonid {_version()}",
         "counts": counts,
@@ -121,14 +119,12 @@ def write_appendix(out: str | os.PathLike[str], *, options: Options | None = Non
     """
     from nonid.appendix import figures as F
     from nonid.appendix import render
-
     from nonid.appendix.readback import recheck
 
     target = Path(out)
     check_output_dir(target, force)
     entries_in = load_entries(from_path) if from_path else None  # refuse bad input before any work
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = make_temp_dir(target)
     try:
         if entries_in is not None:
             entries = recheck(entries_in, echo)
@@ -173,4 +169,4 @@ def _copy_counterexample(src: Path, dst: Path) -> None:
 def file_hashes(directory: str | os.PathLike[str]) -> dict[str, str]:
     """SHA-256 of every file under ``directory`` (relative paths), for comparing two appendices."""
     d = Path(directory)
-    return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(d)): file_sha256(p) for p in sorted(d.rglob("*")) if p.is_file()}

@@ -17,7 +17,6 @@ from a manifest: the folder is walked, and each file found is looked up in the m
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from theory.errors import InvalidArtifact, NonidError
+from theory.fileio import file_sha256, walk_tree
 from theory.jsonio import SMALL_FILE_LIMITS, read_json_file
 
 MANIFEST = "manifest.json"
@@ -33,28 +33,9 @@ MANIFEST_FORMAT = "nonid-appendix-manifest-1"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def _sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _walk(root: Path) -> list[tuple[str, os.DirEntry]]:
-    """Every entry under ``root`` (relative ``/`` path, entry), links not followed, without recursion."""
-    out: list[tuple[str, os.DirEntry]] = []
-    stack = [(root, "")]
-    while stack:
-        where, prefix = stack.pop()
-        with os.scandir(where) as it:
-            entries = sorted(it, key=lambda e: e.name)
-        for e in entries:
-            rel = prefix + e.name
-            out.append((rel, e))
-            if e.is_dir(follow_symlinks=False):
-                stack.append((Path(e.path), rel + "/"))
-    return sorted(out, key=lambda x: x[0])
+    """Every entry under ``root`` (relative ``/`` path, entry), links not followed, sorted by path."""
+    return sorted(((prefix + e.name, e) for prefix, entries in walk_tree(root) for e in entries), key=lambda x: x[0])
 
 
 def manifest_json(folder: str | os.PathLike[str]) -> str:
@@ -71,7 +52,7 @@ def manifest_json(folder: str | os.PathLike[str]) -> str:
             continue
         if not stat.S_ISREG(st.st_mode):
             raise InvalidArtifact(f"{root / rel}: not a regular file; the appendix writes only files and folders")
-        files[rel] = {"bytes": st.st_size, "sha256": _sha256(e.path)}
+        files[rel] = {"bytes": st.st_size, "sha256": file_sha256(e.path)}
     doc = {"format": MANIFEST_FORMAT, "files": files,
            "note": ("Every file `nonid appendix` wrote into this folder, with its size and SHA-256. `nonid appendix "
                     "--out` replaces the folder only while every file under it is listed here unchanged (with "
@@ -127,7 +108,7 @@ def user_files(folder: str | os.PathLike[str], manifest: dict[str, tuple[int, st
             continue
         elif not stat.S_ISREG(st.st_mode) or rel not in manifest:
             found.append(rel)
-        elif manifest[rel][0] != st.st_size or manifest[rel][1] != _sha256(e.path):
+        elif manifest[rel][0] != st.st_size or manifest[rel][1] != file_sha256(e.path):
             found.append(f"{rel} (changed)")
         if len(found) >= limit:
             break
