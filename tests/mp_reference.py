@@ -3,8 +3,8 @@ significant digits (numpy object arrays of mpf), for containment tests of the ri
 
 from __future__ import annotations
 
-import numpy as np
 import mpmath
+import numpy as np
 
 
 def _arr(t) -> np.ndarray:

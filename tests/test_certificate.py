@@ -8,6 +8,7 @@ import pytest
 from theory.alphabet import EOS, Alphabet
 from theory.certificate import Certificate, Status, write_atomic
 from theory.data import FiniteDistribution
+from theory.errors import InvalidCertificate, NonidError
 from theory.exact import FractionInterval, LogCombination
 from theory.models import FunctionModel, PatchedModel, SupportExtension
 from theory.witness import Witness, check_witness, kl_within
@@ -30,11 +31,11 @@ def test_round_trip_and_stable_bytes():
 
 
 def test_non_verified_needs_reason_and_method_is_checked():
-    with pytest.raises(ValueError, match="needs a reason"):
+    with pytest.raises(InvalidCertificate, match="needs a reason"):
         make_cert(status="unknown")
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(InvalidCertificate, match="method"):
         make_cert(method="vibes")
-    with pytest.raises(ValueError, match="format"):
+    with pytest.raises(InvalidCertificate, match="format"):
         Certificate.from_dict({"format": 99})
 
 
@@ -108,5 +109,5 @@ def test_epsilon_comparisons():
     assert kl_within(LogCombination.zero(), Fraction(0))
     assert kl_within(LogCombination.log(Fraction(3, 2)), Fraction(1, 2)) is True  # ln 1.5 = 0.405
     assert kl_within(LogCombination.log(Fraction(3, 2)), Fraction(2, 5)) is False
-    with pytest.raises(ValueError):
+    with pytest.raises(NonidError, match="delta 0 must be positive"):  # TODO(issue 15 item 3): bare NonidError in Witness.__post_init__
         witness(Q1, Q2, delta=0)

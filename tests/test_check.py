@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from constructions.check import TorchARModel, check_model, check_pair, evaluate, scientific
-from constructions.enclosure import enclose, kl_bounds
 from constructions.compile import compile_model, prefix_set
+from constructions.enclosure import enclose, kl_bounds
 from constructions.export import case_prefixes, load_case
 from constructions.transformer import DecoderTransformer, TransformerConfig
 from theory.certificate import Status

@@ -13,9 +13,8 @@ from constructions.check import evaluate
 from constructions.compile import CompileConfig, PrefixSet, compile_model, compiled_config, prefix_set
 from theory.alphabet import Alphabet
 from theory.data import FiniteDistribution
-from theory.errors import InvalidBudget, InvalidDistribution, InvalidModelConfig, NonidError
+from theory.errors import InvalidBudget, InvalidDistribution, InvalidModelConfig
 from theory.models import FunctionModel, SupportExtension, TabularModel
-
 
 AB = Alphabet("ab")
 
@@ -127,5 +126,5 @@ def test_bad_inputs_are_typed_errors():
         prefix_set(q1, data=anbn_geometric())
     with pytest.raises(InvalidModelConfig):
         compile_model(q1, PrefixSet.closure("abc", ["a"]))
-    with pytest.raises(NonidError):
+    with pytest.raises(InvalidModelConfig, match="expected a CompileConfig"):
         compile_model(q1, prefix_set(q1, data=data), config={"zero_logit": 3})

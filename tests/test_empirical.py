@@ -15,7 +15,7 @@ from empirical.data import Vocab, language_data, oracle_completion, regime_pairs
 from empirical.errors import ConfigTooLarge, CorruptCheckpoint, UnknownArchitecture, UnknownRegime
 from empirical.experiment import aggregate, run_grid
 from empirical.linear import LinearModel
-from empirical.metrics import TorchARModel, greedy_completions, rule_metrics_batched, score_completions, measure_losses
+from empirical.metrics import TorchARModel, greedy_completions, measure_losses, rule_metrics_batched, score_completions
 from empirical.saturation import saturation_gap
 from empirical.train import CHECKPOINT_NAME, TrainConfig, load_checkpoint, train
 from empirical.transformer import position_sensitivity
@@ -27,6 +27,7 @@ from theory.models import FunctionModel
 from theory.probability import NextTokenDistribution
 from theory.prompts import paper_prompts, split_prompts
 from theory.properties import Completion, greedy_completion, rule_metrics
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():

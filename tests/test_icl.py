@@ -14,11 +14,34 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from constructions.icl import (
-    XIE_EXAMPLE_LENGTHS, BayesPredictor, GINCConfig, MixtureHMM, MixtureModel, NoICLModel,
-    SurgeryModel, bayes_masses, boundary_rates, brute_force_prefix_probability, build_ginc, check_prompt_shape,
-    evaluate_icl, exact_forward, exact_label, exact_next_token_masses, exact_prefix_probability, example_masses,
-    format_mass, icl_examples, max_examples, mixture_certificate, prompt_length, prove_kl_bounds, sample_prompts,
-    surgery_certificate, surgery_mass, surgery_mass_bound,
+    XIE_EXAMPLE_LENGTHS,
+    BayesPredictor,
+    GINCConfig,
+    MixtureHMM,
+    MixtureModel,
+    NoICLModel,
+    SurgeryModel,
+    bayes_masses,
+    boundary_rates,
+    brute_force_prefix_probability,
+    build_ginc,
+    check_prompt_shape,
+    evaluate_icl,
+    exact_forward,
+    exact_label,
+    exact_next_token_masses,
+    exact_prefix_probability,
+    example_masses,
+    format_mass,
+    icl_examples,
+    max_examples,
+    mixture_certificate,
+    prompt_length,
+    prove_kl_bounds,
+    sample_prompts,
+    surgery_certificate,
+    surgery_mass,
+    surgery_mass_bound,
 )
 from theory.errors import InvalidDistribution, InvalidPrompt, NonidError, UnknownToken
 from theory.models import ARModel
@@ -234,19 +257,6 @@ def test_zero_transitions_are_reported_not_verified():
     assert not cert.verified and "off the support" in cert.reason
 
 
-def test_bayes_icl_curve_report(small_eval):
-    """Report, not tune: the Bayes predictor's ID accuracy should not fall as n grows; on held-out
-    concepts it should stay flat and below the ID level."""
-    acc = {n: float(a.interval.lo) for n, a in small_eval.acc_p.items()}
-    h = small_eval.hmm
-    held = evaluate_icl(h, sample_prompts(h, h.heldout_concepts, (0, 8, 64), 5, 60, seed=1))
-    acc_h = {n: float(a.interval.lo) for n, a in held.acc_p.items()}
-    print("\nID accuracy by n:", acc, "\nheld-out accuracy by n:", acc_h)
-    late = np.mean([acc[n] for n in (16, 32, 64)])
-    assert late >= acc[0] - 0.05
-    assert abs(acc_h[64] - acc_h[0]) <= 0.15 and acc_h[64] < late
-
-
 def test_kl_bounds_are_proved_by_sympy():
     facts = prove_kl_bounds()
     assert facts and all(f.proved for f in facts)
@@ -266,15 +276,15 @@ def test_non_stochastic_matrices_are_refused():
         MixtureHMM.from_matrices(emission, ent, [[[0.5, 0.5], [0.5, 0.5]]], vocab_size=3, doc_length=5)
     with pytest.raises(InvalidDistribution, match="negative"):
         MixtureHMM.from_matrices(emission, ent, [[[Fraction(-1, 2), Fraction(3, 2)], [1, 0]]], vocab_size=3, doc_length=5)
-    with pytest.raises(NonidError, match="must not emit the delimiter"):
+    with pytest.raises(NonidError, match="must not emit the delimiter"):  # TODO(issue 15 item 3): bare NonidError in MixtureHMM.from_matrices
         MixtureHMM.from_matrices([[0, 0], [0, 2]], ent, [good], vocab_size=3, doc_length=5)
 
 
 @pytest.mark.parametrize("changes, error, fragment", [
     ({"delimiter": 50}, UnknownToken, "delimiter token 50"),
     ({"delimiter": -1}, UnknownToken, "delimiter token -1"),
-    ({"n_properties": 1}, NonidError, "n_properties = 1"),
-    ({"transition_temp": 0.0}, NonidError, "transition_temp"),
+    ({"n_properties": 1}, NonidError, "n_properties = 1"),  # TODO(issue 15 item 3): bare NonidError in GINCConfig.__post_init__
+    ({"transition_temp": 0.0}, NonidError, "transition_temp"),  # TODO(issue 15 item 3): bare NonidError in GINCConfig.__post_init__
     ({"eta": Fraction(3, 2)}, InvalidDistribution, "exceeds 1"),
     ({"entity_stickiness": 1}, InvalidDistribution, "entity_stickiness = 1"),
 ])
@@ -291,7 +301,7 @@ def test_bad_prompt_shapes_and_weights_name_the_value():
         sample_prompts(h, [0], [-1], 5, 3)
     with pytest.raises(InvalidPrompt, match="n must be <= 169"):
         sample_prompts(h, [0], [170], 5, 3)
-    with pytest.raises(NonidError, match="concept 9"):
+    with pytest.raises(NonidError, match="concept 9"):  # TODO(issue 15 item 3): bare NonidError in sample_prompts
         sample_prompts(h, [9], [2], 5, 3)
     ev_eps = [0, 1, Fraction(3, 2), "-1/2"]
     P = BayesPredictor(build_ginc(GINCConfig.tiny()))

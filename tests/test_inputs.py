@@ -7,7 +7,12 @@ import pytest
 from theory.alphabet import EOS, Alphabet
 from theory.data import ConditionalDistribution, FiniteDistribution, anbn_geometric
 from theory.errors import (
-    EmptySupport, InvalidAlphabet, InvalidDistribution, NonidError, OffSupport, UndefinedPrefix, UnknownToken,
+    EmptySupport,
+    InvalidAlphabet,
+    InvalidDistribution,
+    OffSupport,
+    UndefinedPrefix,
+    UnknownToken,
 )
 from theory.models import FunctionModel, PatchedModel, TabularModel, uniform_model
 from theory.probability import NextTokenDistribution
@@ -22,17 +27,17 @@ def test_bad_alphabets(symbols, fragment):
         Alphabet(symbols)
 
 
-@pytest.mark.parametrize("row, fragment", [
-    ({"a": Fraction(1, 2), "b": Fraction(1, 3)}, "sum to 5/6"),
-    ({"a": Fraction(3, 2), "b": Fraction(-1, 2)}, "exceeds 1"),
-    ({"a": -1, "b": 2}, "negative"),
-    ({"a": float("nan"), "b": 1}, "NaN"),
-    ({"a": 0.5, "b": 0.5}, "float"),
-    ({"a": "x", "b": 1}, "not a rational"),
-    ({"c": 1}, "'c'"),
+@pytest.mark.parametrize("row, error, fragment", [
+    ({"a": Fraction(1, 2), "b": Fraction(1, 3)}, InvalidDistribution, "sum to 5/6"),
+    ({"a": Fraction(3, 2), "b": Fraction(-1, 2)}, InvalidDistribution, "exceeds 1"),
+    ({"a": -1, "b": 2}, InvalidDistribution, "negative"),
+    ({"a": float("nan"), "b": 1}, InvalidDistribution, "NaN"),
+    ({"a": 0.5, "b": 0.5}, InvalidDistribution, "float"),
+    ({"a": "x", "b": 1}, InvalidDistribution, "not a rational"),
+    ({"c": 1}, UnknownToken, "'c'"),
 ])
-def test_bad_rows(row, fragment):
-    with pytest.raises(NonidError, match=fragment):
+def test_bad_rows(row, error, fragment):
+    with pytest.raises(error, match=fragment):
         NextTokenDistribution(AB, row)
 
 

@@ -1,6 +1,6 @@
-"""Rules and languages against brute-force oracles written independently here (regex, counting, a stack)."""
+"""Rules and languages against brute-force oracles written independently (regex, counting, a stack; in
+tests/oracles.py)."""
 
-import re
 from functools import lru_cache
 from itertools import product
 
@@ -8,41 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.oracles import LANG_ORACLES, RULE_ORACLES
 from theory.alphabet import Alphabet
 from theory.errors import InvalidLanguage, UnknownToken
 from theory.languages import DEAD, LANGUAGES, Language, Rule, get_language
-
-
-# ---- independent oracles --------------------------------------------------------------------------
-def balanced(w: str, o: str, c: str) -> bool:
-    depth = 0
-    for t in w:
-        depth += (t == o) - (t == c)
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def dyck2(w: str) -> bool:
-    stack = []
-    for t in w:
-        if t in "([":
-            stack.append(t)
-        elif not stack or stack.pop() != {")": "(", "]": "["}[t]:
-            return False
-    return not stack
-
-
-RULE_ORACLES = {
-    "L1": (lambda w: w.count("a") % 2 == 0, lambda w: w.startswith("b")),
-    "L2": (lambda w: w.count("a") % 2 == 0, lambda w: re.fullmatch("b*a*", w) is not None),
-    "L3": (lambda w: w.count("a") == w.count("b"), lambda w: re.fullmatch("a*b*", w) is not None),
-    "L4": (lambda w: balanced(w, "[", "]"), lambda w: balanced(w, "(", ")")),
-    "L5": (lambda w: w.count("a") == w.count("b") == w.count("c"), lambda w: re.fullmatch("a*b*c*", w) is not None),
-    "L6": (lambda w: balanced(w, "[", "]"), lambda w: balanced(w, "(", ")")),
-}
-LANG_ORACLES = {name: (lambda w, r=r: r[0](w) and r[1](w)) for name, r in RULE_ORACLES.items()}
-LANG_ORACLES["L4"] = dyck2
 
 
 def all_words(alphabet: Alphabet, max_len: int):

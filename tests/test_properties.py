@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.test_languages import LANG_ORACLES, RULE_ORACLES
+from tests.oracles import LANG_ORACLES, RULE_ORACLES
 from theory.alphabet import EOS, Alphabet
 from theory.certificate import Status
 from theory.data import FiniteDistribution
@@ -17,8 +17,15 @@ from theory.languages import LANGUAGES
 from theory.models import FunctionModel, SupportExtension, TabularModel, sequence_probability
 from theory.prompts import paper_prompts
 from theory.properties import (
-    Completion, GreedyRuleAccuracy, Property, SampledRuleProbability, greedy_completion,
-    mean_sampled_rule_probability, rule_extrapolation_accuracy, rule_metrics, sampled_rule_probability,
+    Completion,
+    GreedyRuleAccuracy,
+    Property,
+    SampledRuleProbability,
+    greedy_completion,
+    mean_sampled_rule_probability,
+    rule_extrapolation_accuracy,
+    rule_metrics,
+    sampled_rule_probability,
 )
 from theory.strategies import rows
 from theory.witness import Witness, check_witness

@@ -17,7 +17,7 @@ from theory import smt  # noqa: E402
 from theory.alphabet import EOS, Alphabet  # noqa: E402
 from theory.certificate import Status  # noqa: E402
 from theory.data import FiniteDistribution  # noqa: E402
-from theory.errors import InvalidBudget, InvalidDistribution, InvalidLanguage, InvalidPrompt, UnknownToken  # noqa: E402
+from theory.errors import InvalidBudget, InvalidDistribution, InvalidLanguage, InvalidPrompt, InvalidSolverOption, UnknownToken  # noqa: E402
 from theory.languages import get_language  # noqa: E402
 from theory.losses import kl_divergence  # noqa: E402
 from theory.models import PatchedModel  # noqa: E402
@@ -211,18 +211,18 @@ def test_bad_horizon(horizon):
 
 
 def test_bad_options():
-    with pytest.raises(InvalidBudget, match="'fast'"):
+    with pytest.raises(InvalidSolverOption, match="'fast'"):
         smt.prove_lemma_b(2, encoding="fast")
     with pytest.raises(InvalidBudget, match="timeout_ms 0"):
         smt.prove_lemma_c(2, timeout_ms=0)
-    with pytest.raises(InvalidLanguage, match="'maybe'"):
+    with pytest.raises(InvalidSolverOption, match="'maybe'"):
         smt.prove_lemma_a(2, hypothesis="maybe")
-    with pytest.raises(InvalidLanguage, match="'some'"):
+    with pytest.raises(InvalidSolverOption, match="'some'"):
         smt.prove_lemma_b(2, scope="some")
     with pytest.raises(InvalidBudget, match="outcomes 1"):
         smt.prove_node_gibbs(1)
     for prove in PROVERS.values():
-        with pytest.raises(InvalidLanguage, match="variant 'leaf-only'"):
+        with pytest.raises(InvalidSolverOption, match="variant 'leaf-only'"):
             prove(2, variant="leaf-only")
 
 

@@ -12,9 +12,23 @@ from theory.exact import LogCombination, LogInterval
 from theory.losses import cross_entropy, entropy, kl_divergence, padded_per_token
 from theory.models import sequence_probability
 from theory.symbolic import (
-    ClosedFormError, ExactReal, anbn_entropy, anbn_entropy_per_token, anbn_mean_length, binary_entropy,
-    check_anbn_entropy, check_geometric_ce, check_padded_floor, exact_value, geometric_ce_minimiser,
-    geometric_ce_tail, geometric_cross_entropy, geometric_model, padded_floor, symbols, uniform_anbn,
+    ClosedFormError,
+    ExactReal,
+    anbn_entropy,
+    anbn_entropy_per_token,
+    anbn_mean_length,
+    binary_entropy,
+    check_anbn_entropy,
+    check_geometric_ce,
+    check_padded_floor,
+    exact_value,
+    geometric_ce_minimiser,
+    geometric_ce_tail,
+    geometric_cross_entropy,
+    geometric_model,
+    padded_floor,
+    symbols,
+    uniform_anbn,
     uniform_anbncn,
 )
 

@@ -8,12 +8,30 @@ from fractions import Fraction
 
 import pytest
 
-from tests.mutants.api_mutants import TINY_LOGITS, RawModel, TwoFaced, float_row
+from tests.oracles import TINY_LOGITS, RawModel, TwoFaced, float_row
 from theory import (
-    EOS, Alphabet, BudgetExceeded, ExactBudget, FiniteDistribution, FractionInterval, InvalidBudget,
-    InvalidDistribution, InvalidModel, InvalidProperty, LogCombination, NextTokenDistribution, PatchedModel,
-    Status, SupportExtension, ValidatedModel, Witness, anbn_geometric, check_witness, copies_support,
-    kl_divergence, validated,
+    EOS,
+    Alphabet,
+    BudgetExceeded,
+    ExactBudget,
+    FiniteDistribution,
+    FractionInterval,
+    InvalidBudget,
+    InvalidDistribution,
+    InvalidModel,
+    InvalidProperty,
+    LogCombination,
+    NextTokenDistribution,
+    PatchedModel,
+    Status,
+    SupportExtension,
+    ValidatedModel,
+    Witness,
+    anbn_geometric,
+    check_witness,
+    copies_support,
+    kl_divergence,
+    validated,
 )
 from theory.exact import factorize_within
 from theory.models import uniform_model

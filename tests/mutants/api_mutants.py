@@ -7,7 +7,8 @@ instance override) claiming to copy the support so that an infinite KL tail is c
 property answering NaN or a bool, and a float-derived row with e^-700 probabilities whose exact
 logarithm would take hours to factorise.
 
-The shared instance is :mod:`tests.mutants.theory_mutants`' (P uniform on {ab, aab}; ``b`` is OOD).
+The shared instance is :func:`tests.oracles.ab_aab` (P uniform on {ab, aab}; ``b`` is OOD), with the
+adversarial :class:`~tests.oracles.RawModel` and :class:`~tests.oracles.TwoFaced` defined there.
 The two-faced mutants use φ(Q) = 2·q(a | a) − q(a | b), which reads the support prefix ``a`` as well
 as the OOD prefix ``b``: honest support copies give φ = 1 − q(a | b), so a gap of 1 needs the models to
 differ at ``b`` — unless a model shows the property another row at ``a`` than it showed the loss.
@@ -15,50 +16,14 @@ differ at ``b`` — unless a model shows the property another row at ``a`` than 
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 from tests.mutants.registry import mutant, verdict
-from tests.mutants.theory_mutants import _rule_case, check, copy, data, q_at_b, witness
+from tests.mutants.shared import check, copy, q_at_b, rule_case, witness
+from tests.oracles import TINY_LOGITS, A, RawModel, TwoFaced, float_row, unchecked_row
 from theory import Alphabet, NextTokenDistribution, SupportExtension, check_witness
 
-A = Alphabet("ab")
 HALF = Fraction(1, 2)
-
-
-def _row(*probs: Fraction, alphabet: Alphabet = A) -> NextTokenDistribution:
-    """A row built as a careless (or hostile) model would: unchecked, straight from a tuple."""
-    return NextTokenDistribution._trusted(alphabet, tuple(Fraction(p) for p in probs))
-
-
-class RawModel:
-    """A user's model: the data's conditional on the support, ``rows`` where given (checked by nobody
-    but the library's validating memo), and a point mass on EOS elsewhere."""
-
-    def __init__(self, rows: dict[str, NextTokenDistribution], name: str = "raw") -> None:
-        self.alphabet, self.rows, self.name, self.calls = A, rows, name, 0
-
-    def next_token(self, prefix: str) -> NextTokenDistribution:
-        self.calls += 1
-        if prefix in self.rows:
-            return self.rows[prefix]
-        if data().prefix_mass(prefix) > 0:
-            return data().conditional(prefix)
-        return _row(0, 0, 1)
-
-
-class TwoFaced(RawModel):
-    """Answers p(· | a) at ``a`` the first time (the loss reads it first) and ``later`` afterwards."""
-
-    def __init__(self, later: NextTokenDistribution, rows: dict[str, NextTokenDistribution]) -> None:
-        super().__init__(rows, name="two-faced")
-        self.later, self.seen = later, 0
-
-    def next_token(self, prefix: str) -> NextTokenDistribution:
-        if prefix == "a":
-            self.seen += 1
-            return data().conditional("a") if self.seen == 1 else self.later
-        return super().next_token(prefix)
 
 
 class Mutating(RawModel):
@@ -66,7 +31,7 @@ class Mutating(RawModel):
 
     def __init__(self, rows: dict[str, NextTokenDistribution], mutate: bool) -> None:
         super().__init__(rows, name="mutating")
-        self.row_a, self.mutate = _row(HALF, HALF, 0), mutate
+        self.row_a, self.mutate = unchecked_row(HALF, HALF, 0), mutate
 
     def next_token(self, prefix: str) -> NextTokenDistribution:
         if prefix == "a":
@@ -85,7 +50,7 @@ def _b_first(q) -> Fraction:
 def _two_faced_witness(q2) -> str:
     from dataclasses import replace
 
-    q1 = RawModel({"b": _row(1, 0, 0)}, name="Q1")
+    q1 = RawModel({"b": unchecked_row(1, 0, 0)}, name="Q1")
     return check(replace(witness(q1=q1, q2=q2), prop=_b_first, property_name="2 q(a|a) - q(a|b)"))
 
 
@@ -95,7 +60,7 @@ def _stateful(mutate: bool) -> str:
     property), and copies Q1 at 'b': read once, Q2 is Q1 and the property gap is 0, not 1."""
     if not mutate:
         return _two_faced_witness(RawModel({}, name="Q2"))
-    return _two_faced_witness(TwoFaced(_row(0, 1, 0), {"b": _row(1, 0, 0)}))
+    return _two_faced_witness(TwoFaced(unchecked_row(0, 1, 0), {"b": unchecked_row(1, 0, 0)}))
 
 
 @mutant("row-mutated-after-validation", "model", "falsified")
@@ -104,27 +69,27 @@ def _mutated_row(mutate: bool) -> str:
     the memo keeps its own copy, so the property sees the row the loss saw (gap 0, not 1)."""
     if not mutate:
         return _two_faced_witness(RawModel({}, name="Q2"))
-    return _two_faced_witness(Mutating({"b": _row(1, 0, 0)}, mutate=True))
+    return _two_faced_witness(Mutating({"b": unchecked_row(1, 0, 0)}, mutate=True))
 
 
 @mutant("row-wrong-alphabet-order", "model", "refused:InvalidDistribution")
 def _wrong_order(mutate: bool) -> str:
     """Q2's root row is over Alphabet('ba'): probs (1, 0, 0) there mean 'b' surely, but read by
     position over 'ab' they look like p(.|root) = 'a' surely."""
-    root = _row(1, 0, 0, alphabet=Alphabet("ba") if mutate else A)
+    root = unchecked_row(1, 0, 0, alphabet=Alphabet("ba") if mutate else A)
     return check(witness(q2=RawModel({"": root}, name="Q2")))
 
 
 @mutant("row-sums-to-1-plus-2^-60", "model", "refused:InvalidDistribution")
 def _sum_over_one(mutate: bool) -> str:
     """Q1's row at the OOD prefix 'b' is (1, 0, 2^-60), built unchecked: it sums to 1 + 2^-60."""
-    return check(witness(q1=RawModel({"b": _row(1, 0, Fraction(1, 2**60) if mutate else 0)}, name="Q1")))
+    return check(witness(q1=RawModel({"b": unchecked_row(1, 0, Fraction(1, 2**60) if mutate else 0)}, name="Q1")))
 
 
 @mutant("row-negative-entry", "model", "refused:InvalidDistribution")
 def _negative(mutate: bool) -> str:
     """Q1's row at 'b' is (5/4, 0, -1/4): sum 1, but a negative 'probability' that stretches the gap."""
-    row = _row(Fraction(5, 4), 0, Fraction(-1, 4)) if mutate else _row(1, 0, 0)
+    row = unchecked_row(Fraction(5, 4), 0, Fraction(-1, 4)) if mutate else unchecked_row(1, 0, 0)
     return check(witness(q1=RawModel({"b": row}, name="Q1")))
 
 
@@ -143,7 +108,7 @@ class ForgedExtension(SupportExtension):
 def _forged_subclass(mutate: bool) -> str:
     """a^n b^n, KL summed to depth 8: the violator replaced by a subclass of SupportExtension that
     leaks onto the support at a^10.  isinstance would close its tail at 0 (a false 'verified')."""
-    case = _rule_case("anbn")
+    case = rule_case("anbn")
     v = case.violator
     if mutate:
         v = ForgedExtension(v.data, v.off_support, name="forged")
@@ -153,7 +118,7 @@ def _forged_subclass(mutate: bool) -> str:
 @mutant("instance-next-token-override", "witness", "unknown")
 def _forged_instance(mutate: bool) -> str:
     """The same leak at a^10 by replacing next_token on a genuine SupportExtension instance."""
-    case = _rule_case("anbn")
+    case = rule_case("anbn")
     v = case.violator
     if mutate:
         v = SupportExtension(v.data, v.off_support, name="patched-instance")
@@ -187,20 +152,6 @@ def _bool(mutate: bool) -> str:
 
 
 # ---- bounded work -------------------------------------------------------------------------------------
-def float_row(logits: tuple[float, ...]) -> NextTokenDistribution:
-    """A network's row as the float adapters make it: exp(z - max z) in float64, each an exact dyadic
-    rational, divided by their exact sum (so the row sums to exactly 1)."""
-    top = max(logits)
-    fr = [Fraction(math.exp(z - top)) for z in logits]
-    total = sum(fr)
-    return NextTokenDistribution(A, dict(zip(A.outcomes, (x / total for x in fr))))
-
-
-TINY_LOGITS = (0.0, -700.0, -701.0)
-"""Float logits whose row has probabilities e^-700 and e^-701: normalised exactly, its denominator is
-a 1064-bit integer with a 998-bit composite part that a bounded factoring attempt does not split."""
-
-
 @mutant("float-row-e-minus-700", "witness", "unknown")
 def _tiny(mutate: bool) -> str:
     """Q1's root row comes from float logits (0, -700, -701): probabilities e^-700 and e^-701, whose

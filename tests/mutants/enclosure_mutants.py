@@ -20,19 +20,7 @@ from pathlib import Path
 import torch
 
 from tests.mutants.registry import mutant, verdict
-from tests.mutants.torch_mutants import _rehash
-
-N_MAX = 4
-
-
-@functools.lru_cache(maxsize=None)
-def _pair():
-    from constructions.compile import compile_model
-    from constructions.export import case_prefixes, load_case
-
-    case = load_case("anbn", N_MAX)
-    ps = case_prefixes(case)
-    return case, ps, compile_model(case.completer, ps)[0], compile_model(case.violator, ps)[0]
+from tests.mutants.shared import N_MAX, cli_verdict, compiled_anbn, rehash
 
 
 def trap_network(net, gain: float = 2.0 ** 70, tiny: float = 2.0 ** -60, out_symbol: int = 1):
@@ -68,7 +56,7 @@ def batch_layout_trap(mutate: bool) -> str:
     'b': its real function puts almost all mass on 'b' everywhere.  Control: the same unit with gain 0."""
     from constructions.check import check_pair
 
-    case, ps, q1, q2 = _pair()
+    case, ps, q1, q2 = compiled_anbn()
     net = trap_network(q1, gain=2.0 ** 70 if mutate else 0.0)
     return verdict(lambda: check_pair(case, net, q2, ps))
 
@@ -80,7 +68,7 @@ def straddling_relu(mutate: bool) -> str:
     cannot certify TV <= 1e-9.  Control: gain 0."""
     from constructions.check import check_pair
 
-    case, ps, q1, q2 = _pair()
+    case, ps, q1, q2 = compiled_anbn()
     net = trap_network(q1, gain=2.0 ** 40 if mutate else 0.0, tiny=2.0 ** -70)
     return verdict(lambda: check_pair(case, net, q2, ps))
 
@@ -92,7 +80,7 @@ def kl_above_bound(mutate: bool) -> str:
     Control: the compile method's bound 1e-9."""
     from constructions.check import check_pair
 
-    case, ps, q1, q2 = _pair()
+    case, ps, q1, q2 = compiled_anbn()
     return verdict(lambda: check_pair(case, q1, q2, ps, kl_bound=1e-30 if mutate else 1e-9))
 
 
@@ -119,14 +107,7 @@ def _copy() -> Path:
 
 def _check_cli(d: Path) -> str:
     """`nonid check d` as a verdict: "verified" for exit 0 (the control), else "exit N"."""
-    import contextlib
-    import io
-
-    from nonid.cli import main
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        out = verdict(lambda: main(["check", str(d)]))
-    return "verified" if out == "exit 0" else out
+    return cli_verdict(["check", str(d)])
 
 
 def _forged_config(mutate: bool, **changes) -> str:
@@ -146,7 +127,7 @@ def _edit_config(d: Path, **changes) -> None:
         else:
             cfg[key] = value
     (d / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    _rehash(d)
+    rehash(d)
 
 
 @mutant("check-forged-tolerance", "file", "exit 2")
@@ -206,7 +187,7 @@ def model_card_edited(mutate: bool) -> str:
     d = _copy()
     if mutate:
         (d / "README.md").write_text("# Verified forever\n")
-        _rehash(d)
+        rehash(d)
     return _check_cli(d)
 
 
@@ -217,7 +198,7 @@ def subclass_forward(mutate: bool) -> str:
     from constructions.check import check_pair
     from constructions.transformer import DecoderTransformer
 
-    case, ps, q1, q2 = _pair()
+    case, ps, q1, q2 = compiled_anbn()
 
     class Sneaky(DecoderTransformer):
         def forward(self, tokens):  # noqa: D401 - a forged forward

@@ -4,7 +4,7 @@
 
 Fixtures are tiny and built once per process: an appendix of the single proof check ``lemma-a``
 (no figures, no models; written in well under a second, rebuilt from in a tenth), and the cached
-aⁿbⁿ (n ≤ 3) counterexample pair of :mod:`tests.mutants.torch_mutants` for the directory mutants.
+aⁿbⁿ (n ≤ 3) counterexample pair of :mod:`tests.mutants.shared` for the directory mutants.
 A mutant never changes a cached folder: it works on a copy.
 """
 
@@ -13,14 +13,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import io
 import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tests.mutants.registry import ACCEPTED, constructed, mutant, verdict
+from tests.mutants.registry import constructed, mutant, verdict
+from tests.mutants.shared import anbn_pair, cli_verdict, fresh, rehash, written
+
 
 # ---- shared fixtures --------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
@@ -41,15 +42,6 @@ def _work() -> Iterator[tuple[Path, Path]]:
         d = Path(tmp) / "appendix"
         shutil.copytree(_appendix_root(), d)
         yield d, Path(tmp) / "out"
-
-
-def _main(argv: list[str]) -> str:
-    """The command line's verdict: ``verified`` for exit 0, else ``exit N`` (output swallowed)."""
-    from nonid.cli import main
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        v = verdict(lambda: main(argv))
-    return ACCEPTED if v == "exit 0" else v
 
 
 def _snapshot(d: Path) -> dict[str, bytes]:
@@ -133,17 +125,15 @@ def json_over_cap(mutate: bool) -> str:
             p = d / "certificates.json"
             with open(p, "ab") as f:
                 f.write(b" " * (CERTIFICATE_LIMITS.max_bytes + 1 - p.stat().st_size))
-        return _main(["appendix", "--out", str(out), "--from", str(d), "--quiet"])
+        return cli_verdict(["appendix", "--out", str(out), "--from", str(d), "--quiet"])
 
 
 def _counterexample_verdict(edit: Callable[[Path], None] | None) -> str:
-    from tests.mutants.torch_mutants import _fresh, _rehash, _written
-
-    with _written() as d:
+    with written() as d:
         if edit is not None:
             edit(d)
-            _rehash(d)
-        return verdict(lambda: _fresh(d))
+            rehash(d)
+        return verdict(lambda: fresh(d))
 
 
 @mutant("file-json-config-10000-digit-integer", "file", "refused:InvalidArtifact")
@@ -163,14 +153,12 @@ def certificate_over_cap(mutate: bool) -> str:
     """A counterexample's certificate.json padded with whitespace to one byte over the 16 MiB cap (valid
     JSON, so only the cap refuses it): refused by its size before it is read."""
     from theory.jsonio import CERTIFICATE_LIMITS
-    from tests.mutants.torch_mutants import _fresh, _written
-
-    with _written() as d:
+    with written() as d:
         if mutate:
             p = d / "certificate.json"
             with open(p, "ab") as f:
                 f.write(b" " * (CERTIFICATE_LIMITS.max_bytes + 1 - p.stat().st_size))
-        return verdict(lambda: _fresh(d))
+        return verdict(lambda: fresh(d))
 
 
 @mutant("file-files-sha256-unknown-name", "file", "refused:InvalidArtifact")
@@ -178,11 +166,9 @@ def files_sha256_unknown(mutate: bool) -> str:
     """A certificate's files_sha256 with one more entry, ``../../etc/passwd``, with the true hash of the
     file that name reaches from the directory: the map may name only the four files a counterexample
     hashes, so `verify_directory` refuses it (a reader that hashed every listed name would accept it)."""
-    from tests.mutants.torch_mutants import _fresh, _written
-
-    with _written() as written, tempfile.TemporaryDirectory() as tmp:
+    with written() as original, tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp) / "a" / "cx"  # two levels down, so that d/../../etc/passwd stays inside tmp
-        shutil.copytree(written, d)
+        shutil.copytree(original, d)
         if mutate:
             target = Path(tmp) / "etc" / "passwd"
             target.parent.mkdir()
@@ -191,7 +177,7 @@ def files_sha256_unknown(mutate: bool) -> str:
             cert = json.loads((d / "certificate.json").read_text())
             cert["quantities"]["files_sha256"]["../../etc/passwd"] = hashlib.sha256(target.read_bytes()).hexdigest()
             (d / "certificate.json").write_text(json.dumps(cert))
-        return verdict(lambda: _fresh(d))
+        return verdict(lambda: fresh(d))
 
 
 @mutant("file-files-sha256-checker-unknown-name", "file", "refused:InvalidArtifact")
@@ -199,9 +185,7 @@ def files_sha256_checker(mutate: bool) -> str:
     """The same forged map given to constructions.artifact_files.check_files_sha256, the one checker of the
     map (a name outside config.json, README.md, q1/q2.safetensors is refused before any path is built)."""
     from constructions.artifact_files import check_files_sha256
-    from tests.mutants.torch_mutants import _written
-
-    with _written() as d:
+    with written() as d:
         files = json.loads((d / "certificate.json").read_text())["quantities"]["files_sha256"]
         if mutate:
             files["../../etc/passwd"] = files["README.md"]
@@ -219,8 +203,8 @@ def appendix_user_file(mutate: bool) -> str:
         if mutate:
             (d / "notes").mkdir()
             (d / "notes" / "draft.tex").write_text("my own draft\n")
-            return _untouched(d, lambda: _main(["appendix", "--out", str(d), "--from", str(src), "--quiet"]))
-        return _main(["appendix", "--out", str(d), "--from", str(src), "--quiet"])
+            return _untouched(d, lambda: cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"]))
+        return cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"])
 
 
 @mutant("file-appendix-user-edit-in-place", "file", "exit 2")
@@ -233,8 +217,8 @@ def appendix_user_edit(mutate: bool) -> str:
         if mutate:
             with open(d / "appendix.md", "a") as f:
                 f.write("\nMy comment on lemma A.\n")
-            return _untouched(d, lambda: _main(["appendix", "--out", str(d), "--from", str(src), "--quiet"]))
-        return _main(["appendix", "--out", str(d), "--from", str(src), "--quiet"])
+            return _untouched(d, lambda: cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"]))
+        return cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"])
 
 
 @mutant("file-appendix-force-on-foreign-folder", "file", "exit 2")
@@ -245,12 +229,12 @@ def appendix_force_foreign(mutate: bool) -> str:
     with _work() as (d, out):
         if not mutate:
             shutil.copytree(d, out)
-            return _main(["appendix", "--out", str(out), "--from", str(d), "--force", "--quiet"])
+            return cli_verdict(["appendix", "--out", str(out), "--from", str(d), "--force", "--quiet"])
         out.mkdir()
         (out / "main.tex").write_text("\\documentclass{article}\n")
         (out / "figs").mkdir()
         (out / "figs" / "plot.pdf").write_bytes(b"%PDF-1.4\n")
-        return _untouched(out, lambda: _main(["appendix", "--out", str(out), "--from", str(d), "--force", "--quiet"]))
+        return _untouched(out, lambda: cli_verdict(["appendix", "--out", str(out), "--from", str(d), "--force", "--quiet"]))
 
 
 @mutant("file-counterexample-force-user-file-in-subfolder", "file", "refused:InvalidArtifact")
@@ -258,12 +242,11 @@ def counterexample_force_user_file(mutate: bool) -> str:
     """An earlier counterexample directory with a user's runs/notes.txt added, replaced with --force
     (write_directory(..., overwrite=True), what `nonid counterexample --force` calls): refused, untouched."""
     from constructions.export import write_directory
-    from tests.mutants.torch_mutants import _pair, _written
 
     def force() -> str:
-        return verdict(lambda: write_directory(_pair(), d, n_max=3, overwrite=True))
+        return verdict(lambda: write_directory(anbn_pair(), d, n_max=3, overwrite=True))
 
-    with _written() as d:
+    with written() as d:
         if not mutate:
             return force()
         (d / "runs").mkdir()
@@ -283,7 +266,7 @@ def appendix_from_edited(mutate: bool) -> str:
             q = doc["certificates"][0]["certificate"]["quantities"]
             q["off_support_rows_changed"] += 1
             _write_certificates(d, doc)
-        return _main(["appendix", "--out", str(out), "--from", str(d), "--quiet"])
+        return cli_verdict(["appendix", "--out", str(out), "--from", str(d), "--quiet"])
 
 
 @mutant("file-appendix-from-renamed-check", "certificate", "exit 1")
@@ -295,4 +278,4 @@ def appendix_from_renamed(mutate: bool) -> str:
             doc = _certificates(d)
             doc["certificates"][0]["check"] = doc["certificates"][0]["certificate"]["check"] = "lemma-a-strong"
             _write_certificates(d, doc)
-        return _main(["appendix", "--out", str(out), "--from", str(d), "--quiet"])
+        return cli_verdict(["appendix", "--out", str(out), "--from", str(d), "--quiet"])

@@ -2,8 +2,9 @@
 SMT lemmas and synthesised models, certificates and the ICL certificates.
 
 Each mutant's control is the correct object (accepted); the mutation is the smallest change that
-makes it wrong.  The shared instance: P uniform on {ab, aab} over Σ = {a, b}; its support prefixes
-are ε, a, aa, ab, aab; ``b`` is OOD.  Q₁ and Q₂ copy p(·|u) on the support and differ only at ``b``
+makes it wrong.  The shared instance (:func:`tests.oracles.ab_aab`, with the witness helpers of
+:mod:`tests.mutants.shared`): P uniform on {ab, aab} over Σ = {a, b}; its support prefixes are ε, a,
+aa, ab, aab; ``b`` is OOD.  Q₁ and Q₂ copy p(·|u) on the support and differ only at ``b``
 (φ(Q) = q(a | b): 1 vs 0).
 """
 
@@ -14,42 +15,24 @@ from fractions import Fraction
 from functools import lru_cache
 
 from tests.mutants.registry import constructed, mutant, verdict
+from tests.mutants.shared import check, copy, q_at_b, rule_case, witness
+from tests.oracles import A, ab_aab
 from theory import (
-    EOS, Alphabet, Certificate, FiniteDistribution, LogCombination, NextTokenDistribution, PatchedModel,
-    SupportExtension, Witness, anbn_geometric, check_witness,
+    EOS,
+    Certificate,
+    FiniteDistribution,
+    LogCombination,
+    NextTokenDistribution,
+    PatchedModel,
+    SupportExtension,
+    Witness,
+    anbn_geometric,
+    check_witness,
 )
 from theory.errors import NonidError
 from theory.models import uniform_model
 
-A = Alphabet("ab")
 TINY = Fraction(1, 10**12)
-
-
-@lru_cache(maxsize=None)
-def data() -> FiniteDistribution:
-    return FiniteDistribution.from_weights(A, {"ab": 1, "aab": 1}, name="ab|aab")
-
-
-def copy(P=None, patches=None, name="copy"):
-    """A model equal to p(·|u) on S(P), uniform elsewhere, with ``patches`` on top."""
-    P = P or data()
-    return PatchedModel(SupportExtension(P, uniform_model(A)), patches or {}, name=name)
-
-
-def q_at_b(q) -> Fraction:
-    return q.next_token("b").prob("a")
-
-
-def witness(q1=None, q2=None, *, P=None, epsilon=0, delta=1, depth=None, tails=(None, None)) -> Witness:
-    P = P or data()
-    return Witness(
-        name="mutant", claim="q(a | b) is not identified by the loss", data=P,
-        q1=q1 or copy(P, {"b": {"a": 1}}, "Q1"), q2=q2 or copy(P, {"b": {EOS: 1}}, "Q2"),
-        prop=q_at_b, property_name="q(a | b)", epsilon=epsilon, delta=delta, depth=depth, kl_tail_bounds=tails)
-
-
-def check(w: Witness) -> str:
-    return verdict(lambda: check_witness(w))
 
 
 # ---- witnesses: a model that differs on the support --------------------------------------------------
@@ -177,18 +160,11 @@ def _tail_missing(mutate: bool) -> str:
 
 
 # ---- rule extrapolation (Proposition 1) -------------------------------------------------------------
-@lru_cache(maxsize=None)
-def _rule_case(name: str):
-    from constructions.rule_extrapolation import build_case
-
-    return build_case(name, depth=8) if name == "anbn" else build_case(name, n_max=6)
-
-
 @mutant("anbn-leak-beyond-depth", "witness", "unknown")
 def _anbn_deep_leak(mutate: bool) -> str:
     """a^n b^n, KL summed to depth 8: the violator is changed at the support prefix a^10, past the
     depth.  The prefix sum cannot see it, so the tail may no longer be closed at 0 by construction."""
-    case = _rule_case("anbn")
+    case = rule_case("anbn")
     v = PatchedModel(case.violator, {"a" * 10: {"b": 1}}) if mutate else case.violator
     return verdict(lambda: case.with_models(violator=v).certificate())
 
@@ -197,7 +173,7 @@ def _anbn_deep_leak(mutate: bool) -> str:
 def _anbn_leak(mutate: bool) -> str:
     """a^n b^n: the completer is changed at the support prefix 'aa' (inside the summed depth; p(b | aa)
     is 1/2, the patch makes it 1)."""
-    case = _rule_case("anbn")
+    case = rule_case("anbn")
     c = PatchedModel(case.completer, {"aa": {"b": 1}}) if mutate else case.completer
     return verdict(lambda: case.with_models(completer=c).certificate())
 
@@ -205,7 +181,7 @@ def _anbn_leak(mutate: bool) -> str:
 @mutant("completer-violator-swapped", "witness", "falsified")
 def _swapped(mutate: bool) -> str:
     """L3 (n <= 6): the R1-completer and R1-violator passed in the wrong roles."""
-    case = _rule_case("L3")
+    case = rule_case("L3")
     if mutate:
         case = case.with_models(completer=case.violator, violator=case.completer)
     return verdict(case.certificate)
@@ -217,7 +193,7 @@ def _prompt_split(mutate: bool) -> str:
     instead of 'aabbb' (OOD: more b's than a's)."""
     from constructions.rule_extrapolation import rule_extrapolation_case
 
-    case = _rule_case("L3")
+    case = rule_case("L3")
     prompts = ["ba", "aabb" if mutate else "aabbb"]
     return verdict(lambda: rule_extrapolation_case(case.data, case.language, prompts, name="split").certificate())
 
@@ -237,7 +213,7 @@ def _ends_with_a(word: str) -> bool:
 def _synthesised():
     from theory.smt import synthesize_extrapolator
 
-    res = synthesize_extrapolator(data(), ["b"], _ends_with_a, 0, 3, satisfy=True)
+    res = synthesize_extrapolator(ab_aab(), ["b"], _ends_with_a, 0, 3, satisfy=True)
     assert res.verified, res.reason
     return res
 
@@ -250,7 +226,7 @@ def _synthesis(mutate_prompt: bool = False, patches=None) -> str:
     model = PatchedModel(res.model, patches or {})
 
     try:
-        r = recheck_synthesis(data(), prompts, _ends_with_a, 0, 3, model, satisfy=True)
+        r = recheck_synthesis(ab_aab(), prompts, _ends_with_a, 0, 3, model, satisfy=True)
     except NonidError as e:
         return f"refused:{type(e).__name__}"
     return "verified" if r.passed else "falsified"

@@ -4,15 +4,13 @@ checkpoints and fine-tuning reparametrisations, each broken in one named way.
 Every fixture is built once per process (``functools.lru_cache``) and kept tiny: the aⁿbⁿ case with
 n ≤ 4 (≈1,100 prefixes, both networks compiled in a tenth of a second), a 2-layer float64 model for
 the fine-tuning maps checked exhaustively up to length 6, and a 16-wide student for the checkpoint.
-A mutant never changes a cached object: it clones what it breaks.
+The compiled pair and the counterexample folders are :mod:`tests.mutants.shared`'s (the file and
+enclosure mutants use them too).  A mutant never changes a cached object: it clones what it breaks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import hashlib
-import io
 import json
 import tempfile
 from dataclasses import replace
@@ -22,28 +20,14 @@ from types import SimpleNamespace
 import torch
 
 from tests.mutants.registry import ACCEPTED, mutant, verdict
-
-N_MAX = 4
+from tests.mutants.shared import N_MAX, anbn_pair, cli_verdict, compiled_anbn, fresh, rehash, written
 
 
 # ---- shared fixtures --------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _compiled():
-    """(case, prefix set, compiled completer Q1, compiled violator Q2) for aⁿbⁿ, n ≤ N_MAX."""
-    from constructions.compile import compile_model
-    from constructions.export import case_prefixes, load_case
-
-    case = load_case("anbn", N_MAX)
-    ps = case_prefixes(case)
-    q1, _ = compile_model(case.completer, ps)
-    q2, _ = compile_model(case.violator, ps)
-    return case, ps, q1, q2
-
-
 def _check(q1, q2, prefixes=None, case=None, **kw):
     from constructions.check import check_pair
 
-    c, ps, _, _ = _compiled()
+    c, ps, _, _ = compiled_anbn()
     return check_pair(c if case is None else case, q1, q2, ps if prefixes is None else prefixes, **kw)
 
 
@@ -55,7 +39,7 @@ def _logit_rows(net) -> slice:
 
 def _nudge_lookup(net, prefix: str, delta) -> object:
     """A clone of a compiled network with ``delta`` added to the logits written by ``prefix``'s lookup unit."""
-    _, ps, _, _ = _compiled()
+    _, ps, _, _ = compiled_anbn()
     bad = net.clone()
     k = ps.prefixes.index(prefix)
     with torch.no_grad():
@@ -72,7 +56,7 @@ def _pick(mutate: bool, good, bad):
 def compiled_weight_nudged(mutate: bool) -> str:
     """One compiled output weight nudged: the lookup unit of the support prefix 'aab' writes the logit of
     'a' (probability 0 there, floored at −40) as −20 instead, a TV of e^−20 ≈ 2.1e−9 > the tolerance 1e−9."""
-    _, _, q1, q2 = _compiled()
+    _, _, q1, q2 = compiled_anbn()
     bad = _nudge_lookup(q1, "aab", [20.0, 0.0, 0.0])
     return verdict(lambda: _check(_pick(mutate, q1, bad), q2))
 
@@ -81,7 +65,7 @@ def compiled_weight_nudged(mutate: bool) -> str:
 def compiled_logit_off(mutate: bool) -> str:
     """The compiled completer's logit for 'b' after the support prefix 'a' (p = 1/4, not a floored zero)
     off by 2e−8: TV ≈ p(1 − p)·2e−8 ≈ 3.8e−9, just beyond the stated tolerance 1e−9."""
-    _, _, q1, q2 = _compiled()
+    _, _, q1, q2 = compiled_anbn()
     bad = _nudge_lookup(q1, "a", [0.0, 2e-8, 0.0])
     return verdict(lambda: _check(_pick(mutate, q1, bad), q2))
 
@@ -90,7 +74,7 @@ def compiled_logit_off(mutate: bool) -> str:
 def compiled_lookup_silenced(mutate: bool) -> str:
     """The violator's lookup unit of the support prefix 'aabb' never fires (its bias lowered by 2·margin):
     the network is uniform there instead of ending the word."""
-    _, ps, q1, q2 = _compiled()
+    _, ps, q1, q2 = compiled_anbn()
     bad = q2.clone()
     with torch.no_grad():
         bad.blocks[1].mlp.fc_in.bias[ps.prefixes.index("aabb")] -= 2.0
@@ -104,7 +88,7 @@ def compiled_from_wrong_conditional(mutate: bool) -> str:
     from constructions.compile import compile_model
     from theory.probability import NextTokenDistribution
 
-    case, ps, q1, q2 = _compiled()
+    case, ps, q1, q2 = compiled_anbn()
 
     class OneRowChanged:
         alphabet = case.completer.alphabet
@@ -125,7 +109,7 @@ def compiled_from_wrong_conditional(mutate: bool) -> str:
 def compiled_pair_swapped(mutate: bool) -> str:
     """The completer and the violator handed to the checker the wrong way round (Q1 := violator network):
     the certificate's OOD claim about Q1 would be the opposite of the truth."""
-    _, _, q1, q2 = _compiled()
+    _, _, q1, q2 = compiled_anbn()
     return verdict(lambda: _check(q2, q1) if mutate else _check(q1, q2))
 
 
@@ -134,7 +118,7 @@ def compiled_ood_flipped(mutate: bool) -> str:
     """A change that touches no support prefix: on the OOD prompt 'b' the completer's greedy path is
     steered (its first step's logit for EOS raised by 50), so Q1's OOD behaviour is no longer the
     construction's — the test loss is unchanged, and the checker must still see it."""
-    case, ps, q1, q2 = _compiled()
+    case, ps, q1, q2 = compiled_anbn()
     assert not case.data.in_support("b")
     bad = _nudge_lookup(q1, "b", [0.0, 0.0, 50.0])
     return verdict(lambda: _check(_pick(mutate, q1, bad), q2))
@@ -147,7 +131,7 @@ def compiled_prompt_split_off_by_one(mutate: bool) -> str:
     the real set: greedy steps from the real prompts fall off the compiled set (uniform rows)."""
     from constructions.compile import PrefixSet, compile_model, prefix_set
 
-    case, ps, q1, q2 = _compiled()
+    case, ps, q1, q2 = compiled_anbn()
     if not mutate:
         return verdict(lambda: _check(q1, q2))
     short = prefix_set(case.completer, data=case.data, prompts=[u[:-1] for u in case.prompts.prompts],
@@ -168,7 +152,7 @@ def check_prefix_set_misses_support(mutate: bool) -> str:
     never silently bounded on a part of the support."""
     from constructions.compile import PrefixSet
 
-    case, ps, q1, q2 = _compiled()
+    case, ps, q1, q2 = compiled_anbn()
     longest = "a" * N_MAX + "b" * N_MAX
     cut = PrefixSet.closure(ps.alphabet, [w for w in ps.maximal if not w.startswith(longest)] + [longest[:-1]])
     assert longest in ps and longest not in cut
@@ -179,59 +163,21 @@ def check_prefix_set_misses_support(mutate: bool) -> str:
 def compiled_weight_nan(mutate: bool) -> str:
     """One lookup weight of the completer set to NaN: its logits at that prefix are not numbers, which
     is a failed check (non-finite logits), never a pass and never a crash."""
-    _, ps, q1, q2 = _compiled()
+    _, ps, q1, q2 = compiled_anbn()
     bad = _nudge_lookup(q1, "aab", [float("nan"), 0.0, 0.0])
     return verdict(lambda: _check(_pick(mutate, q1, bad), q2))
 
 
 # ---- counterexample directories ---------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _pair():
-    from constructions.export import build_pair, load_case
-
-    return build_pair(load_case("anbn", 3))
-
-
-@contextlib.contextmanager
-def _written(pair=None):
-    """A fresh counterexample directory of the (cached) aⁿbⁿ, n ≤ 3 pair, deleted afterwards."""
-    from constructions.export import write_directory
-
-    with tempfile.TemporaryDirectory() as tmp:
-        d = Path(tmp) / "cx"
-        write_directory(pair or _pair(), d, n_max=3)
-        yield d
-
-
-def _rehash(d: Path) -> None:
-    """Re-sign every file in the certificate, as a forger would."""
-    cert = json.loads((d / "certificate.json").read_text())
-    files = cert["quantities"]["files_sha256"]
-    for name in files:
-        files[name] = hashlib.sha256((d / name).read_bytes()).hexdigest()
-    (d / "certificate.json").write_text(json.dumps(cert))
-
-
 def _edit_certificate(d: Path, edit) -> None:
     cert = json.loads((d / "certificate.json").read_text())
     edit(cert)
     (d / "certificate.json").write_text(json.dumps(cert))
 
 
-def _fresh(d: Path):
-    """The library verdict on a directory: the fresh certificate (files refused by a typed error)."""
-    from constructions.export import verify_directory
-
-    return verify_directory(d)[1]
-
-
 def _cli(d: Path) -> str:
     """The command line's verdict on a directory: ``verified`` for exit 0, else ``exit N``."""
-    from nonid.cli import main
-
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        v = verdict(lambda: main(["check", str(d)]))
-    return ACCEPTED if v == "exit 0" else v
+    return cli_verdict(["check", str(d)])
 
 
 def _flip_byte(path: Path, offset_from_end: int = 9) -> None:
@@ -243,10 +189,10 @@ def _flip_byte(path: Path, offset_from_end: int = 9) -> None:
 @mutant("export-weight-byte-flipped", "file", "refused:InvalidArtifact")
 def export_byte_flipped(mutate: bool) -> str:
     """One bit of one weight in q1.safetensors flipped after writing: refused by its SHA-256."""
-    with _written() as d:
+    with written() as d:
         if mutate:
             _flip_byte(d / "q1.safetensors")
-        return verdict(lambda: _fresh(d))
+        return verdict(lambda: fresh(d))
 
 
 @mutant("export-certificate-hash-edited", "certificate", "refused:InvalidArtifact")
@@ -256,46 +202,46 @@ def export_hash_edited(mutate: bool) -> str:
         h = cert["quantities"]["files_sha256"]["q2.safetensors"]
         cert["quantities"]["files_sha256"]["q2.safetensors"] = ("0" if h[0] != "0" else "1") + h[1:]
 
-    with _written() as d:
+    with written() as d:
         if mutate:
             _edit_certificate(d, edit)
-        return verdict(lambda: _fresh(d))
+        return verdict(lambda: fresh(d))
 
 
 @mutant("export-weights-truncated-resigned", "file", "refused:InvalidArtifact")
 def export_truncated(mutate: bool) -> str:
     """q2.safetensors cut to half its length and the certificate re-signed with the new hash: refused
     as an unreadable weight file, not loaded in part."""
-    with _written() as d:
+    with written() as d:
         if mutate:
             p = d / "q2.safetensors"
             p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
-            _rehash(d)
-        return verdict(lambda: _fresh(d))
+            rehash(d)
+        return verdict(lambda: fresh(d))
 
 
 @mutant("export-config-disagrees-with-weights", "file", "refused:InvalidArtifact")
 def export_config_mismatch(mutate: bool) -> str:
     """config.json's d_mlp for q1 edited (and re-signed): the config no longer describes the weights."""
-    with _written() as d:
+    with written() as d:
         if mutate:
             cfg = json.loads((d / "config.json").read_text())
             cfg["models"]["q1"]["transformer"]["d_mlp"] += 1
             (d / "config.json").write_text(json.dumps(cfg))
-            _rehash(d)
-        return verdict(lambda: _fresh(d))
+            rehash(d)
+        return verdict(lambda: fresh(d))
 
 
 @mutant("export-weights-swapped-resigned", "file", "exit 1")
 def export_weights_swapped(mutate: bool) -> str:
     """q1.safetensors and q2.safetensors swapped and re-signed: every file is intact and consistent,
     but the re-check finds the completer's file holds the violator, so `nonid check` exits 1."""
-    with _written() as d:
+    with written() as d:
         if mutate:
             a, b = d / "q1.safetensors", d / "q2.safetensors"
             tmp = d / "swap"
             a.rename(tmp), b.rename(a), tmp.rename(b)
-            _rehash(d)
+            rehash(d)
         return _cli(d)
 
 
@@ -306,16 +252,16 @@ def export_forged_status(mutate: bool) -> str:
     from constructions.check import check_pair
 
     if not mutate:
-        with _written() as d:
+        with written() as d:
             return _cli(d)
-    pair = _pair()
+    pair = anbn_pair()
     bad = pair.q1.clone()
     k = pair.prefixes.prefixes.index("aab")
     with torch.no_grad():
         bad.blocks[1].mlp.fc_out.weight[_logit_rows(bad), k] += torch.tensor([45.0, 0.0, 0.0], dtype=torch.float64)
     cert = check_pair(pair.case, bad, pair.q2, pair.prefixes, tolerance=pair.tolerance)
     assert cert.status.value == "falsified"
-    with _written(replace(pair, q1=bad, certificate=cert)) as d:
+    with written(replace(pair, q1=bad, certificate=cert)) as d:
         _edit_certificate(d, lambda c: c.update(status="verified", reason=""))
         return _cli(d)
 
@@ -328,7 +274,7 @@ def export_number_edited(mutate: bool) -> str:
         cert["quantities"]["q2"]["ood_r1"]["exact"] = "1/2"
         cert["quantities"]["q2"]["ood_r1"]["approx"] = 0.5
 
-    with _written() as d:
+    with written() as d:
         if mutate:
             _edit_certificate(d, edit)
         return _cli(d)
@@ -337,7 +283,7 @@ def export_number_edited(mutate: bool) -> str:
 @mutant("export-certificate-json-truncated", "certificate", "exit 2")
 def export_certificate_truncated(mutate: bool) -> str:
     """certificate.json cut in the middle: `nonid check` refuses it with one line and exit 2."""
-    with _written() as d:
+    with written() as d:
         if mutate:
             p = d / "certificate.json"
             p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
@@ -446,8 +392,7 @@ def finetuning_inverse_half_inverted(mutate: bool) -> str:
     output factor left uninverted (W_O·(1/2.5) again instead of ·2.5): T⁻¹(T(θ)) must be θ's function and
     is not.  (A wrong inverse that is itself a consistent symmetry would be no mutant: the function check
     rightly accepts it.)"""
-    from constructions.finetuning import (ParameterMap, SliceScale, compose, head_permutation,
-                                          hidden_unit_permutation, vo_scaling)
+    from constructions.finetuning import ParameterMap, SliceScale, compose, head_permutation, hidden_unit_permutation, vo_scaling
 
     m = _ft_model()
     cycle = (1, 2, 0) + tuple(range(3, m.config.d_mlp))

@@ -10,16 +10,21 @@ with a typed error or gets a ``falsified`` certificate, never ``verified``.
 from dataclasses import replace
 from fractions import Fraction
 
+import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
-import pytest
 
 from constructions.generic import mixture_pair, ood_pair
 from constructions.rule_extrapolation import rule_extrapolation_case
 from theory import InvalidPrompt, PatchedModel, Status, SupportExtension, Witness, check_witness, kl_divergence
 from theory.properties import GreedyRuleAccuracy
 from theory.strategies import (
-    ar_models, data_distributions, data_with_ood_prompts, language_data_with_ood_prompts, patched_models, rows,
+    ar_models,
+    data_distributions,
+    data_with_ood_prompts,
+    language_data_with_ood_prompts,
+    patched_models,
+    rows,
     rule_languages,
 )
 
@@ -103,8 +108,8 @@ def test_a_property_of_the_support_is_never_certified(P, m1, m2, data):
 def test_greedy_completions_of_id_prompts_are_never_certified(P, m1, m2, data):
     """Greedy completion from a support prefix stays on the support (the argmax has P(ut) > 0), so two
     loss-matched models complete every ID prompt identically: no certified gap."""
-    from theory.languages import CountParity
     from theory.alphabet import Alphabet
+    from theory.languages import CountParity
 
     prompts = tuple(data.draw(st.frozensets(st.sampled_from(sorted(P.support_prefixes())), min_size=1, max_size=3)))
     rule = CountParity("#a even", Alphabet(AB), "a")
@@ -135,10 +140,14 @@ def test_real_transformers_compiled_for_generated_languages_are_certified(drawn)
     from constructions.export import build_pair
 
     lang, P, prompts = drawn
+    assume(any(lang.r1.completable(u) for u in prompts))  # else refused (the refusal test above)
     try:
         case = rule_extrapolation_case(P, lang, sorted(prompts), max_new_tokens=6)
-    except InvalidPrompt:
-        return
+    except InvalidPrompt as e:  # R1 cannot be violated after these prompts: nothing to compile
+        assert "cannot be violated" in str(e)
+        event("refused: R1 cannot be violated")
+        assume(False)
+    event("compiled and checked")
     cert = build_pair(case).certificate
     assert cert.status is Status.VERIFIED, cert.reason
     assert cert.method == "exhaustive"

@@ -4,10 +4,17 @@ from fractions import Fraction
 
 import torch
 from hypothesis import find, given, settings
+from hypothesis import strategies as st
 
 from constructions.strategies import hmm_mixtures, transformers
 from theory.strategies import (
-    data_distributions, language_data_with_ood_prompts, patched_models, rule_languages, rules, words,
+    ar_models,
+    data_distributions,
+    language_data_with_ood_prompts,
+    patched_models,
+    rule_languages,
+    rules,
+    words,
 )
 
 
@@ -27,11 +34,21 @@ def test_generated_data_lies_in_the_language_and_prompts_are_ood(drawn):
     assert all(lang.is_ood(u) and P.prefix_mass(u) == 0 for u in prompts)
 
 
-@given(patched_models())
-def test_patched_models_have_exact_rows_everywhere(model):
-    for u in list(model.patched_prefixes) + ["", "ab"]:
-        row = model.next_token(u)
-        assert sum(p for _t, p in row.items()) == 1
+@given(st.data(), st.sampled_from(["ab", "abc"]), st.integers(0, 3), st.integers(1, 3))
+def test_patched_models_patch_the_drawn_base_where_the_strategy_says(data, symbols, max_len, max_patches):
+    """What patched_models promises beyond PatchedModel's own checks: the model is the drawn base with
+    1..max_patches rows patched in, at prefixes of length <= max_len; so it answers the base's row at
+    every other prefix (checked on all words up to max_len + 1), and the default base is over the
+    requested alphabet."""
+    base = data.draw(ar_models(symbols, depth=3))
+    model = data.draw(patched_models(st.just(base), symbols, max_len=max_len, max_patches=max_patches))
+    assert model.base is base and model.alphabet == base.alphabet
+    assert 1 <= len(model.patched_prefixes) <= max_patches
+    assert all(len(u) <= max_len for u in model.patched_prefixes)
+    for u in base.alphabet.words_up_to(max_len + 1):
+        assert model.next_token(u) == (model.patches[u] if u in model.patched_prefixes else base.next_token(u)), u
+    default = data.draw(patched_models(alphabet=symbols, max_len=max_len, max_patches=max_patches))
+    assert str(default.base.alphabet) == symbols and 1 <= len(default.patched_prefixes) <= max_patches
 
 
 @settings(max_examples=10)
