@@ -15,6 +15,7 @@ import sys
 import time
 
 from benchmarks.report import ROOT, machine, write_section
+from theory.certificate import status_counts
 
 
 def run_once() -> tuple[float, list[dict]]:
@@ -40,7 +41,7 @@ def main() -> None:
         for c in certs:
             per_check.setdefault(c["check"], []).append(c.get("elapsed_s", 0.0))
             statuses[c["check"]] = c["status"]
-    counts = {s: sum(1 for v in statuses.values() if v == s) for s in ("verified", "falsified", "unknown")}
+    counts = status_counts(statuses.values())
     lines = [f"`nonid prove`: {len(statuses)} checks ({counts['verified']} verified, {counts['falsified']} falsified, "
              f"{counts['unknown']} unknown); wall time of a fresh process, median of {args.repeats}: "
              f"**{statistics.median(walls):.1f} s** (min {min(walls):.1f}, max {max(walls):.1f}; target under 30 s).", "",

@@ -20,7 +20,7 @@ import numpy as np
 
 from constructions.icl.surgery import boundary_rates
 from constructions.icl.witness import ICLEvaluation, smallest_surgery_n
-from theory.certificate import write_atomic
+from theory.fileio import write_atomic
 
 FIELDS = ("k", "prompts", "n", "model", "epsilon", "acc_lo", "acc_hi", "median_w", "median_log_P_over_R")
 

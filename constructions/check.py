@@ -57,11 +57,6 @@ BATCH_ELEMENTS = 1 << 23
 
 
 # ---- evaluation ------------------------------------------------------------------------------------
-def _layout(prefixes: PrefixSet) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Maximal words sorted by length, and for each prefix (in set order) its (word, position)."""
-    return layout(prefixes.maximal, prefixes.prefixes)
-
-
 def evaluate(net: DecoderTransformer, prefixes: PrefixSet, *, device: str | torch.device | None = None,
              batch_elements: int = BATCH_ELEMENTS) -> np.ndarray:
     """The float logits of ``net`` at every prefix of ``prefixes`` (in set order), shape (len(prefixes), |Σ| + 1),
@@ -74,7 +69,7 @@ def evaluate(net: DecoderTransformer, prefixes: PrefixSet, *, device: str | torc
     """
     if str(net.alphabet) != prefixes.alphabet:
         raise InvalidModelConfig(f"network is over {str(net.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
-    words, rows, cols = _layout(prefixes)
+    words, rows, cols = layout(prefixes.maximal, prefixes.prefixes)
     cfg = net.config
     width = max(cfg.d_model, cfg.d_mlp, cfg.n_heads * cfg.d_head)
     out = np.empty((len(prefixes), cfg.n_outputs), dtype=np.float64)

@@ -28,9 +28,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from constructions.check import _layout
 from constructions.checkpoint import load_hashed, save_hashed
 from constructions.compile.prefixes import PrefixSet
+from constructions.enclosure import layout
 from constructions.transformer import DecoderTransformer, TransformerConfig
 from theory.errors import InvalidArtifact, InvalidModelConfig
 from theory.models import ARModel
@@ -159,7 +159,7 @@ def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = 
                              max_len=prefixes.max_length + 1, norm="pre", activation="relu", dtype="float32",
                              seed=config.seed)
     net = DecoderTransformer(tcfg).to(device)
-    words, rows, cols = _layout(prefixes)
+    words, rows, cols = layout(prefixes.maximal, prefixes.prefixes)
     targets = np.array([[float(x) for x in construction.next_token(u).probs] for u in prefixes.prefixes])
     T = len(words[-1]) + 1
     tokens = net.encode(words, length=T)

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from constructions.transformer import TransformerConfig
-
 from empirical.data import Vocab
 from empirical.errors import ConfigTooLarge, UnknownArchitecture
 from empirical.linear import LinearModel

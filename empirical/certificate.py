@@ -18,11 +18,10 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
-from theory.certificate import Certificate, Status, library_versions
-from theory.jsonio import JsonLimits, read_json_file
-
 from empirical.errors import InvalidExperimentConfig
 from empirical.reference_data import OOD_R1_CHANCE, published
+from theory.certificate import Certificate, Status, library_versions
+from theory.jsonio import JsonLimits, read_json_file
 
 CHECK = "experiment-rule-extrapolation"
 REGIMES = ("ml", "adversarial", "oracle")

@@ -31,11 +31,10 @@ from typing import Sequence
 
 import torch
 
+from empirical.errors import InvalidExperimentConfig, UnknownRegime
 from theory.alphabet import EOS, Alphabet
 from theory.data import ConditionalDistribution, DataDistribution, FiniteDistribution
 from theory.languages import EqualCounts, Language, get_language
-
-from empirical.errors import InvalidExperimentConfig, UnknownRegime
 
 IGNORE = -100
 """Target id of positions that carry no loss (prompt positions of regime examples, padding)."""

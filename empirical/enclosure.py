@@ -14,7 +14,6 @@ import torch
 from constructions import balls
 from constructions.balls import Ball
 from constructions.enclosure import register_enclosure
-
 from empirical.linear import LinearModel
 from empirical.lstm import LSTMModel
 

@@ -22,11 +22,10 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from theory.prompts import PromptSet
-from theory.properties import Completion, RuleMetrics, score_completions
-
 from constructions.check import TorchARModel as _CheckedTorchARModel
 from empirical.data import IGNORE, LanguageData, Vocab
+from theory.prompts import PromptSet
+from theory.properties import Completion, RuleMetrics, score_completions
 
 
 # ---- greedy decoding ------------------------------------------------------------------------------

@@ -30,12 +30,11 @@ from fractions import Fraction
 
 import torch
 
+from empirical.data import Vocab
+from empirical.errors import InvalidExperimentConfig
 from theory.data import DataDistribution
 from theory.exact import LogCombination
 from theory.losses import entropy
-
-from empirical.data import Vocab
-from empirical.errors import InvalidExperimentConfig
 
 METHOD = ("rigorous enclosures of the network's real function at every support prefix (interval arithmetic "
           "with float rounding bounded), KL as an exact rational sum minus an enclosure of H(P)")

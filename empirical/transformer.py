@@ -20,7 +20,6 @@ from __future__ import annotations
 import torch
 
 from constructions.transformer import DecoderTransformer, TransformerConfig
-
 from empirical.errors import InvalidExperimentConfig
 
 POSITIONS = ("learned", "none")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from theory.certificate import status_counts
 from theory.errors import NonidError
 
 
@@ -70,10 +71,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from nonid.appendix import Options, check_output_dir, write_appendix
     from nonid.appendix.sources import READ_BACK, RERUN
     from nonid.appendix.texcheck import check_latex, compile_pdf, latex_engine
-    from pathlib import Path
 
     check_output_dir(args.out, args.force)
     if args.from_path and (args.only or args.experiment or args.experiment_steps is not None):
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     entries, figures = write_appendix(args.out, options=options, from_path=args.from_path, force=args.force, echo=echo)
     out = Path(args.out)
-    counts = {s: sum(1 for e in entries if e.certificate.status.value == s) for s in ("verified", "falsified", "unknown")}
+    counts = status_counts(entries)
     unchecked = [e.check for e in entries if e.provenance == READ_BACK]
     disagreed = [e for e in entries if e.provenance == RERUN]
     for e in disagreed:  # one line each, whatever --quiet says: they are why the exit status is 1

@@ -1,5 +1,5 @@
-"""``python -m proofs``: the same as ``nonid prove``."""
+"""``python -m proofs``: the same as ``nonid prove``, with the same options."""
 
-from nonid.cli import main
+from proofs.cli import main
 
-raise SystemExit(main(["prove"]))
+raise SystemExit(main())

@@ -6,21 +6,50 @@ from theory.alphabet import EOS, SOS, Alphabet
 from theory.certificate import Certificate, Status
 from theory.data import ConditionalDistribution, DataDistribution, FiniteDistribution, anbn_geometric
 from theory.errors import (
-    BudgetExceeded, EmptySupport, InputTooLong, InvalidAlphabet, InvalidBudget, InvalidDistribution, InvalidLanguage,
-    InvalidModel, InvalidModelConfig, InvalidProperty, InvalidPrompt, InvalidReparametrisation, NonidError,
-    NotPositivelyHomogeneous, OffSupport, UndefinedPrefix, UnknownCheck, UnknownToken,
+    BudgetExceeded,
+    EmptySupport,
+    InputTooLong,
+    InvalidAlphabet,
+    InvalidBudget,
+    InvalidDistribution,
+    InvalidLanguage,
+    InvalidModel,
+    InvalidModelConfig,
+    InvalidPrompt,
+    InvalidProperty,
+    InvalidReparametrisation,
+    InvalidSolverOption,
+    NonidError,
+    NotPositivelyHomogeneous,
+    OffSupport,
+    UndefinedPrefix,
+    UnknownCheck,
+    UnknownToken,
 )
-from theory.languages import LANGUAGES, Language, get_language
-from theory.prompts import PromptSet, paper_prompts, split_prompts
 from theory.exact import DEFAULT_EXACT_BUDGET, ExactBudget, FractionInterval, LogCombination, LogInterval
+from theory.languages import LANGUAGES, Language, get_language
 from theory.losses import (
-    cross_entropy, entropy, kl_by_enumeration, kl_contributions, kl_divergence, padded_per_token, per_token,
+    cross_entropy,
+    entropy,
+    kl_by_enumeration,
+    kl_contributions,
+    kl_divergence,
+    padded_per_token,
+    per_token,
 )
 from theory.models import (
-    ARModel, FunctionModel, PatchedModel, SupportExtension, TabularModel, ValidatedModel, copies_support,
-    sequence_probability, validated,
+    ARModel,
+    FunctionModel,
+    PatchedModel,
+    SupportExtension,
+    TabularModel,
+    ValidatedModel,
+    copies_support,
+    sequence_probability,
+    validated,
 )
 from theory.probability import NextTokenDistribution
+from theory.prompts import PromptSet, paper_prompts, split_prompts
 from theory.trie import prefix_trie
 from theory.witness import Witness, check_witness
 
@@ -34,6 +63,6 @@ __all__ = [
     "kl_contributions", "kl_divergence", "padded_per_token", "per_token", "ARModel", "FunctionModel",
     "PatchedModel", "SupportExtension", "TabularModel", "sequence_probability", "NextTokenDistribution",
     "prefix_trie", "Witness", "check_witness",
-    "BudgetExceeded", "InvalidModel", "InvalidProperty", "DEFAULT_EXACT_BUDGET", "ExactBudget", "ValidatedModel",
+    "BudgetExceeded", "InvalidModel", "InvalidProperty", "InvalidSolverOption", "DEFAULT_EXACT_BUDGET", "ExactBudget", "ValidatedModel",
     "copies_support", "validated",
 ]

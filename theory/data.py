@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Mapping
 
 from theory.alphabet import EOS, Alphabet
 from theory.errors import EmptySupport, InvalidDistribution, OffSupport
-from theory.probability import NextTokenDistribution, as_probability
+from theory.probability import NextTokenDistribution, as_probability, as_row
 
 
 class DataDistribution(ABC):
@@ -274,8 +274,6 @@ class ConditionalDistribution(DataDistribution):
     def _row(self, u: str) -> NextTokenDistribution:
         row = self._rows.get(u)
         if row is None:
-            from theory.models import as_row
-
             row = as_row(self.alphabet, self._fn(u), u)
             if self.max_length is not None and len(u) >= self.max_length and row.probs[-1] != 1:
                 raise InvalidDistribution(

@@ -92,3 +92,13 @@ class BudgetExceeded(NonidError):
     """Exact arithmetic that would exceed its work budget (:class:`~theory.exact.ExactBudget`): an
     integer too long to factorise, a composite cofactor beyond the factoriser's bound, too many large
     cofactors or too many distinct log terms.  Certificate paths answer ``unknown`` instead."""
+
+
+class InvalidSolverOption(NonidError):
+    """An option of an SMT lemma query (a hypothesis, a scope, a variant) that is not one of its values."""
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line: a newline or other control character inside a value (a path,
+    a name) is escaped, so a command line's refusal is always exactly one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))

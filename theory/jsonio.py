@@ -26,8 +26,8 @@ import math
 import os
 import re
 import stat
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 

@@ -25,8 +25,8 @@ from fractions import Fraction
 from math import gcd
 
 from theory.data import DataDistribution
-from theory.exact import DEFAULT_EXACT_BUDGET, ExactBudget, LogCombination, LogInterval
 from theory.errors import InvalidBudget, InvalidDistribution
+from theory.exact import DEFAULT_EXACT_BUDGET, ExactBudget, LogCombination, LogInterval
 from theory.models import ARModel, sequence_probability, validated
 
 LossValue = LogCombination | LogInterval

@@ -31,12 +31,10 @@ from typing import TYPE_CHECKING, Callable, Mapping, Protocol, runtime_checkable
 
 from theory.alphabet import EOS, Alphabet
 from theory.errors import InvalidDistribution, InvalidModel, UndefinedPrefix
-from theory.probability import NextTokenDistribution
+from theory.probability import NextTokenDistribution, RowLike, as_row  # noqa: F401  (re-exported: public names)
 
 if TYPE_CHECKING:
     from theory.data import DataDistribution
-
-RowLike = NextTokenDistribution | Mapping[str, object]
 
 
 @runtime_checkable
@@ -47,19 +45,6 @@ class ARModel(Protocol):
 
     def next_token(self, prefix: str) -> NextTokenDistribution:
         ...
-
-
-def as_row(alphabet: Alphabet, row: RowLike, prefix: str) -> NextTokenDistribution:
-    """Validate ``row`` as q(· | prefix); a mapping is converted, a distribution checked for its alphabet."""
-    if isinstance(row, NextTokenDistribution):
-        if row.alphabet != alphabet:
-            raise InvalidDistribution(
-                f"row at prefix {prefix!r} is over alphabet {str(row.alphabet)!r}, expected {str(alphabet)!r}"
-            )
-        return row
-    if isinstance(row, Mapping):
-        return NextTokenDistribution(alphabet, row, where=prefix)
-    raise InvalidDistribution(f"row at prefix {prefix!r} is {type(row).__name__}, not a distribution")
 
 
 def sequence_probability(model: ARModel, seq: str) -> Fraction:

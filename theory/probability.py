@@ -146,3 +146,24 @@ class NextTokenDistribution:
     def __repr__(self) -> str:
         inner = ", ".join(f"{t!r}: {p}" for t, p in self.items() if p > 0)
         return f"NextTokenDistribution({{{inner}}})"
+
+
+RowLike = NextTokenDistribution | Mapping[str, object]
+"""What a model or a data distribution may give as a row: a distribution, or a mapping outcome → probability."""
+
+
+def as_row(alphabet: Alphabet, row: RowLike, prefix: str) -> NextTokenDistribution:
+    """Validate ``row`` as q(· | prefix); a mapping is converted, a distribution checked for its alphabet.
+
+    Raises:
+        InvalidDistribution: another alphabet, an invalid mapping, or not a row at all (naming the prefix).
+    """
+    if isinstance(row, NextTokenDistribution):
+        if row.alphabet != alphabet:
+            raise InvalidDistribution(
+                f"row at prefix {prefix!r} is over alphabet {str(row.alphabet)!r}, expected {str(alphabet)!r}"
+            )
+        return row
+    if isinstance(row, Mapping):
+        return NextTokenDistribution(alphabet, row, where=prefix)
+    raise InvalidDistribution(f"row at prefix {prefix!r} is {type(row).__name__}, not a distribution")

@@ -26,10 +26,8 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
+from nonid.appendix.sources import ALPHA_CHECK, READ_BACK, RECHECKED, RERUN, Z3_CHECK, Entry, alpha_entry, proof_entry, z3_entry
 from theory.certificate import Certificate
-
-from nonid.appendix.sources import (ALPHA_CHECK, READ_BACK, RECHECKED, RERUN, Z3_CHECK, Entry, alpha_entry,
-                                    proof_entry, z3_entry)
 
 MAX_SERIES = 32
 """At most this many horizons or alphas are re-run from a saved series (the appendix writes five)."""

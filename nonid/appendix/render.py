@@ -14,6 +14,7 @@ from typing import Sequence
 from nonid.appendix import content as C
 from nonid.appendix.figures import Figure
 from nonid.appendix.sources import READ_BACK, RERUN, Entry
+from theory.certificate import status_counts
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "^": r"\^{}",
                 "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}",
@@ -56,7 +57,7 @@ def code(s: str) -> str:
 
 
 def _counts(entries: Sequence[Entry]) -> dict[str, int]:
-    return {s: sum(1 for e in entries if e.certificate.status.value == s) for s in ("verified", "falsified", "unknown")}
+    return status_counts(entries)
 
 
 def _intro(entries: Sequence[Entry], version: str) -> str:

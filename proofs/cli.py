@@ -1,0 +1,87 @@
+"""The proof checks' command line: the options of ``nonid prove`` and ``python -m proofs`` (the same
+options, the same table, the same exit status), so that the proofs package needs nothing from the
+``nonid`` command-line package above it.
+
+Exit status: 0 when every selected check is verified, 1 when any is falsified or unknown, 2 on bad
+input (one line on stderr), 130 on an interrupt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Sequence
+
+from theory.certificate import status_counts
+from theory.errors import NonidError, one_line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``prove`` options to ``parser`` and return it."""
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="run only checks named NAME (exact, NAME-*, or a glob); repeatable")
+    parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    parser.add_argument("--json", action="store_true", help="print the certificates as a JSON list instead of a table")
+    parser.add_argument("--timings", action="store_true", help="include wall times in --json output")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the selected checks, print the table (or the JSON list), return the exit status.
+
+    Raises:
+        UnknownCheck: an ``--only`` pattern that matches nothing (before any check runs).
+    """
+    import proofs
+
+    checks = proofs.select(proofs.discover(), args.only)
+    if args.list:
+        for c in checks:
+            print(f"{c.name:<28} {c.title}")
+        return 0
+    certs = []
+    start = time.perf_counter()
+    nw = max([len(c.name) for c in checks] + [5])
+    if not args.json:
+        print(f"{'check':<{nw}}  {'status':<9}  {'method':<10}  {'time':>6}  detail", flush=True)
+    for c in checks:
+        cert = proofs.run(c)
+        certs.append(cert)
+        if not args.json:
+            print(f"{c.name:<{nw}}  {cert.status.value:<9}  {cert.method:<10}  {cert.elapsed_s:>5.1f}s  {cert.detail}", flush=True)
+            if not cert.verified:
+                print(f"{'':<{nw}}  reason: {cert.reason}", flush=True)
+    total = time.perf_counter() - start
+    counts = status_counts(certs)
+    if args.json:
+        print(json.dumps([c.to_dict(args.timings) for c in certs], sort_keys=True, indent=2, ensure_ascii=False))
+    else:
+        print(f"{counts['verified']} verified, {counts['falsified']} falsified, {counts['unknown']} unknown  "
+              f"({total:.1f}s; `nonid prove --list` gives each check's title)")
+    return 0 if counts["verified"] == len(certs) else 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like `nonid`
+        raise _Usage(message)
+
+
+class _Usage(NonidError):
+    """Bad usage of ``python -m proofs``."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m proofs [--only NAME] [--list] [--json] [--timings]``: the same as ``nonid prove``."""
+    parser = add_arguments(_Parser(prog="python -m proofs", description="Run the proof checks (the same as `nonid prove`)."))
+    try:
+        return run(parser.parse_args(argv))
+    except NonidError as e:
+        print("proofs: " + one_line(e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("proofs: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
