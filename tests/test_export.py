@@ -1,19 +1,18 @@
 """`nonid counterexample` and `nonid check`: the directory round-trips, tampering is refused with one
 line and exit 2, a failed re-check exits 1, and the weights load in plain PyTorch from the model card."""
 
-import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from constructions.transformer import DecoderTransformer
 from nonid.cli import main
+from tests.oracles import rehash
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +29,6 @@ def cx(built, tmp_path):
     return d
 
 
-def rehash(d: Path) -> None:
-    """Re-sign every file in the certificate, as a forger would: the check must still catch the lie."""
-    cert = json.loads((d / "certificate.json").read_text())
-    files = cert["quantities"]["files_sha256"]
-    for name in files:
-        files[name] = hashlib.sha256((d / name).read_bytes()).hexdigest()
-    (d / "certificate.json").write_text(json.dumps(cert))
 
 
 def one_line_error(capsys, rc: int, fragment: str) -> None:

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import io
-import json
 import tempfile
 from pathlib import Path
 
 from tests.mutants.registry import ACCEPTED, verdict
-from tests.oracles import A, ab_aab
+from tests.oracles import (
+    A,
+    ab_aab,
+    rehash,  # noqa: F401  (re-exported for the mutant modules)
+)
 from theory import EOS, FiniteDistribution, PatchedModel, SupportExtension, Witness, check_witness
 from theory.models import uniform_model
 
@@ -97,13 +99,6 @@ def written(pair=None):
         yield d
 
 
-def rehash(d: Path) -> None:
-    """Re-sign every file in the certificate, as a forger would."""
-    cert = json.loads((d / "certificate.json").read_text())
-    files = cert["quantities"]["files_sha256"]
-    for name in files:
-        files[name] = hashlib.sha256((d / name).read_bytes()).hexdigest()
-    (d / "certificate.json").write_text(json.dumps(cert))
 
 
 def fresh(d: Path):
