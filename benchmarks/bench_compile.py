@@ -25,6 +25,7 @@ from constructions.export import case_prefixes, load_case
 from constructions.transformer import DecoderTransformer, TransformerConfig
 from theory.alphabet import Alphabet
 from theory.models import FunctionModel
+from theory.tables import markdown_table
 
 
 def _best(fn, repeat: int = 3) -> float:
@@ -49,14 +50,14 @@ def _binary_model() -> FunctionModel:
 
 def bench_compile_horizon(horizons: list[int]) -> list[str]:
     model = _binary_model()
-    lines = ["| set | prefixes | d_model | d_mlp | parameters | compile (s) |", "|---|---|---|---|---|---|"]
+    rows = []
     for L in horizons:
         ps = prefix_set(model, horizon=L)
         t = _best(lambda: compile_model(model, ps), 1)
         net, rep = compile_model(model, ps)
-        lines.append(f"| binary words, L = {L} | {len(ps):,} | {net.config.d_model} | {net.config.d_mlp:,} | "
-                     f"{rep.parameters:,} | {t:.2f} |")
-    return lines
+        rows.append([f"binary words, L = {L}", f"{len(ps):,}", net.config.d_model, f"{net.config.d_mlp:,}",
+                     f"{rep.parameters:,}", f"{t:.2f}"])
+    return markdown_table(["set", "prefixes", "d_model", "d_mlp", "parameters", "compile (s)"], rows)
 
 
 def bench_compile_anbn(ns: list[int]) -> list[str]:
@@ -80,8 +81,7 @@ def bench_check_throughput(threads: int) -> list[str]:
     ps = prefix_set(model, horizon=12)
     for u in ps.prefixes:  # warm the construction's memo: its exact rows are not the checker's cost
         model.next_token(u)
-    lines = ["| network | parameters | forward over 4,096 maximal words (s) | whole check (s) | prefixes / s (whole check) |",
-             "|---|---|---|---|---|"]
+    rows = []
     nets = []
     for d_model, heads, d_mlp, dtype in ((16, 2, 64, "float32"), (64, 4, 256, "float32"), (64, 4, 256, "float64")):
         cfg = TransformerConfig(alphabet="ab", d_model=d_model, n_heads=heads, d_head=d_model // heads, d_mlp=d_mlp,
@@ -92,8 +92,9 @@ def bench_check_throughput(threads: int) -> list[str]:
         tf = _best(lambda: evaluate(net, ps))
         tc = _best(lambda: check_model(net, model, ps, tolerance=1.0))
         n_params = sum(p.numel() for p in net.parameters())
-        lines.append(f"| {label} | {n_params:,} | {tf:.3f} | {tc:.3f} | {len(ps) / tc:,.0f} |")
-    return lines
+        rows.append([label, f"{n_params:,}", f"{tf:.3f}", f"{tc:.3f}", f"{len(ps) / tc:,.0f}"])
+    return markdown_table(["network", "parameters", "forward over 4,096 maximal words (s)", "whole check (s)",
+                           "prefixes / s (whole check)"], rows)
 
 
 def bench_distill(n_max: int, threads: int) -> list[str]:
@@ -102,12 +103,12 @@ def bench_distill(n_max: int, threads: int) -> list[str]:
     torch.set_num_threads(threads)
     case = load_case("anbn", n_max)
     ps = case_prefixes(case)
-    lines = ["| model | prefixes | steps | max TV | seconds | device |", "|---|---|---|---|---|---|"]
+    rows = []
     for key, model in (("Q1 completer", case.completer), ("Q2 violator", case.violator)):
         res = distill(model, ps, DistillConfig(device="cpu"), progress=False)
-        lines.append(f"| {key} (aⁿbⁿ n ≤ {n_max}, default student d_model 64, 2 layers) | {len(ps):,} | {res.steps} | "
-                     f"{res.max_tv:.4f}{'' if res.converged else ' (cap)'} | {res.seconds:.1f} | {res.device} |")
-    return lines
+        rows.append([f"{key} (aⁿbⁿ n ≤ {n_max}, default student d_model 64, 2 layers)", f"{len(ps):,}", res.steps,
+                     f"{res.max_tv:.4f}{'' if res.converged else ' (cap)'}", f"{res.seconds:.1f}", res.device])
+    return markdown_table(["model", "prefixes", "steps", "max TV", "seconds", "device"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.report import ROOT, write_section
+from empirical.figures import save_figure
 
 ALPHAS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
 DELTAS = (1e-4, 1e-3, 1e-2, 1e-1)  # near the identity: alpha = 1 + delta and 1 - delta
@@ -163,12 +164,7 @@ def figure(res: dict, out: Path) -> list[Path]:
     axes[0, 0].legend(fontsize=8, loc="center right")
     fig.suptitle("Fine-tuning gap between function-identical twins θ and T_α(θ), a^n b^n → a^n b^n a^n  "
                  "(α = 1: gap exactly 0; × = diverged)", fontsize=10)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "finetuning_gap.png", out / "finetuning_gap.pdf"]
-    fig.savefig(paths[0], dpi=150, metadata={"Software": None})
-    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
-    plt.close(fig)
-    return paths
+    return save_figure(fig, out / "finetuning_gap", ("png", "pdf"), dpi=150)
 
 
 _TIMER = """

@@ -16,6 +16,7 @@ import time
 
 from benchmarks.report import ROOT, machine, write_section
 from theory.certificate import status_counts
+from theory.tables import markdown_table
 
 
 def run_once() -> tuple[float, list[dict]]:
@@ -44,10 +45,9 @@ def main() -> None:
     counts = status_counts(statuses.values())
     lines = [f"`nonid prove`: {len(statuses)} checks ({counts['verified']} verified, {counts['falsified']} falsified, "
              f"{counts['unknown']} unknown); wall time of a fresh process, median of {args.repeats}: "
-             f"**{statistics.median(walls):.1f} s** (min {min(walls):.1f}, max {max(walls):.1f}; target under 30 s).", "",
-             "| check | status | median s |", "|---|---|---:|"]
-    for name, ts in per_check.items():
-        lines.append(f"| {name} | {statuses[name]} | {statistics.median(ts):.2f} |")
+             f"**{statistics.median(walls):.1f} s** (min {min(walls):.1f}, max {max(walls):.1f}; target under 30 s).", ""]
+    lines += markdown_table(["check", "status", "median s"],
+                            [[name, statuses[name], f"{statistics.median(ts):.2f}"] for name, ts in per_check.items()], "--r")
     groups: dict[str, float] = {}
     for name, ts in per_check.items():
         key = name.split("-h")[0] if name.startswith("z3-lemma") else "-".join(name.split("-")[:2])

@@ -20,6 +20,7 @@ import numpy as np
 
 from constructions.icl.surgery import boundary_rates
 from constructions.icl.witness import ICLEvaluation, smallest_surgery_n
+from empirical.figures import save_figure
 from theory.fileio import write_atomic
 
 FIELDS = ("k", "prompts", "n", "model", "epsilon", "acc_lo", "acc_hi", "median_w", "median_log_P_over_R")
@@ -124,19 +125,7 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    stem = Path(out_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "ModDate": None, "Producer": None})):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=150, metadata=meta)
-        path = stem.with_suffix("." + ext)
-        tmp = path.with_name("." + path.name + ".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(path)
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return save_figure(fig, Path(out_stem), ("png", "pdf"), dpi=150)
 
 
 def write_csv(rows: Sequence[dict[str, object]], path: str | Path) -> Path:

@@ -46,6 +46,7 @@ from theory.exact import decimal_string
 from theory.losses import entropy
 from theory.models import ARModel, validated
 from theory.probability import NextTokenDistribution
+from theory.validation import check_number
 
 DEFAULT_TOLERANCE = 1e-9
 """Max TV accepted for a compiled network (its logit floor costs ~1e−17; its enclosures are ~1e−9 wide
@@ -162,7 +163,7 @@ class TorchARModel:
             p = np.exp(z - z.max())
             fr = [Fraction(float(x)) for x in p]
             total = sum(fr)
-            row = NextTokenDistribution._trusted(self.alphabet, tuple(x / total for x in fr))
+            row = NextTokenDistribution.from_exact(self.alphabet, tuple(x / total for x in fr), where=prefix)
             self._rows[prefix] = row
         return row
 
@@ -263,8 +264,7 @@ def check_model(net: DecoderTransformer, construction: ARModel, prefixes: Prefix
     for name, value in (("tolerance", tolerance), ("kl_bound", kl_bound)):
         if value is None and name == "kl_bound":
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise InvalidModelConfig(f"{name} {value!r} is not a number in [0, 1]")
+        check_number(value, name, lo=0, hi=1, error=InvalidModelConfig)
     if str(construction.alphabet) != prefixes.alphabet:
         raise InvalidModelConfig(f"construction is over {str(construction.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
     if str(net.alphabet) != prefixes.alphabet:

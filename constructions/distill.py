@@ -19,11 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -31,9 +30,11 @@ import torch
 from constructions.checkpoint import load_hashed, save_hashed
 from constructions.compile.prefixes import PrefixSet
 from constructions.enclosure import layout
+from constructions.progress import Progress
 from constructions.transformer import DecoderTransformer, TransformerConfig
-from theory.errors import InvalidArtifact, InvalidModelConfig
+from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
 from theory.models import ARModel
+from theory.validation import check_choice, check_int, check_number
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -65,15 +66,10 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_heads", "d_head", "d_mlp", "n_layers", "max_steps", "check_every", "checkpoint_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidModelConfig(f"distill {name} = {v!r} is not a positive integer")
+            check_int(getattr(self, name), f"distill {name} =", minimum=1, error=InvalidModelConfig)
         for name, lo, hi in (("lr", 0.0, 1.0), ("target_tv", 0.0, 1.0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo < v <= hi:
-                raise InvalidModelConfig(f"distill {name} = {v!r} is not a number in ({lo:g}, {hi:g}]")
-        if self.device not in DEVICES:
-            raise InvalidModelConfig(f"device {self.device!r} is not one of {DEVICES}")
+            check_number(getattr(self, name), f"distill {name} =", lo=lo, hi=hi, lo_open=True, error=InvalidModelConfig)
+        check_choice(self.device, "device", DEVICES, error=InvalidModelConfig)
 
 
 @dataclass(frozen=True)
@@ -88,34 +84,21 @@ class DistillResult:
     device: str
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU.  Raises InvalidModelConfig for an unknown name or
-    ``cuda`` without a CUDA device."""
-    if device not in DEVICES:
-        raise InvalidModelConfig(f"device {device!r} is not one of {DEVICES}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InvalidModelConfig("device 'cuda' asked for, but torch sees no CUDA device")
+def resolve_device(device: str, *, error: type[NonidError] = InvalidModelConfig) -> torch.device:
+    """The torch device named ``device``: ``auto`` → CUDA when available, else CPU; ``cpu``; ``cuda``
+    or ``cuda:N``.  The one device resolution of the project (``empirical.experiment`` calls it too).
+
+    Raises:
+        InvalidModelConfig (or ``error``): a name other than those, or CUDA asked for while torch
+            sees no CUDA device.
+    """
+    if not isinstance(device, str) or not (device in DEVICES or re.fullmatch(r"cuda:\d+", device)):
+        raise error(f"device {device!r} is not one of {DEVICES} or cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise error(f"device {device!r} asked for, but torch sees no CUDA device; use cpu or auto")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def _progress(total: int) -> Callable[[int, str], None]:
-    try:
-        from tqdm import tqdm  # type: ignore[import-not-found]
-
-        bar = tqdm(total=total, file=sys.stderr, leave=False)
-
-        def tick(step: int, text: str) -> None:
-            bar.n = step
-            bar.set_postfix_str(text)
-
-        return tick
-    except ImportError:
-        def line(step: int, text: str) -> None:
-            print(f"distill: step {step:>6}  {text}", file=sys.stderr, flush=True)
-
-        return line
 
 
 _MAGIC = b"NONID-DISTILL-1 sha256="
@@ -181,7 +164,14 @@ def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = 
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
-    report = _progress(config.max_steps) if progress else (lambda _s, _t: None)
+    out = Progress(config.max_steps, enabled=progress)
+
+    def report(at: int, text: str) -> None:
+        if out.has_bar:
+            out.advance(at, text)
+        else:
+            out.line(f"distill: step {at:>6}  {text}")
+
     n = float(len(prefixes))
     max_tv, converged = 1.0, False
     while True:
@@ -205,6 +195,7 @@ def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = 
         if ckpt is not None and step % config.checkpoint_every == 0:
             _save_checkpoint(ckpt, {"fingerprint": fingerprint, "model": net.state_dict(),
                                     "optimizer": opt.state_dict(), "step": step})
+    out.close()
     if ckpt is not None:
         _save_checkpoint(ckpt, {"fingerprint": fingerprint, "model": net.state_dict(),
                                 "optimizer": opt.state_dict(), "step": step})

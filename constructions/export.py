@@ -34,6 +34,7 @@ from constructions.transformer import SAFETENSORS_FORMAT, DecoderTransformer, Tr
 from theory.certificate import Certificate, Status
 from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
 from theory.fileio import file_sha256, make_temp_dir, output_dir_problem, replace_directory, write_atomic
+from theory.validation import check_int
 
 DIRECTORY_FORMAT = "nonid-counterexample-2"
 """Format 2: checked on rigorous enclosures, verdict bounds fixed by the method (``kl_bound`` recorded)."""
@@ -339,8 +340,7 @@ def _case_options(config: dict[str, Any], nets: dict[str, DecoderTransformer], w
     n = opts.get("n_max")
     if n is None:
         return {}
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N_MAX:
-        raise InvalidArtifact(f"{where}: case_options n_max = {n!r} is not an integer in [1, {MAX_N_MAX}]")
+    check_int(n, f"{where}: case_options n_max =", minimum=1, maximum=MAX_N_MAX, error=InvalidArtifact)
     fit = min(net.config.max_len for net in nets.values()) - 1
     if 2 * n > fit:
         raise InvalidArtifact(f"{where}: case_options n_max = {n} needs words of {2 * n} symbols; the networks' "

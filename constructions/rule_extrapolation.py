@@ -22,7 +22,7 @@ The cases (:data:`CASES`):
 * ``L3`` / ``L5`` — the companion paper's data: all aⁿbⁿ, n = 1..128, and all aⁿbⁿcⁿ, n = 1..85,
   uniform (``n_max`` shrinks them);
 * ``L1``, ``L2``, ``L4``, ``L6`` — the paper trains on random words; here an explicit generator with
-  exact conditionals, :func:`budget_uniform`: words of L of length ≤ ``max_length``, each step uniform
+  exact conditionals, :func:`theory.budget_data.budget_uniform`: words of L of length ≤ ``max_length``, each step uniform
   over the tokens (EOS included) after which the word can still end in L within the budget.
 
 Prompts are the paper's (:func:`theory.prompts.paper_prompts`): all 256 words of length 8 for L1–L3
@@ -32,21 +32,23 @@ Prompts are the paper's (:func:`theory.prompts.paper_prompts`): all 256 words of
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
 from theory.alphabet import EOS, Alphabet
+from theory.budget_data import budget_uniform
 from theory.certificate import Certificate, Status, library_versions
-from theory.data import ConditionalDistribution, DataDistribution, FiniteDistribution, anbn_geometric
-from theory.errors import InvalidBudget, InvalidDistribution, InvalidLanguage, InvalidPrompt, NonidError
+from theory.data import DataDistribution, FiniteDistribution, anbn_geometric
+from theory.errors import InapplicableOption, InvalidBudget, InvalidDistribution, InvalidLanguage, InvalidPrompt
 from theory.exact import LogCombination
-from theory.languages import DEAD, Automaton, Language, get_language
+from theory.languages import DEFAULT_SEARCH_LIMIT, Automaton, Language, block_words, get_language
+from theory.languages import shortest_continuation as shortest_continuation
 from theory.models import ARModel, FunctionModel, RowLike, SupportExtension, copies_support
 from theory.probability import NextTokenDistribution, as_probability
 from theory.prompts import PromptSet, paper_prompts
 from theory.properties import GreedyRuleAccuracy, SampledRuleProbability, rule_metrics
+from theory.validation import check_int
 from theory.witness import Witness, check_witness
 
 CASES: tuple[str, ...] = ("anbn", "L1", "L2", "L3", "L4", "L5", "L6")
@@ -62,46 +64,13 @@ exact KL visits every support prefix, so the default keeps ``nonid prove`` in se
 DEFAULT_MAX_NEW_TOKENS = 32
 """Completion budget, EOS included (the longest completion the paper's prompts need here is 11)."""
 
-DEFAULT_SEARCH_LIMIT = 64
-"""How far the policies look for a completion (in tokens) before giving up and emitting EOS."""
-
 DEFAULT_ANBN_RATIO = Fraction(1, 2)
 DEFAULT_ANBN_DEPTH = 40
 
 
-# ---- search over automaton states ------------------------------------------------------------------
-def shortest_continuation(automaton: Automaton, prefix: str, goal: Callable[[object], bool],
-                          limit: int = DEFAULT_SEARCH_LIMIT) -> str | None:
-    """The shortest z (ties: earliest in alphabet order, i.e. shortlex-least) with ``goal(state(prefix·z))``,
-    by breadth-first search over the automaton's states; ``None`` if no z of length ≤ ``limit`` works.
-
-    Exact: two prefixes in the same state have the same continuations, so each state is expanded once.
-
-    Raises:
-        InvalidBudget: ``limit`` is not an int ≥ 0.  UnknownToken: ``prefix`` is not over the alphabet.
-    """
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise InvalidBudget(f"search limit {limit!r} must be an int >= 0")
-    start = automaton.run(prefix)
-    if goal(start):
-        return ""
-    seen = {start}
-    queue: deque[tuple[object, str]] = deque([(start, "")])
-    while queue:
-        state, z = queue.popleft()
-        if len(z) >= limit:
-            continue
-        for a in automaton.alphabet.symbols:
-            s2 = automaton.step(state, a)
-            if s2 in seen:
-                continue
-            if goal(s2):
-                return z + a
-            seen.add(s2)
-            queue.append((s2, z + a))
-    return None
-
-
+# ---- the two policies ------------------------------------------------------------------------------
+# The search itself (shortest_continuation, DEFAULT_SEARCH_LIMIT) lives in theory.languages; it is
+# re-exported here, where Proposition 1's tests and readers first meet it.
 class RulePolicy:
     """A deterministic AR model defined at every prefix: the first token of the shortest continuation
     that makes the word satisfy ``rule`` (``satisfy=True``, the R1-completer) or violate it
@@ -111,8 +80,7 @@ class RulePolicy:
 
     def __init__(self, rule: Automaton, *, satisfy: bool, search_limit: int = DEFAULT_SEARCH_LIMIT,
                  name: str | None = None) -> None:
-        if isinstance(search_limit, bool) or not isinstance(search_limit, int) or search_limit < 1:
-            raise InvalidBudget(f"search limit {search_limit!r} must be an int >= 1")
+        check_int(search_limit, "search limit", minimum=1, error=InvalidBudget)
         self.alphabet: Alphabet = rule.alphabet
         self.rule = rule
         self.satisfy = satisfy
@@ -120,15 +88,11 @@ class RulePolicy:
         self.name = name or f"{'satisfy' if satisfy else 'violate'} {rule.name}"
         self._rows: dict[object, NextTokenDistribution] = {}
 
-    def _goal(self, state: object) -> bool:
-        ok = state is not DEAD and self.rule.accepts_state(state)
-        return ok if self.satisfy else not ok
-
     def next_token(self, prefix: str) -> NextTokenDistribution:
         state = self.rule.run(prefix)
         row = self._rows.get(state)
         if row is None:
-            z = shortest_continuation(self.rule, prefix, self._goal, self.search_limit)
+            z = self.rule.shortest_completion(prefix, accept=self.satisfy, limit=self.search_limit)
             row = NextTokenDistribution.point(self.alphabet, z[0] if z else EOS)
             self._rows[state] = row
         return row
@@ -154,66 +118,11 @@ def complete_ood_with(data: DataDistribution, policy: ARModel | Callable[[str], 
 
 
 # ---- data ------------------------------------------------------------------------------------------
-class _Budget:
-    """can_end(state, k): some z with |z| ≤ k takes ``state`` to acceptance (memoised, exact)."""
-
-    def __init__(self, automaton: Automaton) -> None:
-        self.automaton = automaton
-        self._memo: dict[tuple[object, int], bool] = {}
-
-    def can_end(self, state: object, k: int) -> bool:
-        if state is DEAD:
-            return False
-        key = (state, k)
-        hit = self._memo.get(key)
-        if hit is None:
-            a = self.automaton
-            hit = a.accepts_state(state) or (
-                k > 0 and a.completable_state(state)
-                and any(self.can_end(a.step(state, t), k - 1) for t in a.alphabet.symbols))
-            self._memo[key] = hit
-        return hit
-
-
-def budget_uniform(language: Language | str, max_length: int) -> ConditionalDistribution:
-    """The non-empty words of ``language`` of length ≤ ``max_length``, generated left to right: at each
-    prefix every outcome after which the word can still end in L within the budget (EOS when the
-    non-empty prefix is itself in L) is equally likely.  Exact Fraction conditionals; finite support
-    = (L minus the empty word) ∩ Σ^≤max_length — the same P as :mod:`empirical.data`'s uniform walk.
-
-    Raises:
-        InvalidBudget: ``max_length`` not an int ≥ 0.
-        InvalidLanguage: no non-empty word of L has length ≤ ``max_length`` (e.g. rules that contradict).
-    """
-    lang = get_language(language) if isinstance(language, str) else language
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 0:
-        raise InvalidBudget(f"max_length {max_length!r} must be an int >= 0")
-    budget = _Budget(lang)
-    start = lang.start()
-    if max_length < 1 or not any(budget.can_end(lang.step(start, t), max_length - 1) for t in lang.alphabet.symbols):
-        raise InvalidLanguage(f"language {lang.name!r} has no non-empty word of length <= {max_length}: its rules "
-                              "contradict or the budget is too small")
-
-    def cond(u: str) -> dict[str, Fraction]:
-        s = lang.run(u)
-        k = max_length - len(u)
-        options = [t for t in lang.alphabet.symbols if k > 0 and budget.can_end(lang.step(s, t), k - 1)]
-        if u and lang.accepts_state(s):  # the empty word is never data (as in the paper)
-            options.append(EOS)
-        share = Fraction(1, len(options))
-        return {t: share for t in options}
-
-    return ConditionalDistribution(lang.alphabet, cond, name=f"{lang.name} words of length <= {max_length}, uniform steps",
-                                   max_length=max_length)
-
-
 def ordered_counts_data(language: Language | str, n_max: int) -> FiniteDistribution:
     """All s₁ⁿ s₂ⁿ … s_kⁿ, n = 1..``n_max``, uniform (the paper's aⁿbⁿ and aⁿbⁿcⁿ data)."""
     lang = get_language(language) if isinstance(language, str) else language
-    if isinstance(n_max, bool) or not isinstance(n_max, int) or n_max < 1:
-        raise InvalidBudget(f"n_max {n_max!r} must be an int >= 1")
-    words = ["".join(s * n for s in lang.alphabet.symbols) for n in range(1, n_max + 1)]
-    return FiniteDistribution.uniform(lang.alphabet, words, name=f"{lang.name} n=1..{n_max}, uniform")
+    check_int(n_max, "n_max", minimum=1, error=InvalidBudget)
+    return FiniteDistribution.uniform(lang.alphabet, block_words(str(lang.alphabet), n_max), name=f"{lang.name} n=1..{n_max}, uniform")
 
 
 # ---- the witness -----------------------------------------------------------------------------------
@@ -352,8 +261,7 @@ def rule_extrapolation_case(data: DataDistribution, language: Language | str, pr
     lang = get_language(language) if isinstance(language, str) else language
     if data.alphabet != lang.alphabet:
         raise InvalidDistribution(f"data {data.name!r} is over {str(data.alphabet)!r}, {lang.name} over {str(lang.alphabet)!r}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-        raise InvalidBudget(f"max_new_tokens {max_new_tokens!r} must be an int >= 1")
+    check_int(max_new_tokens, "max_new_tokens", minimum=1, error=InvalidBudget)
     pset = prompts if isinstance(prompts, PromptSet) else PromptSet(lang, (), tuple(_as_prompt_list(prompts)))
     if pset.language != lang:
         raise InvalidPrompt(f"prompt set is for {pset.language.name}, not {lang.name}")
@@ -374,7 +282,7 @@ def rule_extrapolation_case(data: DataDistribution, language: Language | str, pr
     if not satisfiable:
         raise InvalidPrompt(f"R1 ({r1.name}) cannot be satisfied after any of the {len(pset.ood_prompts)} OOD prompts")
     # A prompt after which every continuation keeps R1 (e.g. "starts with a" after "a…") shows nothing either.
-    kept = tuple(u for u in satisfiable if shortest_continuation(r1, u, violator_policy._goal, search_limit) is not None)
+    kept = tuple(u for u in satisfiable if r1.shortest_completion(u, accept=False, limit=search_limit) is not None)
     inviolable = tuple(u for u in satisfiable if u not in kept)
     if not kept:
         raise InvalidPrompt(f"R1 ({r1.name}) cannot be violated within {search_limit} tokens after any of the "
@@ -403,7 +311,7 @@ def build_case(name: str, *, n_max: int | None = None, max_length: int | None = 
     for anbn (default 1/2 and 40), ``seed`` for L4/L6's sampled ``w`` (64 of them).
 
     Raises:
-        InvalidLanguage: an unknown case.  NonidError: an option that does not apply to the case.
+        InvalidLanguage: an unknown case.  InapplicableOption: an option that does not apply to the case.
         InvalidBudget: a bad size.
     """
     key = {c.casefold(): c for c in CASES}.get(name.casefold()) if isinstance(name, str) else None
@@ -413,14 +321,13 @@ def build_case(name: str, *, n_max: int | None = None, max_length: int | None = 
     allowed = {"anbn": {"ratio", "depth"}, "L3": {"n_max"}, "L5": {"n_max"}}.get(key, {"max_length"})
     bad = [k for k, v in given.items() if v is not None and k not in allowed]
     if bad:
-        raise NonidError(f"option {bad[0]}={given[bad[0]]!r} does not apply to case {key!r} (it takes {', '.join(sorted(allowed))})")
+        raise InapplicableOption(f"option {bad[0]}={given[bad[0]]!r} does not apply to case {key!r} (it takes {', '.join(sorted(allowed))})")
     if key == "anbn":
         lang = get_language("L3")
         r = as_probability(ratio, "anbn ratio") if ratio is not None else DEFAULT_ANBN_RATIO
         data = anbn_geometric(r)
         d = DEFAULT_ANBN_DEPTH if depth is None else depth
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise InvalidBudget(f"depth {d!r} must be an int >= 1")
+        check_int(d, "depth", minimum=1, error=InvalidBudget)
         return rule_extrapolation_case(data, lang, paper_prompts(lang), name="anbn", max_new_tokens=max_new_tokens,
                                        depth=d, description=f"a^n b^n, n >= 1, P(n) = (1 - r) r^(n-1), r = {r}")
     lang = get_language(key)
@@ -438,6 +345,6 @@ def build_case(name: str, *, n_max: int | None = None, max_length: int | None = 
                        f"conditionals: words of {key} of length <= {m}, uniform over the feasible next outcomes",))
 
 
-def certify_all(cases: Iterable[str] = CASES, **options: Mapping[str, object]) -> list[Certificate]:
+def certify_all(cases: Iterable[str] = CASES) -> list[Certificate]:
     """:meth:`RuleCase.certificate` for each named case (default: all seven)."""
     return [build_case(c).certificate() for c in cases]

@@ -7,8 +7,9 @@ model means the same thing everywhere.
 Architecture (GPT-2 shaped, small and explicit):
 
 * **Vocabulary.**  Inputs: the alphabet's symbols (ids ``0 … |Σ|−1``), then EOS (``|Σ|``), SOS
-  (``|Σ|+1``) and PAD (``|Σ|+2``).  Outputs: ``|Σ| + 1`` logits over Σ ∪ {EOS}, in the order of
-  :attr:`theory.alphabet.Alphabet.outcomes`; SOS and PAD are never predicted.  A word ``x`` is fed as
+  (``|Σ|+1``) and PAD (``|Σ|+2``), the one layout of :class:`theory.alphabet.Alphabet` (``eos_id`` …).
+  Outputs: ``|Σ| + 1`` logits over Σ ∪ {EOS}, in the order of :attr:`theory.alphabet.Alphabet.outcomes`;
+  SOS and PAD are never predicted.  A word ``x`` is fed as
   ``[SOS, x₁, …, xₙ]``; the output at position ``t`` is q(· | x₁…xₜ), so one pass gives the
   distribution at every prefix of ``x`` (the empty one included).  Right padding with PAD is harmless:
   attention is causal, so padding only reaches positions after the word.
@@ -50,6 +51,7 @@ from torch import nn
 from theory.alphabet import Alphabet
 from theory.errors import InputTooLong, InvalidAlphabet, InvalidModelConfig, UnknownToken
 from theory.fileio import write_atomic
+from theory.validation import check_choice, check_int, check_number
 
 NORMS = ("pre", "post", "none")
 ACTIVATIONS = ("relu", "gelu", "tanh")
@@ -102,46 +104,42 @@ class TransformerConfig:
             raise InvalidAlphabet(f"config alphabet {self.alphabet!r} is not a string of symbols")
         Alphabet(self.alphabet)
         for name in ("d_model", "n_heads", "d_head", "d_mlp", "n_layers", "max_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidModelConfig(f"config {name} = {value!r} is not a positive integer")
+            check_int(getattr(self, name), f"config {name} =", minimum=1, error=InvalidModelConfig)
         if self.max_len < 2:
             raise InvalidModelConfig(f"config max_len = {self.max_len} leaves no room after SOS (need >= 2)")
         for name, allowed in (("norm", NORMS), ("activation", ACTIVATIONS), ("dtype", tuple(DTYPES))):
-            if getattr(self, name) not in allowed:
-                raise InvalidModelConfig(f"config {name} = {getattr(self, name)!r} is not one of {allowed}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise InvalidModelConfig(f"config seed = {self.seed!r} is not an integer in [0, 2**63)")
-        eps = self.layer_norm_eps
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (0 < eps < 1):
-            raise InvalidModelConfig(f"config layer_norm_eps = {eps!r} is not a number in (0, 1)")
+            check_choice(getattr(self, name), f"config {name} =", allowed, error=InvalidModelConfig)
+        check_int(self.seed, "config seed =", minimum=0, maximum=2**63 - 1, error=InvalidModelConfig)
+        check_number(self.layer_norm_eps, "config layer_norm_eps =", lo=0, hi=1, lo_open=True, hi_open=True,
+                     error=InvalidModelConfig)
 
     # -- vocabulary ----------------------------------------------------------------------------
     @property
     def symbols(self) -> Alphabet:
         return Alphabet(self.alphabet)
 
+    # The ids are the alphabet's one layout (theory.alphabet.Alphabet.eos_id …); these only delegate.
     @property
     def eos_id(self) -> int:
-        return len(self.alphabet)
+        return self.symbols.eos_id
 
     @property
     def sos_id(self) -> int:
-        return len(self.alphabet) + 1
+        return self.symbols.sos_id
 
     @property
     def pad_id(self) -> int:
-        return len(self.alphabet) + 2
+        return self.symbols.pad_id
 
     @property
     def n_inputs(self) -> int:
-        """Input vocabulary size: symbols, EOS, SOS, PAD."""
-        return len(self.alphabet) + 3
+        """Input vocabulary size: symbols, EOS, SOS, PAD (:attr:`Alphabet.n_input_ids`)."""
+        return self.symbols.n_input_ids
 
     @property
     def n_outputs(self) -> int:
-        """Output vocabulary size: symbols and EOS."""
-        return len(self.alphabet) + 1
+        """Output vocabulary size: symbols and EOS (:attr:`Alphabet.n_output_ids`)."""
+        return self.symbols.n_output_ids
 
     @property
     def torch_dtype(self) -> torch.dtype:

@@ -1,8 +1,8 @@
 """Training data, encodings and regime targets for the rule-extrapolation experiments (THEORY.md §4).
 
-Vocabulary (the same as :class:`constructions.transformer.DecoderTransformer`): input ids are the
-alphabet's symbols ``0 … k−1``, then EOS (``k``), SOS (``k+1``) and PAD (``k+2``); every architecture
-outputs ``k + 1`` logits over Σ ∪ {EOS}.  A word x is fed as ``[SOS, x₁ … xₙ, PAD …]``; the target at
+Vocabulary (the same as :class:`constructions.transformer.DecoderTransformer`; both read the one
+layout of :class:`theory.alphabet.Alphabet`): input ids are the alphabet's symbols ``0 … k−1``, then
+EOS (``k``), SOS (``k+1``) and PAD (``k+2``); every architecture outputs ``k + 1`` logits over Σ ∪ {EOS}.  A word x is fed as ``[SOS, x₁ … xₙ, PAD …]``; the target at
 position t is x_{t+1}, EOS at position n, and :data:`IGNORE` after it.
 
 Data distributions P (exact, from ``theory.data``):
@@ -11,7 +11,8 @@ Data distributions P (exact, from ``theory.data``):
   a :class:`~theory.data.FiniteDistribution`; the training set is the whole support.
 * L1, L2, L4, L6 (random words): a :class:`~theory.data.ConditionalDistribution` with ``max_length``
   M — at every prefix, uniform over the continuations that can still end in the language within M
-  symbols (EOS counts as one when the prefix is a non-empty word of L).  The papers' exact
+  symbols (EOS counts as one when the prefix is a non-empty word of L): the budget-uniform walk of
+  :mod:`theory.budget_data`, the same P as Proposition 1's witnesses.  The papers' exact
   generators are not reproduced (their lengths go to 256); ours has exact conditionals, so the
   saturation gap is computable.  Training and test sets are seeded samples.
 
@@ -25,16 +26,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from fractions import Fraction
-from functools import lru_cache
 from typing import Sequence
 
 import torch
 
 from empirical.errors import InvalidExperimentConfig, UnknownRegime
-from theory.alphabet import EOS, Alphabet
-from theory.data import ConditionalDistribution, DataDistribution, FiniteDistribution
-from theory.languages import EqualCounts, Language, get_language
+from theory.alphabet import Alphabet
+from theory.budget_data import BudgetWalk
+from theory.data import DataDistribution, FiniteDistribution
+from theory.languages import EqualCounts, Language, block_words, get_language
+from theory.validation import check_int
 
 IGNORE = -100
 """Target id of positions that carry no loss (prompt positions of regime examples, padding)."""
@@ -44,7 +45,8 @@ REGIMES = ("ml", "adversarial", "oracle")
 
 @dataclass(frozen=True)
 class Vocab:
-    """Token ids of one alphabet (see the module docstring)."""
+    """Token ids of one alphabet: the alphabet's own layout (:attr:`theory.alphabet.Alphabet.eos_id`
+    …), which these properties only delegate to, plus the encodings the experiments train on."""
 
     alphabet: Alphabet
 
@@ -54,27 +56,27 @@ class Vocab:
 
     @property
     def eos(self) -> int:
-        return self.k
+        return self.alphabet.eos_id
 
     @property
     def sos(self) -> int:
-        return self.k + 1
+        return self.alphabet.sos_id
 
     @property
     def pad(self) -> int:
-        return self.k + 2
+        return self.alphabet.pad_id
 
     @property
     def n_inputs(self) -> int:
-        return self.k + 3
+        return self.alphabet.n_input_ids
 
     @property
     def n_outputs(self) -> int:
-        return self.k + 1
+        return self.alphabet.n_output_ids
 
     def ids(self, word: str) -> list[int]:
-        index = {s: i for i, s in enumerate(self.alphabet.symbols)}
-        return [index[c] for c in word]
+        """:meth:`theory.alphabet.Alphabet.token_ids` (raises UnknownToken for a token outside Σ)."""
+        return self.alphabet.token_ids(word)
 
     def encode(self, words: Sequence[str], length: int | None = None) -> torch.Tensor:
         """``[SOS, x…, PAD…]`` per word: a (len(words), T) long tensor, T = ``length`` or 1 + longest."""
@@ -132,92 +134,6 @@ class LanguageData:
         return self.max_length + 2
 
 
-def counted_words(language: Language, n_max: int) -> tuple[str, ...]:
-    """s₁ⁿ…s_kⁿ for n = 1..n_max (L3, L5)."""
-    syms = language.r2.order  # BlockOrder: the block order a, b(, c)
-    return tuple("".join(s * n for s in syms) for n in range(1, n_max + 1))
-
-
-def _shortest_completion(language: Language):
-    """state ↦ the length of the shortest z that takes the state into L, exactly and in O(1) for the
-    random-word languages: Dyck-2 closes its stack; for the independent intersections (L1, L2, L6) the
-    rules' shortest fixes add up (each rule's fix leaves the other's state alone, see
-    :class:`theory.languages.IndependentIntersection`)."""
-    from theory.languages import BlockOrder, CountParity, Dyck2, IndependentIntersection, Matched, StartsWith
-
-    def rule_cost(rule, st) -> int:
-        if isinstance(rule, CountParity):
-            return st
-        if isinstance(rule, StartsWith):
-            return 1 if st == 0 else 0
-        if isinstance(rule, BlockOrder):
-            return 0
-        if isinstance(rule, Matched):
-            return st
-        raise InvalidExperimentConfig(f"no shortest-completion rule for {rule.name!r}")
-
-    if isinstance(language, Dyck2):
-        return len
-    if isinstance(language, IndependentIntersection):
-        return lambda st: rule_cost(language.r1, st[0]) + rule_cost(language.r2, st[1])
-    raise InvalidExperimentConfig(f"{language.name} is not a random-word language (L1, L2, L4, L6)")
-
-
-class _Walk:
-    """The uniform walk of a random-word language (module docstring): at a prefix in automaton state
-    s with ``left`` symbols to go, uniform over the symbols after which L can still be reached within
-    the budget, plus EOS when the (non-empty) prefix is in L.  :meth:`row` gives the exact
-    conditionals; :meth:`sample` walks the same options with floats, carrying the automaton state."""
-
-    def __init__(self, language: Language, max_length: int) -> None:
-        self.language, self.max_length = language, max_length
-
-        shortest = _shortest_completion(language)
-
-        def finishable(state, left: int) -> bool:
-            return state is not None and shortest(state) <= left
-
-        self._finishable = finishable
-
-    def options(self, state, length: int) -> list[str]:
-        left = self.max_length - length
-        lang = self.language
-        opts = [a for a in lang.alphabet.symbols if left > 0 and self._finishable(lang.step(state, a), left - 1)]
-        if length and lang.accepts_state(state):
-            opts.append(EOS)
-        return opts
-
-    def count(self) -> int:
-        """The number of words in the support (a dynamic program over (state, length))."""
-        lang = self.language
-
-        @lru_cache(maxsize=None)
-        def words_from(state, length: int) -> int:
-            return sum(1 if o == EOS else words_from(lang.step(state, o), length + 1) for o in self.options(state, length))
-
-        return words_from(lang.start(), 0)
-
-    def row(self, u: str) -> dict[str, Fraction]:
-        opts = self.options(self.language.run(u), len(u))
-        return {o: Fraction(1, len(opts)) for o in opts}
-
-    def sample(self, rng: random.Random) -> str:
-        lang, state, word = self.language, self.language.start(), ""
-        while True:
-            pick = rng.choice(self.options(state, len(word)))
-            if pick == EOS:
-                return word
-            word += pick
-            state = lang.step(state, pick)
-
-
-def _walk_distribution(language: Language, max_length: int) -> ConditionalDistribution:
-    """P for a random-word language as an exact :class:`ConditionalDistribution` (ε excluded)."""
-    walk = _Walk(language, max_length)
-    return ConditionalDistribution(language.alphabet, walk.row, f"{language.name} uniform walk, |x| ≤ {max_length}",
-                                   max_length=max_length)
-
-
 def language_data(language: Language | str, *, n_max: int = 16, max_length: int = 16, n_train: int = 2048,
                   n_test: int = 1024, seed: int = 0, enumerate_limit: int = 20_000) -> LanguageData:
     """The training/test data of one language (module docstring).
@@ -227,20 +143,20 @@ def language_data(language: Language | str, *, n_max: int = 16, max_length: int 
     ``enumerate_limit`` words.
 
     Raises:
-        InvalidLanguage: unknown language.  InvalidExperimentConfig: a size below 1.
+        InvalidLanguage: unknown language, or no non-empty word within ``max_length`` (L4 with 1).
+        InvalidExperimentConfig: a size below 1.
     """
     lang = get_language(language)
     for name, v in (("n_max", n_max), ("max_length", max_length), ("n_train", n_train), ("n_test", n_test)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise InvalidExperimentConfig(f"{name} = {v!r} must be a positive integer")
+        check_int(v, f"{name} =", minimum=1, error=InvalidExperimentConfig)
     if lang.name in ("L3", "L5"):
-        words = counted_words(lang, n_max)
+        words = block_words(lang.r2.order, n_max)  # BlockOrder: the block order a, b(, c)
         P = FiniteDistribution.uniform(lang.alphabet, words, name=f"{lang.name} n=1..{n_max}")
         k = len(lang.alphabet)
         return LanguageData(lang, P, words, tuple((w, 1.0 / len(words)) for w in words), True, k * n_max,
                             f"{lang.name} ({lang.grammar}): all {len(words)} words, n = 1..{n_max} (uniform)")
-    P = _walk_distribution(lang, max_length)
-    walk = _Walk(lang, max_length)
+    walk = BudgetWalk(lang, max_length)
+    P = walk.distribution()
     rng = random.Random(f"{lang.name}-{seed}")
     train = tuple(walk.sample(rng) for _ in range(n_train))
     if max_length <= 16 and walk.count() <= enumerate_limit:  # larger supports are never enumerable

@@ -28,6 +28,7 @@ from typing import Sequence
 
 import torch
 
+from constructions.distill import resolve_device as _resolve_device
 from empirical.architectures import SIZES, ModelSize, build_model, check_architecture, check_fits
 from empirical.data import LanguageData, Vocab, check_regime, language_data, ood_words, regime_pairs
 from empirical.errors import InvalidExperimentConfig
@@ -37,6 +38,7 @@ from empirical.train import TrainConfig, train
 from theory.fileio import write_atomic
 from theory.languages import get_language
 from theory.prompts import PromptSet, paper_prompts
+from theory.validation import check_int
 
 AGGREGATIONS = ("best-validation", "max-over-checkpoints")
 METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")
@@ -88,14 +90,9 @@ class RunSpec:
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda when available, else cpu; ``cuda`` without a GPU is refused."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise InvalidExperimentConfig(f"device {name!r} is not auto, cpu or cuda[:N]")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidExperimentConfig(f"device {name!r} asked for, but no CUDA device is available; use --device cpu or auto")
-    return torch.device(name)
+    """:func:`constructions.distill.resolve_device` (``auto`` → cuda when available, else cpu; ``cuda``
+    without a GPU is refused), raising :class:`InvalidExperimentConfig`."""
+    return _resolve_device(name, error=InvalidExperimentConfig)
 
 
 def preset(size: str) -> Preset:
@@ -120,8 +117,8 @@ def validate(spec: RunSpec) -> None:
     check_regime(lang, spec.regime)
     if spec.aux_lengths is not None and not all(isinstance(n, int) and 1 <= n <= 16 for n in spec.aux_lengths):
         raise InvalidExperimentConfig(f"regime prompt lengths {spec.aux_lengths!r} must be integers in 1..16")
-    if spec.steps is not None and (isinstance(spec.steps, bool) or not isinstance(spec.steps, int) or spec.steps < 1):
-        raise InvalidExperimentConfig(f"steps = {spec.steps!r} must be a positive integer")
+    if spec.steps is not None:
+        check_int(spec.steps, "steps =", minimum=1, error=InvalidExperimentConfig)
 
 
 def generation_budget(data: LanguageData, prompts: PromptSet) -> int:
@@ -278,8 +275,7 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
              for lang in languages for a in archs for r in regimes for s in seeds]
     for spec in specs:
         validate(spec)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise InvalidExperimentConfig(f"jobs = {jobs!r} must be a positive integer")
+    check_int(jobs, "jobs =", minimum=1, error=InvalidExperimentConfig)
     for spec in {replace(s, seed=0) for s in specs}:
         check_memory(spec, device, memory_budget)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ by batched greedy decoding, scored exactly as :func:`theory.properties.rule_metr
 * :func:`score_completions` turns completions into a :class:`~theory.properties.RuleMetrics`: ID R1/R2
   of prompt + completion, OOD R1 of prompt + completion, OOD R2 of the completion alone; unfinished
   completions fail every metric.  The tests check it against ``rule_metrics`` on hand-made
-  completions, and :func:`greedy_completions` against ``greedy_completion`` through :class:`TorchARModel`.
-* :class:`TorchARModel` wraps a network as a ``theory`` AR model: its float64 probabilities, read as
+  completions, and :func:`greedy_completions` against ``greedy_completion`` through :class:`TrainedNetworkModel`.
+* :class:`TrainedNetworkModel` wraps a network as a ``theory`` AR model: its float64 probabilities, read as
   exact rationals and renormalised exactly, are the model's rows.
 * :func:`measure_losses` — E_P[−ln Q(x)] per sequence, per token (÷ (E|x| + 1)) and padded (÷ (T − 1),
   PAD targets counted as certain: THEORY.md §1).
@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from constructions.check import TorchARModel as _CheckedTorchARModel
+from constructions import check as _check
 from empirical.data import IGNORE, LanguageData, Vocab
 from theory.prompts import PromptSet
 from theory.properties import Completion, RuleMetrics, score_completions
@@ -81,7 +81,7 @@ def rule_metrics_batched(model: torch.nn.Module, vocab: Vocab, prompt_set: Promp
 
 
 # ---- the network as an exact AR model -------------------------------------------------------------
-class TorchARModel(_CheckedTorchARModel):
+class TrainedNetworkModel(_check.TorchARModel):
     """A trained network as a ``theory.models.ARModel`` (:class:`constructions.check.TorchARModel` on a
     float64 CPU copy of the network, with the experiment's vocabulary): the exact renormalisation of
     its float64 softmax at every prefix, memoised."""
@@ -92,6 +92,11 @@ class TorchARModel(_CheckedTorchARModel):
         net = copy.deepcopy(model).to("cpu", torch.float64).eval()
         super().__init__(net, name=type(model).__name__, encode=vocab.encode, alphabet=vocab.alphabet)
         self.vocab = vocab
+
+
+TorchARModel = TrainedNetworkModel
+"""Deprecated alias of :class:`TrainedNetworkModel` (``constructions.check.TorchARModel`` is the
+network adapter it specialises)."""
 
 
 # ---- test losses ----------------------------------------------------------------------------------

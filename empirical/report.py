@@ -11,8 +11,10 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
+from empirical.figures import save_figure
 from empirical.reference_data import OOD_R1_CHANCE, published
 from theory.fileio import write_atomic
+from theory.tables import markdown_table
 
 CSV_FIELDS = ("name", "language", "arch", "regime", "seed", "size", "steps_done", "wall_s", "params", "best_step",
               "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c",
@@ -70,10 +72,10 @@ def markdown(rows: Sequence[dict], aggregation: str = "best-validation") -> str:
              + (" (every number at the evaluation of lowest validation loss)." if aggregation == "best-validation"
                 else " (each rule metric's max over evaluations, the min test loss: the companion paper's notebooks)."),
              "Test loss in nats per token, padded convention (÷ (T − 1)); floor = H(P)/(T − 1), exact; gap = "
-             "KL(P ‖ Q)/(T − 1) of the best-validation weights, certified interval (min lo – max hi over seeds).", "",
-             "| language | arch | regime | runs | test loss | floor | gap | ID R1 | OOD R1 | OOD R2c | published test loss "
-             "| published ID R1 | published OOD R1 | published (source, runs, aggregation) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "KL(P ‖ Q)/(T − 1) of the best-validation weights, certified interval (min lo – max hi over seeds).", ""]
+    header = ["language", "arch", "regime", "runs", "test loss", "floor", "gap", "ID R1", "OOD R1", "OOD R2c",
+              "published test loss", "published ID R1", "published OOD R1", "published (source, runs, aggregation)"]
+    table = []
     for (lang, arch, regime), rs in _groups(rows).items():
         floor = rs[0].get("floor_padded")
         los = [r["gap_padded_lo"] for r in rs if r.get("gap_padded_lo") is not None]
@@ -89,11 +91,11 @@ def markdown(rows: Sequence[dict], aggregation: str = "best-validation") -> str:
             return f"{m:.3f} ± {s:.3f}" if s is not None else f"{m:.3f}"
 
         src = f"{pub.source}, {pub.runs}, {pub.aggregation}" if pub else "not published"
-        lines.append(f"| {lang} | {arch} | {regime} | {len(rs)} | {_ms([_pick(r, 'test_loss_padded', aggregation) for r in rs], 4)} "
-                     f"| {'–' if floor is None else f'{floor:.4f}'} | {gap} "
-                     f"| {_ms([_pick(r, 'id_r1', aggregation) for r in rs])} | {_ms([_pick(r, 'ood_r1', aggregation) for r in rs])} "
-                     f"| {_ms([_pick(r, 'ood_r2c', aggregation) for r in rs])} | {pv('test_loss')} | {pv('id_r1')} "
-                     f"| {pv('ood_r1')} | {src} |")
+        table.append([lang, arch, regime, len(rs), _ms([_pick(r, "test_loss_padded", aggregation) for r in rs], 4),
+                      "–" if floor is None else f"{floor:.4f}", gap, _ms([_pick(r, "id_r1", aggregation) for r in rs]),
+                      _ms([_pick(r, "ood_r1", aggregation) for r in rs]), _ms([_pick(r, "ood_r2c", aggregation) for r in rs]),
+                      pv("test_loss"), pv("id_r1"), pv("ood_r1"), src])
+    lines += markdown_table(header, table)
     lines += ["", "Published test losses are for the papers' data (aⁿbⁿ with n ≤ 128: floor ln 128 / 257 ≈ 0.0189; "
               "random words up to length 256 from the papers' own generators), so compare gaps and rule metrics, "
               "not raw losses.  The published Transformer had no position signal (its encoding was added along the "
@@ -157,9 +159,5 @@ def figure(rows: Sequence[dict], path: Path, aggregation: str = "best-validation
     ax.set_title(f"Rule extrapolation vs saturation gap ({', '.join(langs)}; one point per run)")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=130)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path.with_suffix(""), (path.suffix.lstrip(".") or "png",), dpi=130)
     return True

@@ -16,8 +16,6 @@ parameters, bit for bit, as an uninterrupted run on the same device (tested on t
 
 from __future__ import annotations
 
-import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,8 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from constructions.checkpoint import load_hashed, save_hashed
+from constructions.progress import Progress
 from empirical.data import IGNORE, Vocab
 from empirical.errors import CorruptCheckpoint, InvalidExperimentConfig
+from theory.validation import check_int, check_number
 
 CHECKPOINT_FORMAT = "nonid-empirical-checkpoint-1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -53,13 +53,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "aux_batch_size", "eval_every", "checkpoint_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidExperimentConfig(f"training {name} = {v!r} must be a positive integer")
+            check_int(getattr(self, name), f"training {name} =", minimum=1, error=InvalidExperimentConfig)
         for name in ("lr", "aux_weight"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise InvalidExperimentConfig(f"training {name} = {v!r} must be a finite number ≥ 0")
+            check_number(getattr(self, name), f"training {name} =", lo=0, error=InvalidExperimentConfig)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -214,21 +210,13 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
 
     start, last_print = time.perf_counter(), 0.0
     wall0 = result.wall_s
-    bar = None
-    if progress:
-        try:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.steps, initial=result.step, desc=label, file=sys.stderr, leave=False, mininterval=1.0)
-        except ImportError:  # periodic lines instead
-            bar = None
+    out = Progress(cfg.steps, label=label, initial=result.step, enabled=progress, mininterval=1.0)
     model.train()
     if result.step == 0 and not result.history:
         run_eval()
     while result.step < cfg.steps:
         if stop_after is not None and result.step >= stop_after:
-            if bar is not None:
-                bar.close()
+            out.close()
             return result
         s = result.step
         inputs, targets = data.batch(_batch_index(cfg.seed, s, 0, data.n, cfg.batch_size))
@@ -247,15 +235,12 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
             run_eval()
         if result.step % cfg.checkpoint_every == 0 or result.step == cfg.steps:
             checkpoint()
-        if bar is not None:
-            bar.update(1)
+        out.advance(result.step)
         now = time.perf_counter() - start
         if progress and (now - last_print > 10 or result.step == cfg.steps):
             last_print = now
             val = f" val {result.history[-1]['val_loss']:.4f}" if result.history else ""
-            print(f"  [{label}] step {result.step}/{cfg.steps} loss {loss.item():.4f}{val} ({result.wall_s:.1f}s)",
-                  file=sys.stderr, flush=True)
-    if bar is not None:
-        bar.close()
+            out.line(f"  [{label}] step {result.step}/{cfg.steps} loss {loss.item():.4f}{val} ({result.wall_s:.1f}s)")
+    out.close()
     result.finished = True
     return result

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from proofs.cli import format_header
 from theory.certificate import status_counts
 from theory.errors import NonidError
 
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nonid.appendix import Options, check_output_dir, write_appendix
-    from nonid.appendix.sources import READ_BACK, RERUN
+    from nonid.appendix.sources import NAME_WIDTH, READ_BACK, RERUN
     from nonid.appendix.texcheck import check_latex, compile_pdf, latex_engine
 
     check_output_dir(args.out, args.force)
@@ -102,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     echo = (lambda _m: None) if args.quiet else (lambda m: print(m, flush=True))
     if not args.quiet:
-        print(f"{'certificate':<32} {'status':<9} {'method':<10} {'time':>6}  {'provenance' if args.from_path else 'detail'}",
-              flush=True)
+        print(format_header(NAME_WIDTH, "certificate", "provenance" if args.from_path else "detail"), flush=True)
     entries, figures = write_appendix(args.out, options=options, from_path=args.from_path, force=args.force, echo=echo)
     out = Path(args.out)
     counts = status_counts(entries)

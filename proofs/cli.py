@@ -14,8 +14,28 @@ import sys
 import time
 from typing import Sequence
 
-from theory.certificate import status_counts
+from theory.certificate import Certificate, status_counts
 from theory.errors import NonidError, one_line
+
+
+def format_header(width: int, first: str = "check", last: str = "detail") -> str:
+    """The header of the table of certificates (``nonid prove``'s, the appendix's): ``first`` padded to
+    ``width``, then status, method, time and ``last``."""
+    return f"{first:<{width}}  {'status':<9}  {'method':<10}  {'time':>6}  {last}"
+
+
+def format_row(name: str, cert: Certificate, width: int, *, seconds: float | None = None,
+               detail: str | None = None) -> str:
+    """One row of that table: ``name`` padded to ``width``, ``cert``'s status and method, ``seconds``
+    (default ``cert.elapsed_s``, 0 when unset) and ``detail`` (default ``cert.detail``)."""
+    s = (cert.elapsed_s or 0.0) if seconds is None else seconds
+    d = cert.detail if detail is None else detail
+    return f"{name:<{width}}  {cert.status.value:<9}  {cert.method:<10}  {s:>5.1f}s  {d}"
+
+
+def format_reason(reason: str, width: int) -> str:
+    """The line under a row that is not verified: its reason, indented past the name column."""
+    return f"{'':<{width}}  reason: {reason}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -45,14 +65,14 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     nw = max([len(c.name) for c in checks] + [5])
     if not args.json:
-        print(f"{'check':<{nw}}  {'status':<9}  {'method':<10}  {'time':>6}  detail", flush=True)
+        print(format_header(nw), flush=True)
     for c in checks:
         cert = proofs.run(c)
         certs.append(cert)
         if not args.json:
-            print(f"{c.name:<{nw}}  {cert.status.value:<9}  {cert.method:<10}  {cert.elapsed_s:>5.1f}s  {cert.detail}", flush=True)
+            print(format_row(c.name, cert, nw), flush=True)
             if not cert.verified:
-                print(f"{'':<{nw}}  reason: {cert.reason}", flush=True)
+                print(format_reason(cert.reason, nw), flush=True)
     total = time.perf_counter() - start
     counts = status_counts(certs)
     if args.json:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from theory.alphabet import Alphabet
 from theory.data import FiniteDistribution
 from theory.instances import random_distribution, random_model
+from theory.languages import block_words
 from theory.models import ARModel
 
 
@@ -30,7 +31,7 @@ def lemma_instances(seed: int = 2024) -> list[Instance]:
         out.append(Instance(f"random-{i}", P, random_model(rng, alpha, max_len + 2), max_len + 2))
     P = random_distribution(rng, ab, 4, 6, name="random-zeros")
     out.append(Instance("random-zeros", P, random_model(rng, ab, 6, positive=False), 6))
-    anbn = FiniteDistribution.uniform(ab, ["a" * n + "b" * n for n in range(1, 9)], name="anbn-8")
+    anbn = FiniteDistribution.uniform(ab, block_words("ab", 8), name="anbn-8")
     out.append(Instance("anbn-8", anbn, random_model(rng, ab, 8), 8))
     return out
 

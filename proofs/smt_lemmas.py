@@ -103,9 +103,9 @@ def check_synthesis_anbn() -> Certificate:
     from theory import smt
     from theory.alphabet import Alphabet
     from theory.data import FiniteDistribution
-    from theory.languages import get_language
+    from theory.languages import block_words, get_language
 
-    P = FiniteDistribution.uniform(Alphabet("ab"), ["a" * n + "b" * n for n in (1, 2, 3)], name="anbn-3")
+    P = FiniteDistribution.uniform(Alphabet("ab"), block_words("ab", 3), name="anbn-3")
     r1 = get_language("L3").r1
     results = {kind: smt.synthesize_extrapolator(P, SYNTHESIS_PROMPTS, r1, Fraction(0), SYNTHESIS_HORIZON, satisfy=sat)
                for kind, sat in (("violator", False), ("completer", True))}

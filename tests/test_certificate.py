@@ -8,7 +8,7 @@ import pytest
 from theory.alphabet import EOS, Alphabet
 from theory.certificate import Certificate, Status, write_atomic
 from theory.data import FiniteDistribution
-from theory.errors import InvalidCertificate, NonidError
+from theory.errors import InvalidCertificate, InvalidWitness
 from theory.exact import FractionInterval, LogCombination
 from theory.models import FunctionModel, PatchedModel, SupportExtension
 from theory.witness import Witness, check_witness, kl_within
@@ -109,5 +109,5 @@ def test_epsilon_comparisons():
     assert kl_within(LogCombination.zero(), Fraction(0))
     assert kl_within(LogCombination.log(Fraction(3, 2)), Fraction(1, 2)) is True  # ln 1.5 = 0.405
     assert kl_within(LogCombination.log(Fraction(3, 2)), Fraction(2, 5)) is False
-    with pytest.raises(NonidError, match="delta 0 must be positive"):  # TODO(issue 15 item 3): bare NonidError in Witness.__post_init__
+    with pytest.raises(InvalidWitness, match="delta 0 must be positive"):
         witness(Q1, Q2, delta=0)

@@ -15,7 +15,7 @@ from empirical.data import Vocab, language_data, oracle_completion, regime_pairs
 from empirical.errors import ConfigTooLarge, CorruptCheckpoint, UnknownArchitecture, UnknownRegime
 from empirical.experiment import aggregate, run_grid
 from empirical.linear import LinearModel
-from empirical.metrics import TorchARModel, greedy_completions, measure_losses, rule_metrics_batched, score_completions
+from empirical.metrics import TrainedNetworkModel, greedy_completions, measure_losses, rule_metrics_batched, score_completions
 from empirical.saturation import saturation_gap
 from empirical.train import CHECKPOINT_NAME, TrainConfig, load_checkpoint, train
 from empirical.transformer import position_sensitivity
@@ -141,7 +141,7 @@ def test_batched_greedy_agrees_with_theory_greedy(arch):
     model = model.double().eval()
     prompts = list(paper_prompts(L3).prompts[::16])
     batched = greedy_completions(model, VOCAB, prompts, 10)
-    exact = TorchARModel(model, VOCAB)
+    exact = TrainedNetworkModel(model, VOCAB)
     for u, c in zip(prompts, batched):
         ref = greedy_completion(exact, u, 10)
         assert (c.text, c.finished) == (ref.text, ref.finished), u
@@ -155,7 +155,7 @@ def test_batched_rule_metrics_equal_theory_rule_metrics_on_a_trained_model():
     model = model.double().eval()
     full = paper_prompts(L3)
     ps = split_prompts(L3, full.id_prompts + full.ood_prompts[::5])
-    assert rule_metrics_batched(model, VOCAB, ps, 12) == rule_metrics(TorchARModel(model, VOCAB), L3, ps, 12)
+    assert rule_metrics_batched(model, VOCAB, ps, 12) == rule_metrics(TrainedNetworkModel(model, VOCAB), L3, ps, 12)
 
 
 # ---- architectures ---------------------------------------------------------------------------------

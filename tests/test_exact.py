@@ -7,6 +7,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from theory.errors import OutsideDomain
 from theory.exact import FractionInterval, LogCombination, decimal_string, factorize
 
 positive_rationals = st.fractions(min_value=Fraction(1, 10**6), max_value=10**6).filter(lambda r: r > 0)
@@ -62,9 +63,9 @@ def test_infinity_rules():
     inf = LogCombination.infinity()
     assert (inf + LogCombination.log(2)).infinite
     assert inf.compare(10**9) == 1
-    with pytest.raises(ValueError, match="undefined"):  # TODO(issue 15 item 3): bare ValueError in LogCombination._combine
+    with pytest.raises(OutsideDomain, match="undefined"):
         inf - inf
-    with pytest.raises(ValueError, match="ln\\(0\\)"):  # TODO(issue 15 item 3): bare ValueError in LogCombination.log
+    with pytest.raises(OutsideDomain, match="ln\\(0\\)"):
         LogCombination.log(0)
 
 
@@ -85,5 +86,5 @@ def test_json_interval_encloses():
 def test_fraction_interval():
     i = FractionInterval(Fraction(1, 3), Fraction(1, 2))
     assert not i.exact and i.width == Fraction(1, 6)
-    with pytest.raises(ValueError, match="empty interval"):  # TODO(issue 15 item 3): bare ValueError in FractionInterval.__init__
+    with pytest.raises(OutsideDomain, match="empty interval"):
         FractionInterval(1, 0)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from constructions import finetuning as ft
 from constructions.transformer import ACTIVATIONS, NORMS, DecoderTransformer, TransformerConfig
 from theory.certificate import Status
-from theory.errors import InputTooLong, InvalidReparametrisation, NotPositivelyHomogeneous
+from theory.errors import InputTooLong, InvalidReparametrisation, InvalidTrainingOption, NotPositivelyHomogeneous
 
 SMALL = TransformerConfig(alphabet="ab", d_model=8, n_heads=2, d_head=4, d_mlp=8, n_layers=2, max_len=8)
 
@@ -281,7 +281,7 @@ def test_shape_mismatch_is_refused():
                                               ({"lr": float("nan")}, "learning rate"), ({"steps": -1}, "steps")])
 def test_train_bad_input(kwargs, fragment):
     args = {"optimizer": "sgd", "lr": 0.1, "steps": 1, **kwargs}
-    with pytest.raises(ValueError, match=fragment):  # TODO(issue 15 item 3): bare ValueError in constructions.finetuning.train
+    with pytest.raises(InvalidTrainingOption, match=fragment):
         ft.train(DecoderTransformer(SMALL), ["ab"], **args)
 
 

@@ -43,7 +43,7 @@ from constructions.icl import (
     surgery_mass,
     surgery_mass_bound,
 )
-from theory.errors import InvalidDistribution, InvalidPrompt, NonidError, UnknownToken
+from theory.errors import InvalidDistribution, InvalidHMM, InvalidPrompt, UnknownToken
 from theory.models import ARModel
 
 
@@ -276,15 +276,15 @@ def test_non_stochastic_matrices_are_refused():
         MixtureHMM.from_matrices(emission, ent, [[[0.5, 0.5], [0.5, 0.5]]], vocab_size=3, doc_length=5)
     with pytest.raises(InvalidDistribution, match="negative"):
         MixtureHMM.from_matrices(emission, ent, [[[Fraction(-1, 2), Fraction(3, 2)], [1, 0]]], vocab_size=3, doc_length=5)
-    with pytest.raises(NonidError, match="must not emit the delimiter"):  # TODO(issue 15 item 3): bare NonidError in MixtureHMM.from_matrices
+    with pytest.raises(InvalidHMM, match="must not emit the delimiter"):
         MixtureHMM.from_matrices([[0, 0], [0, 2]], ent, [good], vocab_size=3, doc_length=5)
 
 
 @pytest.mark.parametrize("changes, error, fragment", [
     ({"delimiter": 50}, UnknownToken, "delimiter token 50"),
     ({"delimiter": -1}, UnknownToken, "delimiter token -1"),
-    ({"n_properties": 1}, NonidError, "n_properties = 1"),  # TODO(issue 15 item 3): bare NonidError in GINCConfig.__post_init__
-    ({"transition_temp": 0.0}, NonidError, "transition_temp"),  # TODO(issue 15 item 3): bare NonidError in GINCConfig.__post_init__
+    ({"n_properties": 1}, InvalidHMM, "n_properties = 1"),
+    ({"transition_temp": 0.0}, InvalidHMM, "transition_temp"),
     ({"eta": Fraction(3, 2)}, InvalidDistribution, "exceeds 1"),
     ({"entity_stickiness": 1}, InvalidDistribution, "entity_stickiness = 1"),
 ])
@@ -301,7 +301,7 @@ def test_bad_prompt_shapes_and_weights_name_the_value():
         sample_prompts(h, [0], [-1], 5, 3)
     with pytest.raises(InvalidPrompt, match="n must be <= 169"):
         sample_prompts(h, [0], [170], 5, 3)
-    with pytest.raises(NonidError, match="concept 9"):  # TODO(issue 15 item 3): bare NonidError in sample_prompts
+    with pytest.raises(InvalidPrompt, match="concept 9"):
         sample_prompts(h, [9], [2], 5, 3)
     ev_eps = [0, 1, Fraction(3, 2), "-1/2"]
     P = BayesPredictor(build_ginc(GINCConfig.tiny()))

@@ -20,7 +20,7 @@ from constructions.rule_extrapolation import (
 )
 from theory.alphabet import EOS, Alphabet
 from theory.data import FiniteDistribution
-from theory.errors import InvalidBudget, InvalidDistribution, InvalidLanguage, InvalidPrompt, NonidError, UnknownToken
+from theory.errors import InapplicableOption, InvalidBudget, InvalidDistribution, InvalidLanguage, InvalidPrompt, UnknownToken
 from theory.languages import IndependentIntersection, StartsWith, get_language
 from theory.losses import kl_divergence
 from theory.models import PatchedModel, uniform_model
@@ -131,7 +131,7 @@ def test_contradicting_rules_give_an_empty_language_error():
 def test_other_bad_inputs():
     with pytest.raises(InvalidLanguage, match="'L7'"):
         build_case("L7")
-    with pytest.raises(NonidError, match="n_max"):  # TODO(issue 15 item 3): bare NonidError in build_case
+    with pytest.raises(InapplicableOption, match="n_max"):
         build_case("L1", n_max=4)
     with pytest.raises(InvalidBudget):
         build_case("L3", n_max=0)

@@ -20,6 +20,7 @@ from theory import (
     InvalidDistribution,
     InvalidModel,
     InvalidProperty,
+    InvalidWitness,
     LogCombination,
     NextTokenDistribution,
     PatchedModel,
@@ -175,7 +176,7 @@ def test_tail_bounds_are_recorded_as_assumptions_with_their_value():
 
 
 def test_tail_bounds_must_be_log_combinations():
-    with pytest.raises(InvalidBudget, match="kl_tail_bounds"):
+    with pytest.raises(InvalidWitness, match="kl_tail_bounds"):
         anbn_witness((Fraction(0), None))
 
 

@@ -1,6 +1,7 @@
 """Alphabets Σ with the reserved markers EOS (predicted, ends a sequence) and SOS (input only).
 
-A token is one character; a sequence is a ``str`` over the alphabet.  That keeps prefixes readable
+A token is one character; a sequence is a ``str`` over the alphabet.  The token-id layout of every
+network (symbols, then EOS, SOS, PAD) is defined once, on :class:`Alphabet` (``eos_id`` …).  That keeps prefixes readable
 (``"aab"``) and makes the prefix trie cheap.  EOS and SOS are multi-character strings, so they can
 never collide with a symbol.
 """
@@ -52,6 +53,48 @@ class Alphabet:
     def outcomes(self) -> tuple[str, ...]:
         """Σ ∪ {EOS}: the values a next-token distribution ranges over, EOS last."""
         return self.symbols + (EOS,)
+
+    # -- the one token-id layout ------------------------------------------------------------------
+    # Every network of the project (constructions.transformer.TransformerConfig, empirical.data.Vocab)
+    # reads its ids from here: symbols 0 … k−1 in alphabet order, then EOS (k), SOS (k+1), PAD (k+2).
+    # Outputs are the first k + 1 ids, i.e. :attr:`outcomes` in order; SOS and PAD are input only.
+    @property
+    def eos_id(self) -> int:
+        """The id of EOS: ``len(self)`` (after every symbol, as in :attr:`outcomes`)."""
+        return len(self.symbols)
+
+    @property
+    def sos_id(self) -> int:
+        """The id of SOS (input only): ``len(self) + 1``."""
+        return len(self.symbols) + 1
+
+    @property
+    def pad_id(self) -> int:
+        """The id of PAD (input only): ``len(self) + 2``."""
+        return len(self.symbols) + 2
+
+    @property
+    def n_input_ids(self) -> int:
+        """Input vocabulary size: the symbols, EOS, SOS and PAD (``len(self) + 3``)."""
+        return len(self.symbols) + 3
+
+    @property
+    def n_output_ids(self) -> int:
+        """Output vocabulary size: the symbols and EOS (``len(self) + 1``), in :attr:`outcomes` order."""
+        return len(self.symbols) + 1
+
+    def token_ids(self, word: str) -> list[int]:
+        """The ids of ``word``'s symbols (symbol i of the alphabet has id i).
+
+        Raises:
+            UnknownToken: ``word`` has a token outside the alphabet (named with its position).
+        """
+        index = {s: i for i, s in enumerate(self.symbols)}
+        try:
+            return [index[c] for c in word]
+        except (KeyError, TypeError):
+            self.check_sequence(word, "word")  # raises, naming the bad token
+            raise
 
     def __len__(self) -> int:
         return len(self.symbols)

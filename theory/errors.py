@@ -98,6 +98,32 @@ class InvalidSolverOption(NonidError):
     """An option of an SMT lemma query (a hypothesis, a scope, a variant) that is not one of its values."""
 
 
+class InvalidWitness(NonidError):
+    """A witness record with a bad field: a name that is not a string, ε < 0, δ ≤ 0, an ε or δ that is
+    not a finite exact number, or ``kl_tail_bounds`` that are not a pair of LogCombination or None."""
+
+
+class OutsideDomain(NonidError):
+    """An exact or rigorous arithmetic operation asked outside its domain: ln of a non-positive or
+    non-finite number, ∞ − ∞, a −∞ or +∞ with no finite representation, an interval with lo > hi or a
+    non-finite endpoint, a non-positive scale where a positive rational is needed."""
+
+
+class InvalidHMM(NonidError):
+    """A GINC configuration or explicit mixture-of-HMMs parameters that are malformed: a size or count
+    out of range, an emission table of the wrong shape or with the delimiter in the wrong place, no concepts."""
+
+
+class InapplicableOption(NonidError):
+    """A case option (``n_max``, ``max_length``, ``ratio``, ``depth``) given to a rule-extrapolation case
+    it does not apply to."""
+
+
+class InvalidTrainingOption(NonidError):
+    """A fine-tuning option out of its range: an unknown optimizer, a step count that is not an int ≥ 0,
+    a learning rate that is not a finite number > 0."""
+
+
 def one_line(error: BaseException) -> str:
     """The error's message on one line: a newline or other control character inside a value (a path,
     a name) is escaped, so a command line's refusal is always exactly one line."""

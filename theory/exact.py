@@ -21,7 +21,8 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Iterable, Mapping
 
-from theory.errors import BudgetExceeded, InvalidBudget
+from theory.errors import BudgetExceeded, InvalidBudget, OutsideDomain
+from theory.validation import check_int
 
 _SMALL_PRIMES_LIMIT = 10_000
 
@@ -41,7 +42,7 @@ def _trial_division(n: int) -> tuple[tuple[tuple[int, int], ...], int]:
     """(the factors of ``n`` below 10⁴, the cofactor left), for a positive integer ``n``.  A cofactor
     below 10⁸ is 1 or a prime: it has no factor below its square root."""
     if n < 1:
-        raise ValueError(f"cannot factorise {n}")
+        raise OutsideDomain(f"cannot factorise {n}")
     out: list[tuple[int, int]] = []
     for p in _small_primes():
         if p * p > n:
@@ -105,9 +106,7 @@ class ExactBudget:
 
     def __post_init__(self) -> None:
         for name in ("max_integer_bits", "max_composite_bits", "factor_limit", "max_large_cofactors", "max_log_terms"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidBudget(f"exact budget {name} = {v!r} must be an int >= 1")
+            check_int(getattr(self, name), f"exact budget {name} =", minimum=1, error=InvalidBudget)
 
 
 DEFAULT_EXACT_BUDGET = ExactBudget()
@@ -185,10 +184,10 @@ class LogCombination:
     def log(cls, r: Fraction | int, budget: ExactBudget | None = None) -> "LogCombination":
         """ln r for a positive rational r (ln 0 is refused: use :meth:`infinity` deliberately).
 
-        Raises: ValueError for r ≤ 0; BudgetExceeded as :meth:`from_weighted_logs`."""
+        Raises: OutsideDomain for r ≤ 0; BudgetExceeded as :meth:`from_weighted_logs`."""
         r = Fraction(r)
         if r <= 0:
-            raise ValueError(f"ln({r}) is not a finite real")
+            raise OutsideDomain(f"ln({r}) is not a finite real")
         return cls.from_weighted_logs([(Fraction(1), r)], budget)
 
     @classmethod
@@ -199,7 +198,7 @@ class LogCombination:
         Without ``budget`` the work is unbounded; with one it stops early.
 
         Raises:
-            ValueError: some r ≤ 0 with w ≠ 0.
+            OutsideDomain: some r ≤ 0 with w ≠ 0.
             BudgetExceeded: ``budget`` given and exceeded (:func:`factorize_within`), or the result
             would have more than ``budget.max_log_terms`` distinct primes.
         """
@@ -210,7 +209,7 @@ class LogCombination:
                 continue
             r = Fraction(r)
             if r <= 0:
-                raise ValueError(f"ln({r}) with weight {w} is not finite")
+                raise OutsideDomain(f"ln({r}) with weight {w} is not finite")
             if budget is None:
                 num, den = factorize(r.numerator), factorize(r.denominator)
             else:
@@ -229,7 +228,7 @@ class LogCombination:
     def _combine(self, other: "LogCombination", sign: int) -> "LogCombination":
         if self.infinite or other.infinite:
             if other.infinite and sign < 0:
-                raise ValueError("∞ − ∞ is undefined")
+                raise OutsideDomain("∞ − ∞ is undefined")
             return LogCombination.infinity()
         acc = dict(self.coeffs)
         for p, c in other.coeffs:
@@ -244,14 +243,14 @@ class LogCombination:
 
     def __neg__(self) -> "LogCombination":
         if self.infinite:
-            raise ValueError("−∞ is not represented")
+            raise OutsideDomain("−∞ is not represented")
         return LogCombination({p: -c for p, c in self.coeffs})
 
     def __mul__(self, k: Fraction | int) -> "LogCombination":
         k = Fraction(k)
         if self.infinite:
             if k < 0:
-                raise ValueError("−∞ is not represented")
+                raise OutsideDomain("−∞ is not represented")
             return LogCombination.infinity() if k > 0 else LogCombination.zero()
         return LogCombination({p: c * k for p, c in self.coeffs})
 
@@ -294,9 +293,9 @@ class LogCombination:
 
     def interval(self, prec: int = 64) -> tuple[Fraction, Fraction]:
         """A rigorous enclosure [lo, hi] with exact rational endpoints (the binary endpoints of
-        :meth:`enclosure`).  Raises ValueError for +∞."""
+        :meth:`enclosure`).  Raises OutsideDomain for +∞."""
         if self.infinite:
-            raise ValueError("+inf has no finite enclosure")
+            raise OutsideDomain("+inf has no finite enclosure")
         lo, hi = self.enclosure(prec)._mpi_
         return _mpf_to_fraction(lo), _mpf_to_fraction(hi)
 
@@ -382,7 +381,7 @@ def _mpf_to_fraction(raw: tuple) -> Fraction:
     """An mpmath raw mpf tuple (sign, man, exp, bc) as the exact Fraction it denotes."""
     sign, man, exp, _ = raw
     if man == 0 and exp != 0:
-        raise ValueError("non-finite interval endpoint")
+        raise OutsideDomain("non-finite interval endpoint")
     val = Fraction(man) * (Fraction(2) ** exp)
     return -val if sign else val
 
@@ -425,7 +424,7 @@ class FractionInterval:
         self.lo = Fraction(lo)
         self.hi = Fraction(lo if hi is None else hi)
         if self.lo > self.hi:
-            raise ValueError(f"empty interval [{self.lo}, {self.hi}]")
+            raise OutsideDomain(f"empty interval [{self.lo}, {self.hi}]")
 
     @property
     def exact(self) -> bool:

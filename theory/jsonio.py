@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from theory.errors import InvalidArtifact, NonidError
+from theory.validation import check_int
 
 __all__ = ["InvalidJsonLimits", "JsonLimits", "CERTIFICATE_LIMITS", "SMALL_FILE_LIMITS", "read_json_file", "parse_json_text", "json_depth"]
 
@@ -73,9 +74,7 @@ class JsonLimits:
     def __post_init__(self) -> None:
         for name, top in (("max_bytes", 1 << 30), ("max_depth", 512), ("max_number_digits", 4000),
                           ("max_string", 64 * MiB), ("max_key", MiB)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top:
-                raise InvalidJsonLimits(f"JsonLimits.{name} = {v!r} is not an integer in 1..{top:,}")
+            check_int(getattr(self, name), f"JsonLimits.{name} =", minimum=1, maximum=top, error=InvalidJsonLimits)
 
 
 CERTIFICATE_LIMITS = JsonLimits()

@@ -6,7 +6,13 @@ Every rule and language here is a deterministic automaton over its alphabet:
 * ``step(state, token)`` → the next state (:data:`DEAD` once no continuation can ever be accepted);
 * ``accepts_state(state)`` → whether the word read so far is accepted;
 * ``completable_state(state)`` → whether *some* continuation z reaches acceptance, decided exactly
-  by the counter/automaton argument written in each class (never by searching).
+  by the counter/automaton argument written in each class (never by searching);
+* ``shortest_completion_length(state)`` → |z| of the shortest such z (a closed form per class, a
+  search of the states by default); ``shortest_completion(prefix, accept=…)`` → the shortlex-least z
+  itself, into or out of the automaton; ``complement()`` → the automaton of the other words.
+
+A rule given as a function word → bool becomes an automaton by :func:`as_automaton`.  The word
+lists s₁ⁿ…s_kⁿ (aⁿbⁿ, aⁿbⁿcⁿ, aⁿbⁿaⁿ) are :func:`block_words`.
 
 States are small hashable values (ints, tuples, :data:`DEAD`), so they can key dynamic programs.
 
@@ -23,16 +29,27 @@ paper's code rejects words without a b.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Hashable
+from typing import Callable, Hashable
 
 from theory.alphabet import Alphabet
 from theory.errors import InvalidLanguage, UnknownToken
+from theory.validation import check_int
 
 State = Hashable
 DEAD: State = None
 """The dead state: the word read so far has no accepted continuation, whatever follows."""
 _FROM_START: State = object()
+
+DEFAULT_SEARCH_LIMIT = 64
+"""How far :meth:`Automaton.shortest_completion` looks (in tokens) before answering ``None``."""
+
+MAX_SEARCH_STATES = 100_000
+"""The most states the default :meth:`Automaton.shortest_completion_length` search visits."""
+
+RuleLike = Callable[[str], bool]
+"""A rule given as a function word → bool (see :func:`as_automaton`)."""
 
 
 class Automaton(ABC):
@@ -89,6 +106,148 @@ class Automaton(ABC):
         """Some z makes ``prefix + z`` accepted.  Raises :class:`UnknownToken` as :meth:`accepts`."""
         return self.completable_state(self.run(prefix))
 
+    def shortest_completion_length(self, state: State) -> int | None:
+        """|z| for the shortest z that takes ``state`` to acceptance; ``None`` when there is none.
+
+        The default is a breadth-first search over the states, guarded by :meth:`completable_state`
+        (so it ends whenever that is exact); the rules and languages below override it with the
+        closed form their state gives.
+
+        Raises:
+            InvalidLanguage: the search passed :data:`MAX_SEARCH_STATES` states.
+        """
+        if state is DEAD or not self.completable_state(state):
+            return None
+        if self.accepts_state(state):
+            return 0
+        seen, frontier, n = {state}, [state], 0
+        while frontier:
+            n += 1
+            nxt = []
+            for s in frontier:
+                for t in self.alphabet.symbols:
+                    s2 = self._step(s, t)
+                    if s2 is DEAD or s2 in seen:
+                        continue
+                    if self.accepts_state(s2):
+                        return n
+                    seen.add(s2)
+                    nxt.append(s2)
+            if len(seen) > MAX_SEARCH_STATES:
+                raise InvalidLanguage(f"{self.name!r}: the shortest-completion search passed {MAX_SEARCH_STATES} states")
+            frontier = nxt
+        return None
+
+    def shortest_completion(self, prefix: str, *, accept: bool = True, limit: int = DEFAULT_SEARCH_LIMIT) -> str | None:
+        """The shortest z (shortlex-least: ties by alphabet order) with ``prefix + z`` accepted
+        (``accept=False``: rejected); ``None`` if no z of length ≤ ``limit`` does it.
+
+        Raises:
+            InvalidBudget: ``limit`` is not an int ≥ 0.  UnknownToken: ``prefix`` is not over the alphabet.
+        """
+        if accept:
+            return shortest_continuation(self, prefix, lambda s: s is not DEAD and self.accepts_state(s), limit)
+        return shortest_continuation(self, prefix, lambda s: s is DEAD or not self.accepts_state(s), limit)
+
+    def complement(self) -> "Complement":
+        """The automaton of Σ* minus this one's words (:class:`Complement`)."""
+        return Complement(self)
+
+
+def shortest_continuation(automaton: Automaton, prefix: str, goal: Callable[[State], bool],
+                          limit: int = DEFAULT_SEARCH_LIMIT) -> str | None:
+    """The shortest z (ties: earliest in alphabet order, i.e. shortlex-least) with ``goal(state(prefix·z))``,
+    by breadth-first search over the automaton's states; ``None`` if no z of length ≤ ``limit`` works.
+
+    Exact: two prefixes in the same state have the same continuations, so each state is expanded once.
+
+    Raises:
+        InvalidBudget: ``limit`` is not an int ≥ 0.  UnknownToken: ``prefix`` is not over the alphabet.
+    """
+    check_int(limit, "search limit", minimum=0)
+    start = automaton.run(prefix)
+    if goal(start):
+        return ""
+    seen = {start}
+    queue: deque[tuple[State, str]] = deque([(start, "")])
+    while queue:
+        state, z = queue.popleft()
+        if len(z) >= limit:
+            continue
+        for a in automaton.alphabet.symbols:
+            s2 = automaton.step(state, a)
+            if s2 in seen:
+                continue
+            if goal(s2):
+                return z + a
+            seen.add(s2)
+            queue.append((s2, z + a))
+    return None
+
+
+# ---- adapters: a callable rule, a complement ---------------------------------------------------------
+class CallableRule(Automaton):
+    """A callable word → bool as an automaton whose state is the word read so far (so every state is
+    completable as far as this automaton knows: the function is a black box)."""
+
+    def __init__(self, fn: RuleLike, alphabet: Alphabet) -> None:
+        self.fn, self.alphabet, self.name = fn, alphabet, getattr(fn, "__name__", "rule")
+
+    def start(self) -> str:
+        return ""
+
+    def _step(self, state: str, token: str) -> str:
+        return state + token
+
+    def accepts_state(self, state: str) -> bool:
+        return bool(self.fn(state))
+
+    def completable_state(self, state: str) -> bool:
+        return True
+
+
+class Complement(Automaton):
+    """Accepts exactly the words the wrapped automaton rejects.  Every state counts as completable (an
+    over-approximation: it only costs pruning, never exactness, to the dynamic programs that ask)."""
+
+    def __init__(self, rule: Automaton) -> None:
+        self.rule, self.alphabet, self.name = rule, rule.alphabet, f"not {rule.name}"
+
+    def start(self) -> tuple:
+        return (self.rule.start(),)
+
+    def _step(self, state: tuple, token: str) -> tuple:
+        return (self.rule.step(state[0], token),)
+
+    def accepts_state(self, state: tuple) -> bool:
+        return state[0] is DEAD or not self.rule.accepts_state(state[0])
+
+    def completable_state(self, state: tuple) -> bool:
+        return True
+
+
+def as_automaton(rule: object, alphabet: Alphabet) -> Automaton:
+    """``rule`` as an automaton over ``alphabet``: an :class:`Automaton` as is, a callable word → bool
+    as a :class:`CallableRule`.
+
+    Raises:
+        InvalidLanguage: an automaton over another alphabet, or neither an automaton nor a callable.
+    """
+    if isinstance(rule, Automaton):
+        if rule.alphabet != alphabet:
+            raise InvalidLanguage(f"rule {rule.name!r} is over {str(rule.alphabet)!r}, the data over {str(alphabet)!r}")
+        return rule
+    if callable(rule):
+        return CallableRule(rule, alphabet)
+    raise InvalidLanguage(f"rule {rule!r} is neither a theory.languages Rule nor a callable word -> bool")
+
+
+def rule_event(rule: object, alphabet: Alphabet, *, satisfy: bool) -> Automaton:
+    """The automaton of the event 'the word satisfies ``rule``' (``satisfy=False``: violates it), with
+    ``rule`` as :func:`as_automaton` takes it.  Raises as :func:`as_automaton`."""
+    base = as_automaton(rule, alphabet)
+    return base if satisfy else base.complement()
+
 
 # ---- rules ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -125,6 +284,9 @@ class CountParity(Rule):
     def completable_state(self, state: State) -> bool:
         return state is not DEAD
 
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else state  # one more ``symbol`` when #symbol is odd
+
 
 @dataclass(frozen=True)
 class StartsWith(Rule):
@@ -148,6 +310,9 @@ class StartsWith(Rule):
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD  # ε takes ``symbol`` first; a good start stays good
+
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else (1 if state == 0 else 0)
 
 
 @dataclass(frozen=True)
@@ -176,6 +341,9 @@ class BlockOrder(Rule):
     def completable_state(self, state: State) -> bool:
         return state is not DEAD
 
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else 0
+
 
 @dataclass(frozen=True)
 class EndsWith(Rule):
@@ -198,6 +366,9 @@ class EndsWith(Rule):
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD
+
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else 1 - state
 
 
 @dataclass(frozen=True)
@@ -223,6 +394,9 @@ class Avoids(Rule):
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD
+
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else 0
 
 
 @dataclass(frozen=True)
@@ -255,6 +429,9 @@ class EqualCounts(Rule):
     def completable_state(self, state: State) -> bool:
         return state is not DEAD
 
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else sum(max(state) - c for c in state)  # raise every count to the max
+
 
 @dataclass(frozen=True)
 class Matched(Rule):
@@ -285,6 +462,9 @@ class Matched(Rule):
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD
+
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else state  # one closer per open bracket
 
 
 # ---- languages ------------------------------------------------------------------------------------
@@ -351,6 +531,16 @@ class IndependentIntersection(_Product):
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD and self.r1.completable_state(state[0]) and self.r2.completable_state(state[1])
+
+    def shortest_completion_length(self, state: State) -> int | None:
+        """The rules' shortest fixes added up: exact when each fix leaves the other rule's state alone
+        and no symbol serves both fixes, as for L1 (an ``a`` for parity, a ``b`` for an empty start),
+        L2 (b*a* never needs a fix) and L6 (``]``s and ``)``s).  (It is not for, say, #a even ∩ ends
+        with a, where one ``a`` fixes both: use :class:`RuleIntersection` there.)"""
+        if state is DEAD:
+            return None
+        n1, n2 = self.r1.shortest_completion_length(state[0]), self.r2.shortest_completion_length(state[1])
+        return None if n1 is None or n2 is None else n1 + n2
 
 
 @dataclass(frozen=True)
@@ -429,6 +619,15 @@ class OrderedEqualCounts(Language):
         frozen = counts[:k]
         return all(c == frozen[0] for c in frozen) and counts[k] <= frozen[0]
 
+    def shortest_completion_length(self, state: State) -> int | None:
+        """With N = block 0's count (the frozen value for k > 0; the target for k = 0), append N − count
+        of block k and of every later block.  The differences are shift-invariant, and before the last
+        block the later counts are 0, so the normalised counts give the exact length."""
+        if not self.completable_state(state):
+            return None
+        counts, k = state
+        return sum(counts[0] - c for c in counts[k:])
+
 
 @dataclass(frozen=True)
 class Dyck2(Language):
@@ -450,6 +649,23 @@ class Dyck2(Language):
 
     def completable_state(self, state: State) -> bool:
         return state is not DEAD
+
+    def shortest_completion_length(self, state: State) -> int | None:
+        return None if state is DEAD else len(state)  # close the stack
+
+
+# ---- word lists -----------------------------------------------------------------------------------
+def block_words(blocks: str, n_max: int) -> tuple[str, ...]:
+    """s₁ⁿ s₂ⁿ … s_kⁿ for n = 1..``n_max``, where ``blocks`` = s₁s₂…s_k: ``block_words("ab", 3)`` is
+    ("ab", "aabb", "aaabbb"); a symbol may recur (``"aba"`` gives aⁿbⁿaⁿ).  Empty for ``n_max = 0``.
+
+    Raises:
+        InvalidLanguage: ``blocks`` is not a non-empty string.  InvalidBudget: ``n_max`` is not an int ≥ 0.
+    """
+    if not isinstance(blocks, str) or not blocks:
+        raise InvalidLanguage(f"blocks {blocks!r} must be a non-empty string of symbols")
+    check_int(n_max, "n_max", minimum=0)
+    return tuple("".join(s * n for s in blocks) for n in range(1, n_max + 1))
 
 
 # ---- the six languages ----------------------------------------------------------------------------

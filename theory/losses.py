@@ -28,6 +28,7 @@ from theory.data import DataDistribution
 from theory.errors import InvalidBudget, InvalidDistribution
 from theory.exact import DEFAULT_EXACT_BUDGET, ExactBudget, LogCombination, LogInterval
 from theory.models import ARModel, sequence_probability, validated
+from theory.validation import check_int
 
 LossValue = LogCombination | LogInterval
 
@@ -91,9 +92,7 @@ def _tail(P: DataDistribution, depth: int | None) -> int:
         return 0
     if depth is None:
         raise InvalidDistribution(f"{P.name!r} may have infinite support: pass depth=")
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise InvalidBudget(f"depth {depth!r} must be an int >= 0")
-    return depth
+    return check_int(depth, "depth", minimum=0, error=InvalidBudget)
 
 
 def entropy(P: DataDistribution, depth: int | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue:

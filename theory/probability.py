@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from fractions import Fraction
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from theory.alphabet import Alphabet
 from theory.errors import InvalidDistribution, UnknownToken
@@ -88,6 +88,30 @@ class NextTokenDistribution:
         d.probs = probs
         d._hash = None
         return d
+
+    @classmethod
+    def from_exact(cls, alphabet: Alphabet, probs: Sequence[Fraction], *, where: str | None = None) -> "NextTokenDistribution":
+        """The row ``probs`` (one Fraction per outcome, in ``alphabet.outcomes`` order), for callers that
+        computed it exactly (a renormalised network row, a closed form).  Checks only what is cheap next
+        to computing the row: the length, that every entry is a non-negative Fraction, and that they sum
+        to exactly 1.  ``where`` (a prefix) is named in the error.
+
+        Raises:
+            InvalidDistribution: a wrong length, an entry that is not a non-negative Fraction, or a sum
+                other than 1.
+        """
+        row = tuple(probs)
+        label = f" at prefix {where!r}" if where is not None else ""
+        if len(row) != len(alphabet.outcomes):
+            raise InvalidDistribution(f"row{label} of {len(row)} probabilities for the {len(alphabet.outcomes)} "
+                                      f"outcomes of alphabet {str(alphabet)!r}")
+        for tok, p in zip(alphabet.outcomes, row):
+            if type(p) is not Fraction or p < 0:
+                raise InvalidDistribution(f"probability of {tok!r}{label} {p!r} is not a non-negative Fraction")
+        total = sum(row)
+        if total != 1:
+            raise InvalidDistribution(f"probabilities{label} sum to {total}, not 1")
+        return cls._trusted(alphabet, row)
 
     @classmethod
     def point(cls, alphabet: Alphabet, token: str) -> "NextTokenDistribution":

@@ -32,6 +32,7 @@ from typing import Iterable
 
 from theory.errors import InvalidPrompt
 from theory.languages import LANGUAGES, Language, get_language
+from theory.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -162,10 +163,9 @@ def paper_prompts(language: Language | str, *, seed: int = 0, n: int | None = No
         how = f"every eligible w ({len(ws)})"
     else:
         size = (64 if w_kind == "prefix" else 32) if n is None else n
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= len(pool):
-            raise InvalidPrompt(f"sample size n={size!r} must be an int in 1..{len(pool)} (the eligible w of kind {w_kind!r})")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise InvalidPrompt(f"seed {seed!r} must be an int")
+        check_int(size, "sample size n=", minimum=1, maximum=len(pool), error=InvalidPrompt,
+                  note=f"the eligible w of kind {w_kind!r}")
+        check_int(seed, "seed", error=InvalidPrompt)
         ws = tuple(sorted(random.Random(seed).sample(pool, size), key=lambda w: [lang.alphabet.symbols.index(t) for t in w]))
         how = f"{size} of {len(pool)} eligible w, seed {seed}"
     desc = f"{lang.name} ({lang.grammar}): '([w' (ID) and ')[w' (OOD), |w| = 6, w_kind {w_kind!r}, {how}"

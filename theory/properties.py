@@ -31,15 +31,14 @@ from theory.exact import FractionInterval
 from theory.languages import Automaton, Language
 from theory.models import ARModel, validated
 from theory.prompts import PromptSet
+from theory.validation import check_int
 
 DEFAULT_NODE_BUDGET = 200_000
 
 
 # ---- checks ---------------------------------------------------------------------------------------
 def _check_budget(value: object, what: str = "max_new_tokens", minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidBudget(f"{what} {value!r} must be an int ≥ {minimum}")
-    return value
+    return check_int(value, what, minimum=minimum, error=InvalidBudget)
 
 
 def _check_rule(model: ARModel, rule: object) -> Automaton:

@@ -28,6 +28,7 @@ from theory.alphabet import EOS, Alphabet
 from theory.data import FiniteDistribution, anbn_geometric
 from theory.errors import NonidError
 from theory.exact import LogCombination, LogInterval, decimal_string
+from theory.languages import block_words
 from theory.models import FunctionModel
 
 if TYPE_CHECKING:
@@ -291,12 +292,12 @@ def geometric_model(s: Fraction) -> FunctionModel:
 
 def uniform_anbn(N: int) -> FiniteDistribution:
     """Uniform over aⁿbⁿ, n = 1..N (the companion paper's L3 data for N = 128)."""
-    return FiniteDistribution.uniform(Alphabet("ab"), ["a" * n + "b" * n for n in range(1, N + 1)], name=f"anbn-{N}")
+    return FiniteDistribution.uniform(Alphabet("ab"), block_words("ab", N), name=f"anbn-{N}")
 
 
 def uniform_anbncn(N: int) -> FiniteDistribution:
     """Uniform over aⁿbⁿcⁿ, n = 1..N (the companion paper's L5 data for N = 85)."""
-    return FiniteDistribution.uniform(Alphabet("abc"), ["a" * n + "b" * n + "c" * n for n in range(1, N + 1)],
+    return FiniteDistribution.uniform(Alphabet("abc"), block_words("abc", N),
                                       name=f"anbncn-{N}")
 
 
@@ -404,13 +405,26 @@ class CaseResult:
 
 @dataclass(frozen=True)
 class SymbolicFact:
-    """A statement sympy decided: ``holds`` True (shown), False (refuted), None (could not show)."""
+    """A statement sympy decided: ``holds`` True (shown), False (refuted), None (could not show);
+    ``expression`` the sympy expression that was checked, when the statement names one (the
+    project's one record of a sympy derivation step: closed forms here, Proposition 2's KL bounds in
+    :mod:`constructions.icl.bounds`)."""
 
     statement: str
     holds: bool | None
+    expression: str = ""
+
+    @property
+    def proved(self) -> bool:
+        """Whether sympy showed the statement (``holds is True``; undecided counts as not proved)."""
+        return self.holds is True
 
     def to_json(self) -> dict[str, object]:
-        return {"statement": self.statement, "holds": self.holds}
+        """``statement`` and ``holds``, and ``expression`` when there is one."""
+        out: dict[str, object] = {"statement": self.statement, "holds": self.holds}
+        if self.expression:
+            out["expression"] = self.expression
+        return out
 
 
 @dataclass(frozen=True)

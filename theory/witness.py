@@ -26,10 +26,11 @@ from typing import Callable
 
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
-from theory.errors import BudgetExceeded, InvalidBudget, InvalidProperty, NonidError
+from theory.errors import BudgetExceeded, InvalidBudget, InvalidProperty, InvalidWitness
 from theory.exact import FractionInterval, LogCombination, LogInterval
 from theory.losses import LossValue, kl_contributions, kl_divergence
 from theory.models import ARModel, copies_support, validated
+from theory.validation import check_int, check_type
 
 PropertyValue = Fraction | FractionInterval
 
@@ -41,9 +42,9 @@ class Witness:
     :func:`~theory.models.validated` memos.
 
     Raises:
-        NonidError: a non-string name, claim or property name, ε < 0 or Δ ≤ 0.  InvalidBudget: a bad
-        depth, or tail bounds that are not a pair of LogCombination-or-None.  InvalidModel: q1 or q2
-        is not an AR model.  InvalidProperty: ``prop`` is not callable.
+        InvalidWitness: a non-string name, claim or property name, ε < 0 or Δ ≤ 0 (or not exact numbers),
+        or tail bounds that are not a pair of LogCombination-or-None.  InvalidBudget: a bad depth.
+        InvalidModel: q1 or q2 is not an AR model.  InvalidProperty: ``prop`` is not callable.
     """
 
     name: str
@@ -60,21 +61,20 @@ class Witness:
 
     def __post_init__(self) -> None:
         for name in ("name", "claim", "property_name"):
-            if not isinstance(getattr(self, name), str):
-                raise NonidError(f"witness {name} {getattr(self, name)!r} is not a string")
+            check_type(getattr(self, name), f"witness {name}", str, error=InvalidWitness)
         eps, delta = _exact(self.epsilon, "epsilon"), _exact(self.delta, "delta")
         if eps < 0:
-            raise NonidError(f"epsilon {eps} is negative")
+            raise InvalidWitness(f"epsilon {eps} is negative")
         if delta <= 0:
-            raise NonidError(f"delta {delta} must be positive")
-        if self.depth is not None and (isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 0):
-            raise InvalidBudget(f"depth {self.depth!r} must be None or an int >= 0")
+            raise InvalidWitness(f"delta {delta} must be positive")
+        if self.depth is not None:
+            check_int(self.depth, "depth", minimum=0, error=InvalidBudget)
         if not callable(self.prop):
             raise InvalidProperty(f"property {self.property_name!r} is {self.prop!r}, not a callable of a model")
         tails = self.kl_tail_bounds
         if not isinstance(tails, (tuple, list)) or len(tails) != 2 or \
                 not all(t is None or type(t) is LogCombination for t in tails):
-            raise InvalidBudget(f"kl_tail_bounds {tails!r} must be a pair of LogCombination or None")
+            raise InvalidWitness(f"kl_tail_bounds {tails!r} must be a pair of LogCombination or None")
         object.__setattr__(self, "kl_tail_bounds", tuple(tails))
         object.__setattr__(self, "epsilon", eps)
         object.__setattr__(self, "delta", delta)
@@ -93,11 +93,11 @@ def _approx(x: Fraction) -> float:
 def _exact(value: object, what: str) -> Fraction:
     """``Fraction(value)``, with a typed error for what it refuses (junk, NaN, infinities, x/0)."""
     if isinstance(value, bool):
-        raise NonidError(f"{what} {value!r} is a bool, not a number")
+        raise InvalidWitness(f"{what} {value!r} is a bool, not a number")
     try:
         return Fraction(value)
     except (TypeError, ValueError, OverflowError, ZeroDivisionError):
-        raise NonidError(f"{what} {value!r} is not a finite exact number") from None
+        raise InvalidWitness(f"{what} {value!r} is not a finite exact number") from None
 
 
 def kl_within(kl: LossValue, epsilon: Fraction) -> bool | None:

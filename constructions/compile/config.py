@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from theory.errors import InvalidModelConfig
+from theory.validation import check_number
 
 ZERO_LOGIT_RANGE = (1.0, 700.0)
 MARGIN_RANGE = (1e-3, 1e3)
@@ -41,10 +41,9 @@ class CompileConfig:
 
     def __post_init__(self) -> None:
         for name, (lo, hi) in (("zero_logit", ZERO_LOGIT_RANGE), ("margin", MARGIN_RANGE)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi or not math.isfinite(v):
-                raise InvalidModelConfig(f"compile {name} = {v!r} is not a number in the safe range [{lo:g}, {hi:g}]")
-            object.__setattr__(self, name, float(v))
+            v = check_number(getattr(self, name), f"compile {name} =", lo=lo, hi=hi, error=InvalidModelConfig,
+                             note="its safe range")
+            object.__setattr__(self, name, v)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

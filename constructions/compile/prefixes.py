@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from theory.alphabet import EOS
 from theory.data import DataDistribution
 from theory.errors import InvalidBudget, InvalidDistribution
 from theory.models import ARModel
+from theory.properties import greedy_completion
+from theory.validation import check_int
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,12 @@ class PrefixSet:
 
 
 def greedy_path(model: ARModel, prompt: str, max_new_tokens: int) -> str:
-    """prompt + the greedy completion of ``model`` (without EOS; at most ``max_new_tokens`` tokens)."""
-    text = prompt
-    for _ in range(max_new_tokens):
-        tok, _tied = model.next_token(text).argmax()
-        if tok == EOS:
-            break
-        text += tok
-    return text
+    """prompt + the greedy completion of ``model`` (without EOS; at most ``max_new_tokens`` tokens):
+    :func:`theory.properties.greedy_completion`'s text, ties broken by outcome order.
+
+    Raises: what :func:`~theory.properties.greedy_completion` raises.
+    """
+    return prompt + greedy_completion(model, prompt, max_new_tokens).text
 
 
 def prefix_set(model: ARModel, *, data: DataDistribution | None = None, horizon: int | None = None,
@@ -91,8 +90,8 @@ def prefix_set(model: ARModel, *, data: DataDistribution | None = None, horizon:
         InvalidBudget: a negative ``horizon`` or ``max_new_tokens``.
     """
     for name, v in (("horizon", horizon), ("max_new_tokens", max_new_tokens)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise InvalidBudget(f"{name} {v!r} must be an int >= 0")
+        if v is not None:
+            check_int(v, name, minimum=0, error=InvalidBudget)
     ab = model.alphabet
     words: list[str] = []
     if horizon is not None:

@@ -14,7 +14,8 @@ import torch
 
 from constructions.transformer import DecoderTransformer
 from theory.certificate import Status
-from theory.errors import InputTooLong, InvalidReparametrisation
+from theory.errors import InputTooLong, InvalidBudget, InvalidReparametrisation
+from theory.validation import check_int
 
 
 def default_rtol(dtype: torch.dtype) -> float:
@@ -44,8 +45,7 @@ def _tokens(model: DecoderTransformer, digits: torch.Tensor) -> torch.Tensor:
 
 
 def _check_length(model: DecoderTransformer, length: int) -> None:
-    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-        raise InputTooLong(f"prefix length {length!r} is not a non-negative integer")
+    check_int(length, "prefix length", minimum=0, error=InvalidBudget)
     if length + 1 > model.config.max_len:
         raise InputTooLong(f"prefix length {length} needs {length + 1} positions; max_len is {model.config.max_len}")
 
@@ -144,7 +144,8 @@ def compare_functions(model: DecoderTransformer, other: DecoderTransformer, leng
     callers); the evaluator batches by memory.
 
     Raises:
-        InputTooLong: ``length + 1`` exceeds either model's ``max_len``.
+        InputTooLong: ``length + 1`` exceeds either model's ``max_len``.  InvalidBudget: a length that is
+        not an int >= 0.
         InvalidReparametrisation: the models have different alphabets.
     """
     if model.config.alphabet != other.config.alphabet:

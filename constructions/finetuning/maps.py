@@ -5,7 +5,6 @@ parameters (:class:`ParameterMap`), the constructors for each symmetry (:func:`q
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -14,6 +13,7 @@ import torch
 
 from constructions.transformer import DecoderTransformer, TransformerConfig
 from theory.errors import InvalidReparametrisation, NotPositivelyHomogeneous
+from theory.validation import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -149,24 +149,12 @@ ALPHA_RANGE = (1e-150, 1e150)
 
 
 def _check_alpha(alpha: object, what: str) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} is not a real number")
-    try:
-        a = float(alpha)
-    except OverflowError:
-        a = math.inf
-    if not math.isfinite(a) or a <= 0:
-        raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} must be finite and > 0 (the maps need alpha > 0)")
-    if not ALPHA_RANGE[0] <= a <= ALPHA_RANGE[1]:
-        raise InvalidReparametrisation(f"{what}: alpha = {alpha!r} is outside [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], "
-                                       "where alpha, 1/alpha and their squares are finite, non-zero floats")
-    return a
+    return check_number(alpha, f"{what}: alpha =", lo=ALPHA_RANGE[0], hi=ALPHA_RANGE[1], error=InvalidReparametrisation,
+                        real=True, note="the maps need alpha > 0, and alpha, 1/alpha and their squares finite, non-zero floats")
 
 
 def _check_index(value: object, upper: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= int(value) < upper:
-        raise InvalidReparametrisation(f"{what} = {value!r} is out of range 0..{upper - 1}")
-    return int(value)
+    return check_int(value, f"{what} =", minimum=0, maximum=upper - 1, error=InvalidReparametrisation, integral=True)
 
 
 def _check_permutation(order: Sequence[int], n: int, what: str) -> tuple[int, ...]:

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from theory.languages import block_words
+
 
 def anbn_words(n_max: int) -> tuple[str, ...]:
     """aⁿbⁿ for n = 1..n_max."""
-    return tuple("a" * n + "b" * n for n in range(1, n_max + 1))
+    return block_words("ab", n_max)
 
 
 def anbnan_words(n_max: int) -> tuple[str, ...]:
     """aⁿbⁿaⁿ for n = 1..n_max."""
-    return tuple("a" * n + "b" * n + "a" * n for n in range(1, n_max + 1))
+    return block_words("aba", n_max)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from T(θ) compared on the loss and on every OOD prefix (:func:`fine_tuning_gap`
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -15,6 +14,8 @@ from constructions.finetuning.gradients import mean_nll
 from constructions.finetuning.maps import ParameterMap
 from constructions.finetuning.task import FineTuningTask
 from constructions.transformer import DecoderTransformer
+from theory.errors import InvalidTrainingOption
+from theory.validation import check_choice, check_int, check_number
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -32,14 +33,11 @@ def train(model: DecoderTransformer, words: Sequence[str], optimizer: str, lr: f
     The input model is not modified.
 
     Raises:
-        ValueError: an unknown optimiser, a negative step count or a learning rate that is not finite and > 0.
+        InvalidTrainingOption: an unknown optimiser, a negative step count or a learning rate that is not finite and > 0.
     """
-    if optimizer not in ("sgd", "adam"):
-        raise ValueError(f"optimizer {optimizer!r} is not 'sgd' or 'adam'")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps = {steps!r} is not a non-negative integer")
-    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"learning rate {lr!r} is not finite and > 0")
+    check_choice(optimizer, "optimizer", ("sgd", "adam"), error=InvalidTrainingOption)
+    check_int(steps, "steps =", minimum=0, error=InvalidTrainingOption)
+    check_number(lr, "learning rate", lo=0, lo_open=True, error=InvalidTrainingOption, real=True)
     m = model.clone()
     params = list(m.parameters())
     first = [torch.zeros_like(p) for p in params]

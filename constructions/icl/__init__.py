@@ -39,8 +39,8 @@ from constructions.icl.models import (
     token_alphabet,
 )
 from constructions.icl.prompts import (
+    ICLPromptSet,
     NestedPrompts,
-    PromptSet,
     certified_argmax,
     check_prompt_shape,
     exact_label,
@@ -67,7 +67,7 @@ __all__ = [
     "ForwardTables", "Scaled", "brute_force_prefix_probability", "exact_forward", "exact_next_token_masses",
     "exact_prefix_probability", "relative_error_bound", "MixtureHMM", "build_ginc", "check_stochastic",
     "BayesPredictor", "MixtureModel", "NoICLModel", "SurgeryModel", "check_mixture_weight", "check_surgery_weight",
-    "token_alphabet", "NestedPrompts", "PromptSet", "certified_argmax", "check_prompt_shape", "exact_label",
+    "token_alphabet", "NestedPrompts", "ICLPromptSet", "certified_argmax", "check_prompt_shape", "exact_label",
     "icl_examples", "max_examples", "prompt_length", "sample_prompts", "BoundaryRates", "boundary_rates",
     "format_mass", "surgery_mass", "surgery_mass_bound", "Accuracy", "ICLEvaluation", "epsilon_grid", "evaluate_icl",
     "mixture_certificate", "smallest_surgery_n", "surgery_certificate", "surgery_kl_bound",

@@ -16,19 +16,9 @@ a step counts as proved only if sympy returns True (``None`` â€” "cannot tell" â
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from theory.symbolic import SymbolicFact
 
-
-@dataclass(frozen=True)
-class SymbolicFact:
-    """One proof step: what was claimed, the sympy expression checked, and whether sympy proved it."""
-
-    statement: str
-    expression: str
-    proved: bool
-
-    def to_json(self) -> dict[str, object]:
-        return {"statement": self.statement, "expression": self.expression, "proved": self.proved}
+__all__ = ["SymbolicFact", "prove_kl_bounds"]
 
 
 def prove_kl_bounds() -> list[SymbolicFact]:
@@ -41,8 +31,8 @@ def prove_kl_bounds() -> list[SymbolicFact]:
     q = (1 - t) * p + t * r
     facts: list[SymbolicFact] = []
 
-    def fact(statement: str, expr: sp.Expr, value: object) -> None:
-        facts.append(SymbolicFact(statement, sp.sstr(expr), value is True))
+    def fact(statement: str, expr: sp.Expr, value: object) -> None:  # sympy's None ("cannot tell") stays None
+        facts.append(SymbolicFact(statement, True if value is True else False if value is False else None, sp.sstr(expr)))
 
     fact("0 < t < 1 for t = a/(a + b), a, b > 0", sp.Tuple(t, 1 - t), bool(sp.simplify(t).is_positive and sp.simplify(1 - t).is_positive))
     gap = sp.simplify(-sp.log(1 - t) - (sp.log(p) - sp.log(q)))

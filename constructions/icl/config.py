@@ -11,24 +11,16 @@ then rounded to exact dyadic rationals.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from theory.errors import InvalidDistribution, NonidError, UnknownToken
+from theory.errors import InvalidDistribution, InvalidHMM, UnknownToken
 from theory.probability import as_probability
+from theory.validation import check_int, check_number
 
 #: Xie et al.'s example lengths (tokens per example, label included) and largest example count.
 XIE_EXAMPLE_LENGTHS = (3, 5, 8, 10)
 XIE_MAX_EXAMPLES = 64
-
-
-def _finite_float(x: int | float) -> bool:
-    """Whether ``x`` is finite as a float (an int beyond float range is not)."""
-    try:
-        return math.isfinite(x)
-    except OverflowError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -70,24 +62,18 @@ class GINCConfig:
     def __post_init__(self) -> None:
         for name, lo in (("n_entities", 1), ("n_properties", 2), ("vocab_size", 2), ("n_pretrain_concepts", 1),
                          ("n_heldout_concepts", 0), ("doc_length", 2), ("seed", 0), ("weight_bits", 2)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-                raise NonidError(f"GINC parameter {name} = {value!r} must be an int >= {lo}")
-        if self.weight_bits > 52:
-            raise NonidError(f"GINC parameter weight_bits = {self.weight_bits} must be <= 52")
-        if self.n_permutations is not None and (isinstance(self.n_permutations, bool) or not isinstance(self.n_permutations, int)
-                                                or self.n_permutations < 1):
-            raise NonidError(f"GINC parameter n_permutations = {self.n_permutations!r} must be None or an int >= 1")
-        temp = self.transition_temp
-        if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not _finite_float(temp) or temp <= 0:
-            raise NonidError(f"GINC parameter transition_temp = {temp!r} must be a finite number > 0")
+            check_int(getattr(self, name), f"GINC parameter {name} =", minimum=lo, error=InvalidHMM)
+        check_int(self.weight_bits, "GINC parameter weight_bits =", maximum=52, error=InvalidHMM)
+        if self.n_permutations is not None:
+            check_int(self.n_permutations, "GINC parameter n_permutations =", minimum=1, error=InvalidHMM)
+        check_number(self.transition_temp, "GINC parameter transition_temp =", lo=0, lo_open=True, error=InvalidHMM)
         stick = as_probability(self.entity_stickiness, "entity_stickiness")
         if stick == 1:
             raise InvalidDistribution("entity_stickiness = 1 makes every entity jump impossible; it must be < 1")
         object.__setattr__(self, "entity_stickiness", stick)
         object.__setattr__(self, "eta", as_probability(self.eta, "eta"))
-        if isinstance(self.delimiter, bool) or not isinstance(self.delimiter, int) or not 0 <= self.delimiter < self.vocab_size:
-            raise UnknownToken(f"delimiter token {self.delimiter!r} is outside the vocabulary 0..{self.vocab_size - 1}")
+        check_int(self.delimiter, "delimiter token", minimum=0, maximum=self.vocab_size - 1, error=UnknownToken,
+                  note="a token of the vocabulary")
 
     @property
     def n_hidden(self) -> int:

@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from constructions.icl.hmm import MixtureHMM
-from theory.errors import NonidError
+from theory.errors import InvalidPrompt, NonidError, OutsideDomain
 
 UNIT_ROUNDOFF = Fraction(1, 2**53)
 FLUSH_SLACK = Fraction(1, 2**900)
@@ -54,11 +54,11 @@ def relative_error_bound(roundings: int) -> float:
     """γ_N + 2⁻⁹⁰⁰ for N = ``roundings``, as a float rounded *up* (a rigorous relative error bound).
 
     Raises:
-        NonidError: N·u ≥ 1/2 (the bound would be meaningless).
+        FloatBoundViolated: N·u ≥ 1/2 (the bound would be meaningless).
     """
     nu = roundings * UNIT_ROUNDOFF
     if nu >= Fraction(1, 2):
-        raise NonidError(f"{roundings} roundings are too many for a float64 error bound")
+        raise FloatBoundViolated(f"{roundings} roundings are too many for a float64 error bound")
     exact = nu / (1 - nu) + FLUSH_SLACK
     f = float(exact)
     return f if Fraction(f) >= exact else math.nextafter(f, math.inf)
@@ -126,7 +126,7 @@ def scaled_constant(value: Fraction, shape: tuple[int, ...] = ()) -> Scaled:
     """A positive rational as a Scaled value (one rounding: the float image of its mantissa)."""
     value = Fraction(value)
     if value <= 0:
-        raise NonidError(f"scaled_constant needs a positive rational, got {value}")
+        raise OutsideDomain(f"scaled_constant needs a positive rational, got {value}")
     e = value.numerator.bit_length() - value.denominator.bit_length()
     m = float(value / Fraction(2) ** e)
     exact = Fraction(m) == value / Fraction(2) ** e
@@ -217,7 +217,7 @@ class ForwardTables:
         keep = sorted(set(int(t) for t in keep))
         for t in keep:
             if not 0 <= t < L:
-                raise NonidError(f"snapshot position {t} is outside 0..{L - 1}")
+                raise InvalidPrompt(f"snapshot position {t} is outside 0..{L - 1}")
         kept_m = {t: np.empty_like(mant) for t in keep}
         kept_e = {t: np.empty_like(expo) for t in keep}
         check = not self.underflow_free

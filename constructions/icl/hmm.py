@@ -25,8 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from constructions.icl.config import GINCConfig
-from theory.errors import InvalidDistribution, NonidError, UnknownToken
+from theory.errors import InvalidDistribution, InvalidHMM, UnknownToken
 from theory.probability import as_probability
+from theory.validation import check_int
 
 Matrix = tuple[tuple[Fraction, ...], ...]
 
@@ -38,8 +39,8 @@ def check_stochastic(matrix: Sequence[Sequence[object]], name: str, size: int | 
         InvalidDistribution: not square (or not ``size`` × ``size``), an entry that is a float, negative,
             above one or not a number, or a row that does not sum to exactly 1 (naming matrix, row, sum).
     """
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise InvalidDistribution(f"{name}: matrix size {size!r} is not a positive int")
+    if size is not None:
+        check_int(size, f"{name}: matrix size", minimum=1, error=InvalidDistribution)
     try:
         rows = [list(r) for r in matrix]
     except TypeError:
@@ -89,35 +90,32 @@ class MixtureHMM:
         Raises:
             UnknownToken: the delimiter or an emitted token outside range(vocab_size).
             InvalidDistribution: a non-stochastic matrix (named, with the bad row and its sum).
-            NonidError: a malformed emission table (property 0 must emit the delimiter, others must not),
-                no concepts, a bad n_pretrain or doc_length.
+            InvalidHMM: a malformed emission table (property 0 must emit the delimiter, others must not),
+                no concepts, a bad vocab_size, n_pretrain or doc_length.
         """
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
-            raise NonidError(f"vocab_size = {vocab_size!r} must be an int >= 2")
-        if isinstance(delimiter, bool) or not isinstance(delimiter, int) or not 0 <= delimiter < vocab_size:
-            raise UnknownToken(f"delimiter token {delimiter!r} is outside the vocabulary 0..{vocab_size - 1}")
-        if isinstance(doc_length, bool) or not isinstance(doc_length, int) or doc_length < 2:
-            raise NonidError(f"doc_length = {doc_length!r} must be an int >= 2")
+        check_int(vocab_size, "vocab_size =", minimum=2, error=InvalidHMM)
+        check_int(delimiter, "delimiter token", minimum=0, maximum=vocab_size - 1, error=UnknownToken,
+                  note="a token of the vocabulary")
+        check_int(doc_length, "doc_length =", minimum=2, error=InvalidHMM)
         table = tuple(tuple(row) for row in emission)
         n_e = len(table)
         n_v = len(table[0]) if table else 0
         if n_e < 1 or n_v < 2 or any(len(r) != n_v for r in table):
-            raise NonidError(f"emission table must be n_entities x n_properties with n_properties >= 2, got {n_e} rows")
+            raise InvalidHMM(f"emission table must be n_entities x n_properties with n_properties >= 2, got {n_e} rows")
         for e, row in enumerate(table):
             for v, tok in enumerate(row):
-                if isinstance(tok, bool) or not isinstance(tok, (int, np.integer)) or not 0 <= tok < vocab_size:
-                    raise UnknownToken(f"emission[{e}][{v}] = {tok!r} is outside the vocabulary 0..{vocab_size - 1}")
+                check_int(tok, f"emission[{e}][{v}] =", minimum=0, maximum=vocab_size - 1, error=UnknownToken,
+                          integral=True, note="a token of the vocabulary")
                 if (v == 0) != (tok == delimiter):
                     what = "must emit" if v == 0 else "must not emit"
-                    raise NonidError(f"emission[{e}][{v}] = {tok}: property {v} {what} the delimiter {delimiter}")
+                    raise InvalidHMM(f"emission[{e}][{v}] = {tok}: property {v} {what} the delimiter {delimiter}")
         table = tuple(tuple(int(t) for t in row) for row in table)
         ent = check_stochastic(entity_transition, "entity transition matrix", n_e)
         if not concepts:
-            raise NonidError("a mixture of HMMs needs at least one concept")
+            raise InvalidHMM("a mixture of HMMs needs at least one concept")
         mats = tuple(check_stochastic(T, f"property transition matrix of concept {c}", n_v) for c, T in enumerate(concepts))
         n_pre = len(mats) if n_pretrain is None else n_pretrain
-        if isinstance(n_pre, bool) or not isinstance(n_pre, int) or not 1 <= n_pre <= len(mats):
-            raise NonidError(f"n_pretrain = {n_pretrain!r} must be between 1 and the {len(mats)} concepts")
+        check_int(n_pre, "n_pretrain =", minimum=1, maximum=len(mats), error=InvalidHMM, note="a count of the concepts")
         return cls(n_e, n_v, vocab_size, delimiter, doc_length, table, ent, mats, n_pre, config)
 
     # ---- sizes and exact views -----------------------------------------------------------------------

@@ -27,8 +27,9 @@ from constructions.icl.hmm import MixtureHMM
 from constructions.icl.prompts import icl_examples
 from theory.alphabet import Alphabet
 from theory.data import ConditionalDistribution
-from theory.errors import InvalidDistribution, NonidError
+from theory.errors import InvalidAlphabet, InvalidDistribution, InvalidPrompt
 from theory.probability import NextTokenDistribution, as_probability
+from theory.validation import check_int
 
 _CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -37,10 +38,10 @@ def token_alphabet(hmm: MixtureHMM) -> Alphabet:
     """The character alphabet: the delimiter is ``/``, other tokens take letters then digits in order.
 
     Raises:
-        NonidError: a vocabulary larger than 63 tokens (no single-character alphabet).
+        InvalidAlphabet: a vocabulary larger than 63 tokens (no single-character alphabet).
     """
     if hmm.vocab_size > len(_CHARS) + 1:
-        raise NonidError(f"vocabulary of {hmm.vocab_size} tokens has no single-character alphabet (at most {len(_CHARS) + 1})")
+        raise InvalidAlphabet(f"vocabulary of {hmm.vocab_size} tokens has no single-character alphabet (at most {len(_CHARS) + 1})")
     chars, it = [], iter(_CHARS)
     for t in range(hmm.vocab_size):
         chars.append("/" if t == hmm.delimiter else next(it))
@@ -63,15 +64,13 @@ class _TokenModel:
         return [self._index[ch] for ch in text]
 
     def _eos(self) -> NextTokenDistribution:
-        return NextTokenDistribution._trusted(self.alphabet, (Fraction(0),) * self.hmm.vocab_size + (Fraction(1),))
+        return NextTokenDistribution.from_exact(self.alphabet, (Fraction(0),) * self.hmm.vocab_size + (Fraction(1),))
 
     def _row(self, masses: Sequence[Fraction], end: Fraction, total: Fraction, where: str) -> NextTokenDistribution:
         if total == 0:  # an off-support prefix: any row will do; uniform over Σ
             return NextTokenDistribution.uniform(self.alphabet, self.alphabet.symbols)
         probs = tuple(m / total for m in masses) + (end / total,)
-        if sum(probs) != 1:
-            raise InvalidDistribution(f"row at prefix {where!r} sums to {sum(probs)}")
-        return NextTokenDistribution._trusted(self.alphabet, probs)
+        return NextTokenDistribution.from_exact(self.alphabet, probs, where=where)
 
 
 class BayesPredictor(_TokenModel):
@@ -136,8 +135,7 @@ class NoICLModel(_TokenModel):
 
     def __init__(self, hmm: MixtureHMM, k: int, wrong_weight: Fraction | int = 0) -> None:
         super().__init__(hmm)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-            raise NonidError(f"example length k = {k!r} must be an int >= 2")
+        check_int(k, "example length k =", minimum=2, error=InvalidPrompt)
         lam = as_probability(wrong_weight, "wrong_weight")
         if lam == 1:
             raise InvalidDistribution("wrong_weight = 1 would give actual labels probability 0; it must be < 1")

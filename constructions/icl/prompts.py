@@ -32,7 +32,8 @@ import numpy as np
 
 from constructions.icl.forward import ForwardTables, Scaled, exact_forward
 from constructions.icl.hmm import MixtureHMM
-from theory.errors import InvalidPrompt, NonidError
+from theory.errors import InvalidPrompt
+from theory.validation import check_int
 
 
 def prompt_length(n: int, k: int) -> int:
@@ -43,10 +44,9 @@ def prompt_length(n: int, k: int) -> int:
 def check_prompt_shape(hmm: MixtureHMM, n: int, k: int) -> None:
     """Raises :class:`InvalidPrompt` unless k ≥ 2, n ≥ 0 and the answer position lies inside a
     document (n(k + 1) + k − 1 < doc_length), naming the bad value."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise InvalidPrompt(f"example length k = {k!r} must be an int >= 2 (k - 1 input tokens and a label)")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise InvalidPrompt(f"number of examples n = {n!r} must be an int >= 0")
+    check_int(k, "example length k =", minimum=2, error=InvalidPrompt, integral=True,
+              note="k - 1 input tokens and a label")
+    check_int(n, "number of examples n =", minimum=0, error=InvalidPrompt, integral=True)
     if prompt_length(n, k) >= hmm.doc_length:
         raise InvalidPrompt(f"n = {n} examples of length k = {k} need {prompt_length(n, k)} tokens before the answer; "
                             f"documents have {hmm.doc_length}, so n must be <= {max_examples(hmm, k)}")
@@ -70,7 +70,7 @@ def icl_examples(tokens: Sequence[int], k: int, delimiter: int) -> int | None:
 
 
 @dataclass(frozen=True)
-class PromptSet:
+class ICLPromptSet:
     """N prompts with the same n and k.
 
     Attributes:
@@ -106,8 +106,8 @@ class PromptSet:
         """(N, k − 1)."""
         return self.tokens[:, self.n * (self.k + 1):]
 
-    def select(self, mask: np.ndarray) -> "PromptSet":
-        return PromptSet(self.tokens[mask], self.n, self.k, self.concept[mask], self.start_property[mask],
+    def select(self, mask: np.ndarray) -> "ICLPromptSet":
+        return ICLPromptSet(self.tokens[mask], self.n, self.k, self.concept[mask], self.start_property[mask],
                          self.label[mask], self.label_exact)
 
 
@@ -211,7 +211,7 @@ class NestedPrompts:
     Attributes:
         pool: (N, n_max, k) examples (delimiter-free).
         test: (N, k − 1) test inputs.
-        concept, start_property, label: (N,) as in :class:`PromptSet`.
+        concept, start_property, label: (N,) as in :class:`ICLPromptSet`.
         ns: the example counts offered, increasing.
         label_exact: whether every label was decided exactly.
     """
@@ -236,7 +236,7 @@ class NestedPrompts:
     def __len__(self) -> int:
         return len(self.label)
 
-    def at(self, n: int) -> PromptSet:
+    def at(self, n: int) -> ICLPromptSet:
         """The prompt set with n examples (n need not be in ``ns``, only ≤ n_max)."""
         if not 0 <= n <= self.n_max:
             raise InvalidPrompt(f"n = {n} is outside 0..{self.n_max} for these prompt pools")
@@ -244,7 +244,7 @@ class NestedPrompts:
         delim = np.full((N, n, 1), self.delimiter, dtype=np.int64)
         blocks = np.concatenate([self.pool[:, :n], delim], axis=2).reshape(N, n * (k + 1))
         toks = np.concatenate([blocks, self.test], axis=1)
-        return PromptSet(toks, n, k, self.concept, self.start_property, self.label, self.label_exact)
+        return ICLPromptSet(toks, n, k, self.concept, self.start_property, self.label, self.label_exact)
 
     def select(self, mask: np.ndarray) -> "NestedPrompts":
         return NestedPrompts(self.pool[mask], self.test[mask], self.concept[mask], self.start_property[mask],
@@ -257,8 +257,8 @@ def sample_prompts(hmm: MixtureHMM, concepts: Sequence[int], ns: Sequence[int], 
     example; the prompt set for n keeps the first n examples.  Deterministic from ``seed``.
 
     Raises:
-        InvalidPrompt: k or some n out of range (see :func:`check_prompt_shape`), or no concepts.
-        NonidError: a concept index outside the mixture, or per_concept < 1.
+        InvalidPrompt: k or some n out of range (see :func:`check_prompt_shape`), no concepts, a concept
+            index outside the mixture, or per_concept < 1.
     """
     ns = sorted(set(ns))
     if not ns:
@@ -269,10 +269,9 @@ def sample_prompts(hmm: MixtureHMM, concepts: Sequence[int], ns: Sequence[int], 
     if not concepts:
         raise InvalidPrompt("no concepts to draw prompts from")
     for c in concepts:
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < hmm.n_concepts:
-            raise NonidError(f"concept {c!r} is not one of the {hmm.n_concepts} concepts")
-    if isinstance(per_concept, bool) or not isinstance(per_concept, int) or per_concept < 1:
-        raise NonidError(f"per_concept = {per_concept!r} must be an int >= 1")
+        check_int(c, "concept", minimum=0, maximum=hmm.n_concepts - 1, error=InvalidPrompt, integral=True,
+                  note=f"one of the {hmm.n_concepts} concepts")
+    check_int(per_concept, "per_concept =", minimum=1, error=InvalidPrompt)
     rng = np.random.default_rng(seed)
     N = per_concept * len(concepts)
     concept = np.repeat(np.array(concepts, dtype=np.int64), per_concept)

@@ -8,20 +8,18 @@ that ran the proofs (certificate ``timings``, never hashed), so that figure chan
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from empirical.figures import save_figure
 from nonid.appendix.sources import Entry
 
 COLUMN_IN = 3.4
 WIDE_IN = 7.0
 PNG_DPI = 200
-PNG_META = {"Software": None}
-PDF_META = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
 RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
       "ytick.labelsize": 6, "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6,
       "pdf.fonttype": 42, "svg.hashsalt": "nonid"}
@@ -43,14 +41,7 @@ def _find(entries: Sequence[Entry], check: str) -> Entry | None:
 
 
 def _save(fig, out_dir: Path, name: str) -> None:
-    import matplotlib.pyplot as plt
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for ext, meta in (("pdf", PDF_META), ("png", PNG_META)):
-        buf = io.BytesIO()
-        fig.savefig(buf, format=ext, dpi=PNG_DPI, metadata=meta)
-        (out_dir / f"{name}.{ext}").write_bytes(buf.getvalue())
-    plt.close(fig)
+    save_figure(fig, out_dir / name, ("pdf", "png"), dpi=PNG_DPI)
 
 
 def _z3_points(entries: Sequence[Entry]) -> dict[tuple[str, int], tuple[int, float | None, str]]:

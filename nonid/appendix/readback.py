@@ -26,7 +26,8 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
-from nonid.appendix.sources import ALPHA_CHECK, READ_BACK, RECHECKED, RERUN, Z3_CHECK, Entry, alpha_entry, proof_entry, z3_entry
+from nonid.appendix.sources import ALPHA_CHECK, NAME_WIDTH, READ_BACK, RECHECKED, RERUN, Z3_CHECK, Entry, alpha_entry, proof_entry, z3_entry
+from proofs.cli import format_row
 from theory.certificate import Certificate
 
 MAX_SERIES = 32
@@ -133,6 +134,6 @@ def recheck(entries: Sequence[Entry], echo: Callable[[str], None] = lambda _m: N
                 new = replace(fresh, provenance=RERUN, note=note)
                 what = f"DISAGREES with its re-run at {diff}"
         c = new.certificate
-        echo(f"{c.check:<32} {c.status.value:<9} {c.method:<10} {seconds:>5.1f}s  {what}")
+        echo(format_row(c.check, c, NAME_WIDTH, seconds=seconds, detail=what))
         out.append(new)
     return out

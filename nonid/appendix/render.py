@@ -15,6 +15,7 @@ from nonid.appendix import content as C
 from nonid.appendix.figures import Figure
 from nonid.appendix.sources import READ_BACK, RERUN, Entry
 from theory.certificate import status_counts
+from theory.tables import markdown_table
 
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "^": r"\^{}",
                 "_": r"\_", "%": r"\%", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}",
@@ -155,13 +156,8 @@ def latex(entries: Sequence[Entry], figures: Sequence[Figure], version: str) -> 
 
 # ---- Markdown -------------------------------------------------------------------------------------------
 def _md_table(t: C.Table) -> list[str]:
-    align = {"l": ":---", "r": "---:", "c": ":---:"}
-    lines = [f"*Table: {md(t.caption)}*", "", "| " + " | ".join(md(h) for h in t.header) + " |",
-             "|" + "|".join(align[a] for a in t.align) + "|"]
-    for row in t.rows:
-        lines.append("| " + " | ".join(code(c) if i == 0 and t.header[0] == "certificate" else md(c)
-                                       for i, c in enumerate(row)) + " |")
-    return lines + [""]
+    rows = [[code(c) if i == 0 and t.header[0] == "certificate" else md(c) for i, c in enumerate(row)] for row in t.rows]
+    return [f"*Table: {md(t.caption)}*", "", *markdown_table([md(h) for h in t.header], rows, t.align), ""]
 
 
 def _md_record(e: Entry) -> list[str]:

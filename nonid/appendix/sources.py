@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from proofs.cli import format_reason, format_row
 from theory.certificate import CERTIFICATE_FORMAT, Certificate, Status, library_versions
-from theory.errors import InvalidArtifact
+from theory.errors import InvalidArtifact, InvalidCertificate
 from theory.jsonio import CERTIFICATE_LIMITS, SMALL_FILE_LIMITS, read_json_file
+from theory.validation import check_choice
 
 APPENDIX_FORMAT = 1
 Z3_CHECK = "z3-lemmas-by-horizon"
@@ -40,6 +42,8 @@ DEFAULT_ALPHAS = (0.25, 0.5, 1.0, 2.0, 4.0)
 DEFAULT_EXPERIMENT_STEPS = 1500
 COUNTEREXAMPLE_DIR = "counterexample-anbn"
 ALPHA_CHECK = "finetuning-gap-vs-alpha"
+NAME_WIDTH = 32
+"""Width of the name column of the table ``nonid appendix`` prints (:func:`proofs.cli.format_row`)."""
 
 COMPUTED = "computed"
 """Provenance of an entry computed by this run."""
@@ -66,8 +70,7 @@ class Entry:
     note: str = ""
 
     def __post_init__(self) -> None:
-        if self.provenance not in PROVENANCES:
-            raise ValueError(f"entry provenance {self.provenance!r} is not one of {PROVENANCES}")
+        check_choice(self.provenance, "entry provenance", PROVENANCES, error=InvalidCertificate)
 
     @property
     def check(self) -> str:
@@ -155,9 +158,9 @@ def collect(options: Options, models_dir: Path | None = None,
 
     def done(entry: Entry, seconds: float) -> None:
         c = entry.certificate
-        echo(f"{c.check:<32} {c.status.value:<9} {c.method:<10} {seconds:>5.1f}s  {c.detail}")
+        echo(format_row(c.check, c, NAME_WIDTH, seconds=seconds))
         if not c.verified:
-            echo(f"{'':<32} reason: {c.reason}")
+            echo(format_reason(c.reason, NAME_WIDTH))
         entries.append(entry)
 
     for check in proofs.select(proofs.discover(), options.only):

@@ -39,7 +39,6 @@ Layout (a module imports only modules listed before it; this package re-exports 
 * :mod:`~theory.smt.instantiation` — the node lemmas and the instantiation check;
 * :mod:`~theory.smt.lemmas` — the provers: monolithic query or modular assembly, :func:`prove_lemmas`;
 * :mod:`~theory.smt.gibbs` — the per-node Gibbs lemma;
-* :mod:`~theory.smt.automata` — rules (automata or callables) as the synthesis' target event;
 * :mod:`~theory.smt.synthesis` — synthesis of (non)extrapolating models and their exact re-check.
 """
 
@@ -47,7 +46,7 @@ Layout (a module imports only modules listed before it; this package re-exports 
 # tests/mutants/smt_mutants.py reach for (the lemma specifications, the trie, the prover, the node lemmas and
 # the instantiation check).  _prove looks _instance_error up here at call time, so a test that replaces
 # theory.smt._instance_error replaces the check.
-from theory.smt.automata import RuleLike
+from theory.languages import RuleLike  # a rule: a theory.languages automaton or a callable word -> bool
 from theory.smt.encodings import _LemmaA as _LemmaA
 from theory.smt.encodings import _LemmaB as _LemmaB
 from theory.smt.encodings import _LemmaC as _LemmaC

@@ -11,6 +11,7 @@ from typing import Iterable, Mapping, Sequence
 
 from theory.certificate import Status
 from theory.errors import InvalidBudget
+from theory.validation import check_int
 
 DEFAULT_TIMEOUT_MS = 60_000
 DEFAULT_MAX_VARIABLES = 400_000
@@ -77,9 +78,7 @@ def z3_version() -> str:
 
 # ---- input checks ---------------------------------------------------------------------------------
 def _check_int(value: object, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidBudget(f"{what} {value!r} must be an int ≥ {minimum}")
-    return value
+    return check_int(value, what, minimum=minimum, error=InvalidBudget)
 
 
 def _and(xs: Sequence[str]) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 from theory.alphabet import EOS, Alphabet
 from theory.certificate import Status
 from theory.errors import InvalidDistribution, InvalidPrompt
-from theory.smt.automata import _event
+from theory.languages import rule_event
 from theory.smt.query import DEFAULT_MAX_VARIABLES, DEFAULT_TIMEOUT_MS, _budget, _check_int, _Query, _solve, _sum, z3_version
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def synthesize_extrapolator(P: "FiniteDistribution", prompts: Iterable[str], rul
     ps, d = _check_synthesis_input(P, prompts, delta, horizon)
     _check_int(timeout_ms, "timeout_ms", 1)
     _check_int(max_variables, "max_variables", 1)
-    event = _event(rule, P.alphabet, satisfy)
+    event = rule_event(rule, P.alphabet, satisfy=satisfy)
     regions = _regions(ps, P.alphabet, horizon)
     nvars = sum(2 * len(nodes) + len(bd) for _u, nodes, bd in regions)
     over = _budget(nvars, max_variables)
@@ -198,7 +198,7 @@ def recheck_synthesis(P: "FiniteDistribution", prompts: Iterable[str], rule: obj
     from theory.properties import sampled_rule_probability
 
     ps, d = _check_synthesis_input(P, prompts, delta, horizon)
-    event = _event(rule, P.alphabet, satisfy)
+    event = rule_event(rule, P.alphabet, satisfy=satisfy)
     kl = kl_divergence(P, model)
     failures = [] if kl.is_zero else [f"KL(P || Q) = {kl}, not 0"]
     probs = []
