@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import torch
 
@@ -193,7 +194,7 @@ class Ball:
 
 # ---- elementary functions ----------------------------------------------------------------------------
 @lru_cache(maxsize=None)
-def _constants() -> dict[str, tuple]:
+def _constants() -> dict[str, Any]:  # balls (mid, radius) and plain floats
     """Balls (midpoint, radius) of the constants, from mpmath at 200 bits, rounded outward."""
     import mpmath
 

@@ -350,7 +350,8 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
         if mc.nonfinite:
             reasons.append(f"{label}: an enclosure is unbounded (a log-probability without a finite bound)")
         elif mc.max_tv > tolerance:
-            reasons.append(f"{label}: max TV <= {mc.max_tv:.3g} exceeds tolerance {tolerance:g} at prefix {mc.worst_prefix!r}")
+            reasons.append(f"{label}: max TV <= {mc.summary()['max_tv_upper']} exceeds tolerance {tolerance:g} "
+                           f"at prefix {mc.worst_prefix!r}")
         if not mc.kl_within_bound:
             kl = "unbounded" if mc.kl_hi is None else scientific(mc.kl_hi, "up")
             reasons.append(f"{label}: KL upper bound {kl} exceeds the bound {kl_bound:g}")

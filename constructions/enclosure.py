@@ -351,7 +351,7 @@ def _scaled(x: float) -> int:
     return n * ((1 << _SCALE) // d)
 
 
-def kl_bounds(data, enc: Enclosure, prec: int = 96) -> tuple[Fraction, Fraction]:
+def kl_bounds(data, enc: Enclosure, prec: int = 96) -> tuple[Fraction, Fraction | None]:
     """[lo, hi] ∋ KL(P ‖ Q) for finite data P and the network Q whose log-probabilities ``enc`` encloses:
     KL = Σ_{u,a} P(ua)·(−ln q(a|u)) − H(P), the sum exact in rationals over the float bounds, H(P)
     enclosed by mpmath.  ``hi`` is +∞ (as ``Fraction`` cannot be) — reported as None — when a needed

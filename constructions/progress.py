@@ -22,7 +22,7 @@ class Progress:
         self._bar = None
         if enabled:
             try:
-                from tqdm import tqdm  # type: ignore[import-untyped]
+                from tqdm import tqdm
             except ImportError:  # plain lines instead
                 return
             self._bar = tqdm(total=total, initial=initial, desc=label, file=sys.stderr, leave=False,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Callable, Iterable
+from typing import Callable, Iterable, SupportsFloat
 
 from theory.alphabet import EOS, Alphabet
 from theory.budget_data import budget_uniform
@@ -114,7 +114,8 @@ def complete_ood_with(data: DataDistribution, policy: ARModel | Callable[[str], 
         if not callable(policy):
             raise InvalidDistribution(f"policy {policy!r} is neither an AR model nor a function prefix -> row")
         policy = FunctionModel(data.alphabet, policy, name=getattr(policy, "__name__", "policy"))
-    return SupportExtension(data, policy, name=name or f"{data.name} + {getattr(policy, 'name', 'policy')} off the support")
+    return SupportExtension(data, policy,  # type: ignore[arg-type]  # has next_token: an AR model
+                            name=name or f"{data.name} + {getattr(policy, 'name', 'policy')} off the support")
 
 
 # ---- data ------------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ class RuleCase:
         return Witness(
             name=self.check_name, claim=self.claim(), data=self.data, q1=self.completer, q2=self.violator,
             prop=phi, property_name="greedy OOD R1 accuracy", epsilon=Fraction(0), delta=Fraction(1),
-            depth=self.depth, kl_tail_bounds=tails,
+            depth=self.depth, kl_tail_bounds=tails,  # type: ignore[arg-type]  # one tail per model: two
         )
 
     def claim(self) -> str:
@@ -229,7 +230,7 @@ class RuleCase:
                 "SupportExtension of P, patched only off the support; any other model leaves the tail open)")
         assumptions.extend(self.notes)
 
-        def f(x: object) -> str:
+        def f(x: SupportsFloat | None) -> str:
             return "?" if x is None else f"{float(x):g}"
 
         kl_part = base.detail.split(";")[0]
@@ -325,7 +326,7 @@ def build_case(name: str, *, n_max: int | None = None, max_length: int | None = 
     if key == "anbn":
         lang = get_language("L3")
         r = as_probability(ratio, "anbn ratio") if ratio is not None else DEFAULT_ANBN_RATIO
-        data = anbn_geometric(r)
+        data: DataDistribution = anbn_geometric(r)
         d = DEFAULT_ANBN_DEPTH if depth is None else depth
         check_int(d, "depth", minimum=1, error=InvalidBudget)
         return rule_extrapolation_case(data, lang, paper_prompts(lang), name="anbn", max_new_tokens=max_new_tokens,

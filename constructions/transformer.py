@@ -42,7 +42,7 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +58,7 @@ ACTIVATIONS = ("relu", "gelu", "tanh")
 DTYPES: Mapping[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 SAFETENSORS_FORMAT = "nonid-decoder-transformer-1"
 
-_ACTIVATION_FNS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
+_ACTIVATION_FNS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 
 
 @dataclass(frozen=True)

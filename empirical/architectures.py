@@ -73,7 +73,7 @@ def build_model(arch: str, vocab: Vocab, max_positions: int, size: ModelSize, se
                                 dtype="float32", seed=seed)
         return ExperimentTransformer(cfg, position="none" if arch == "transformer-nopos" else "learned")
     if arch == "ssm":
-        model = SelectiveSSM(vocab.n_inputs, vocab.n_outputs, d_model=size.ssm_d_model, d_inner=size.ssm_d_inner,
+        model: nn.Module = SelectiveSSM(vocab.n_inputs, vocab.n_outputs, d_model=size.ssm_d_model, d_inner=size.ssm_d_inner,
                              d_state=size.ssm_d_state, n_layers=size.ssm_layers, seed=seed)
     elif arch == "lstm":
         model = LSTMModel(vocab.n_inputs, vocab.n_outputs, d_embed=size.lstm_embed, d_hidden=size.lstm_hidden,

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 from empirical.errors import InvalidExperimentConfig
 from empirical.reference_data import OOD_R1_CHANCE, published
+from empirical.rows import RunRow, row_dicts
 from theory.certificate import Certificate, Status, library_versions
 from theory.jsonio import JsonLimits, read_json_file
 
@@ -67,10 +68,12 @@ def _mean_std(vals: list[Any]) -> list[float] | None:
 
 
 def load_rows(directory: str | Path) -> list[dict]:
-    """The rows of an earlier ``nonid experiment`` run: every ``*/result.json`` under ``directory``.
+    """The rows of an earlier ``nonid experiment`` run: every ``*/result.json`` under ``directory``, each
+    checked by :meth:`empirical.rows.RunRow.from_dict` and returned as its ``to_dict()``.
 
     Raises:
-        InvalidExperimentConfig: no such folder, no finished run in it, or an unreadable result file.
+        InvalidExperimentConfig: no such folder, no finished run in it, an unreadable result file, or a row
+            that is not a :class:`empirical.rows.RunRow` (a key missing, unknown or mistyped).
     """
     d = Path(directory)
     if not d.is_dir():
@@ -81,16 +84,16 @@ def load_rows(directory: str | Path) -> list[dict]:
         row = doc.get("row") if isinstance(doc, dict) else None
         if not isinstance(row, dict) or not {"language", "arch", "regime", "seed"} <= set(row):
             raise InvalidExperimentConfig(f"{path}: not a result file of `nonid experiment` (no run row)")
-        rows.append(row)
+        rows.append(RunRow.from_dict(row, where=str(path)).to_dict())
     if not rows:
         raise InvalidExperimentConfig(f"{d}: holds no */result.json (run `nonid experiment rule-extrapolation --out {d}` first)")
     return rows
 
 
-def experiment_certificate(rows: Sequence[dict], *, aggregation: str = "best-validation", tolerance: float = 0.10,
+def experiment_certificate(rows: Sequence[RunRow | dict], *, aggregation: str = "best-validation", tolerance: float = 0.10,
                            delta: float = 0.5, command: str = "") -> Certificate:
     """The certificate of a set of runs (module docstring).  ``command`` is recorded as how they were made."""
-    finished = [r for r in rows if r.get("finished", True)]
+    finished = [r for r in row_dicts(rows) if r.get("finished", True)]
     order = {r: i for i, r in enumerate(REGIMES)}
     finished = sorted(finished, key=lambda r: (r["language"], r["arch"], order.get(r["regime"], 9), r["regime"], r["seed"]))
     runs = []

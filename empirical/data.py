@@ -150,8 +150,8 @@ def language_data(language: Language | str, *, n_max: int = 16, max_length: int 
     for name, v in (("n_max", n_max), ("max_length", max_length), ("n_train", n_train), ("n_test", n_test)):
         check_int(v, f"{name} =", minimum=1, error=InvalidExperimentConfig)
     if lang.name in ("L3", "L5"):
-        words = block_words(lang.r2.order, n_max)  # BlockOrder: the block order a, b(, c)
-        P = FiniteDistribution.uniform(lang.alphabet, words, name=f"{lang.name} n=1..{n_max}")
+        words = block_words(lang.r2.order, n_max)  # type: ignore[attr-defined]  # BlockOrder: the block order a, b(, c)
+        P: DataDistribution = FiniteDistribution.uniform(lang.alphabet, words, name=f"{lang.name} n=1..{n_max}")
         k = len(lang.alphabet)
         return LanguageData(lang, P, words, tuple((w, 1.0 / len(words)) for w in words), True, k * n_max,
                             f"{lang.name} ({lang.grammar}): all {len(words)} words, n = 1..{n_max} (uniform)")

@@ -33,6 +33,7 @@ from empirical.architectures import SIZES, ModelSize, build_model, check_archite
 from empirical.data import LanguageData, Vocab, check_regime, language_data, ood_words, regime_pairs
 from empirical.errors import InvalidExperimentConfig
 from empirical.metrics import measure_losses, rule_metrics_batched
+from empirical.rows import GapRecord, RunRow, UnfinishedRun
 from empirical.saturation import SaturationGap, saturation_gap
 from empirical.train import TrainConfig, train
 from theory.fileio import write_atomic
@@ -190,7 +191,8 @@ def aggregate(history: list[dict], how: str) -> dict:
 
 def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = False, progress: bool = True,
             stop_after: int | None = None) -> dict:
-    """Train, evaluate and certify one run; write ``out/<name>/result.json``; return its row (a dict).
+    """Train, evaluate and certify one run; write ``out/<name>/result.json``; return its row
+    (:meth:`empirical.rows.RunRow.to_dict`, or :meth:`empirical.rows.UnfinishedRun.to_dict` when stopped early).
 
     Raises:
         UnknownArchitecture, UnknownRegime, InvalidLanguage, InvalidExperimentConfig, ConfigTooLarge,
@@ -206,7 +208,7 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
                 run_dir=run_dir, fingerprint=fingerprint, resume=resume, stop_after=stop_after, device=device,
                 label=spec.name, progress=progress)
     if not res.finished:
-        return {"name": spec.name, "finished": False, "step": res.step}
+        return UnfinishedRun(spec.name, res.step).to_dict()
     best = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
     best.load_state_dict(res.best_state)
     best.to(device)
@@ -220,38 +222,52 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
     else:
         gap_note = "support too large to enumerate"
     honest, published = aggregate(res.history, "best-validation"), aggregate(res.history, "max-over-checkpoints")
-    row = {"name": spec.name, "finished": True, **spec.to_dict(), "steps_done": res.step, "wall_s": round(res.wall_s, 3),
-           "best_step": res.best_step, "params": sum(p.numel() for p in model.parameters()),
-           "test_exact": data.test_exact, "data": data.description}
-    for k, v in honest.items():
-        row[k] = v
-    for k, v in published.items():
-        if k != "step":
-            row[f"max_{k}" if k in METRICS else f"min_{k}"] = v
+    gap_record: GapRecord | None = None
     if gap is not None:
         lo_t, hi_t = gap.per_token()
         lo_p, hi_p = gap.padded()
-        row.update(gap_lo=gap.kl_lo, gap_hi=gap.kl_hi, gap_padded_lo=lo_p, gap_padded_hi=hi_p, gap_token_lo=lo_t,
-                   gap_token_hi=hi_t, floor_padded=gap.floor_padded(), floor_token=float(gap.entropy) / gap.per_token_divisor,
-                   entropy=float(gap.entropy), gap_prefixes=gap.prefixes, gap_method=gap.method,
-                   gap_rigorous=gap.rigorous)
-    else:
-        row.update(gap_lo=None, gap_hi=None, gap_note=gap_note)
+        gap_record = GapRecord(gap_lo=gap.kl_lo, gap_hi=gap.kl_hi, gap_padded_lo=lo_p, gap_padded_hi=hi_p,
+                               gap_token_lo=lo_t, gap_token_hi=hi_t, floor_padded=gap.floor_padded(),
+                               floor_token=float(gap.entropy) / gap.per_token_divisor, entropy=float(gap.entropy),
+                               gap_prefixes=gap.prefixes, gap_method=gap.method, gap_rigorous=gap.rigorous)
+    record = RunRow(
+        name=spec.name, language=spec.language, arch=spec.arch, regime=spec.regime, seed=spec.seed, size=spec.size,
+        steps=spec.steps, aux_lengths=spec.aux_lengths, steps_done=res.step, wall_s=round(res.wall_s, 3),
+        best_step=res.best_step, params=sum(p.numel() for p in model.parameters()), test_exact=data.test_exact,
+        data=data.description, step=honest["step"],
+        test_loss_padded=honest["test_loss_padded"], test_loss_token=honest["test_loss_token"],
+        id_r1=honest["id_r1"], id_r2=honest["id_r2"], ood_r1=honest["ood_r1"], ood_r2c=honest["ood_r2c"],
+        min_test_loss_padded=published["test_loss_padded"], min_test_loss_token=published["test_loss_token"],
+        max_id_r1=published["id_r1"], max_id_r2=published["id_r2"], max_ood_r1=published["ood_r1"],
+        max_ood_r2c=published["ood_r2c"], gap=gap_record, gap_note=None if gap_record is not None else gap_note)
+    row = record.to_dict()
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(result_path, json.dumps({"row": row, "history": res.history}, indent=1, sort_keys=True, default=str) + "\n")
     return row
 
 
-def summary_line(row: dict) -> str:
-    """One printed line per finished run."""
-    gap = (f"gap [{row['gap_padded_lo']:.6e}, {row['gap_padded_hi']:.6e}] over floor {row['floor_padded']:.5f}"
-           if row.get("gap_hi") is not None and math.isfinite(row["gap_hi"]) else
-           "gap +inf" if row.get("gap_hi") is not None else f"gap n/a ({row.get('gap_note', '')})")
-    def f(x):
+def _bound(x: float, direction: str) -> str:
+    """A printed bound with 7 significant digits, rounded outward (so it still bounds)."""
+    from fractions import Fraction
+
+    from constructions.check import scientific
+
+    return scientific(Fraction(x), direction, 7)
+
+
+def summary_line(row: RunRow | dict) -> str:
+    """One printed line per finished run (a record, or its ``to_dict()``)."""
+    r = row if isinstance(row, RunRow) else RunRow.from_dict(row)
+    g = r.gap
+    gap = (f"gap [{_bound(g.gap_padded_lo, 'down')}, {_bound(g.gap_padded_hi, 'up')}] over floor {g.floor_padded:.5f}"
+           if g is not None and math.isfinite(g.gap_hi) else
+           "gap +inf" if g is not None else f"gap n/a ({r.gap_note or ''})")
+
+    def f(x: float | None) -> str:
         return "  -  " if x is None else f"{x:.3f}"
-    return (f"{row['name']:<28} test loss (padded) {row['test_loss_padded']:.5f}  {gap}  "
-            f"ID R1 {f(row['id_r1'])}  OOD R1 {f(row['ood_r1'])}  OOD R2c {f(row['ood_r2c'])}  "
-            f"step {row['best_step']}  {row['wall_s']:.1f}s")
+    return (f"{r.name:<28} test loss (padded) {r.test_loss_padded:.5f}  {gap}  "
+            f"ID R1 {f(r.id_r1)}  OOD R1 {f(r.ood_r1)}  OOD R2c {f(r.ood_r2c)}  "
+            f"step {r.best_step}  {r.wall_s:.1f}s")
 
 
 def _run_in_worker(spec: RunSpec, out: Path, device: str, resume: bool, progress: bool, threads: int | None) -> dict:

@@ -13,6 +13,8 @@ from torch import nn
 class LinearModel(nn.Module):
     """Causal linear sequence model over ``max_positions`` positions (module docstring)."""
 
+    mask: torch.Tensor  # a registered buffer
+
     def __init__(self, n_inputs: int, n_outputs: int, *, d_embed: int = 16, max_positions: int = 64, seed: int = 0) -> None:
         super().__init__()
         self.max_positions = max_positions

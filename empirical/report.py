@@ -13,6 +13,7 @@ from typing import Sequence
 
 from empirical.figures import save_figure
 from empirical.reference_data import OOD_R1_CHANCE, published
+from empirical.rows import RunRow, row_dicts
 from theory.fileio import write_atomic
 from theory.tables import markdown_table
 
@@ -23,12 +24,12 @@ CSV_FIELDS = ("name", "language", "arch", "regime", "seed", "size", "steps_done"
               "gap_token_lo", "gap_token_hi", "gap_prefixes", "test_exact", "gap_note", "data", "gap_method")
 
 
-def write_csv(rows: Sequence[dict], path: Path) -> None:
+def write_csv(rows: Sequence[RunRow | dict], path: Path) -> None:
     """One line per run (both aggregations side by side; ``max_``/``min_`` = max over checkpoints)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    for r in rows:
+    for r in row_dicts(rows):
         w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_FIELDS})
     write_atomic(path, buf.getvalue())
 
@@ -57,15 +58,15 @@ def _pub(language: str, arch: str, regime: str, aggregation: str):
     return (same or rows)[0]
 
 
-def _groups(rows: Sequence[dict]) -> dict[tuple[str, str, str], list[dict]]:
+def _groups(rows: Sequence[RunRow | dict]) -> dict[tuple[str, str, str], list[dict]]:
     groups: dict[tuple[str, str, str], list[dict]] = {}
-    for r in rows:
+    for r in row_dicts(rows):
         if r.get("finished", True):
             groups.setdefault((r["language"], r["arch"], r["regime"]), []).append(r)
     return groups
 
 
-def markdown(rows: Sequence[dict], aggregation: str = "best-validation") -> str:
+def markdown(rows: Sequence[RunRow | dict], aggregation: str = "best-validation") -> str:
     """The comparison table (mean ± sample std over seeds) and, for each language and architecture
     trained in all three regimes, the regime comparison."""
     lines = [f"Aggregation of our runs: **{aggregation}**"
@@ -108,7 +109,7 @@ def markdown(rows: Sequence[dict], aggregation: str = "best-validation") -> str:
     return "\n".join(lines) + "\n"
 
 
-def regime_comparison(rows: Sequence[dict], aggregation: str = "best-validation") -> list[str]:
+def regime_comparison(rows: Sequence[RunRow | dict], aggregation: str = "best-validation") -> list[str]:
     """For each (language, arch) with ml, adversarial and oracle runs: are the mean test losses within
     10 % of one another, and what OOD R1 does each regime reach?"""
     out = []
@@ -130,7 +131,7 @@ def regime_comparison(rows: Sequence[dict], aggregation: str = "best-validation"
     return out
 
 
-def figure(rows: Sequence[dict], path: Path, aggregation: str = "best-validation") -> bool:
+def figure(rows: Sequence[RunRow | dict], path: Path, aggregation: str = "best-validation") -> bool:
     """Scatter of OOD R1 (y) against the certified saturation gap per token, padded convention (x, upper
     end of the interval, log scale): one point per run.  Returns False when no run has a finite gap."""
     import matplotlib
@@ -138,7 +139,7 @@ def figure(rows: Sequence[dict], path: Path, aggregation: str = "best-validation
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [r for r in rows if r.get("gap_padded_hi") is not None and math.isfinite(r["gap_padded_hi"])
+    pts = [r for r in row_dicts(rows) if r.get("gap_padded_hi") is not None and math.isfinite(r["gap_padded_hi"])
            and _pick(r, "ood_r1", aggregation) is not None]
     if not pts:
         return False

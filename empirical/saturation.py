@@ -63,13 +63,23 @@ class SaturationGap:
         return math.isfinite(self.kl_hi)
 
     def per_token(self) -> tuple[float, float]:
-        return self.kl_lo / self.per_token_divisor, self.kl_hi / self.per_token_divisor
+        """The bounds divided by E|x| + 1, rounded outward (the divisor is itself a rounded float: its
+        relative error, < 1e−15, is covered by one more step each way)."""
+        return _outward(self.kl_lo, self.kl_hi, self.per_token_divisor, 2)
 
     def padded(self) -> tuple[float, float]:
-        return self.kl_lo / self.padded_divisor, self.kl_hi / self.padded_divisor
+        """The bounds divided by T − 1 (an exact integer), rounded outward."""
+        return _outward(self.kl_lo, self.kl_hi, self.padded_divisor, 1)
 
     def floor_padded(self) -> float:
         return float(self.entropy) / self.padded_divisor
+
+
+def _outward(lo: float, hi: float, divisor: float, steps: int) -> tuple[float, float]:
+    a, b = lo / divisor, hi / divisor
+    for _ in range(steps):
+        a, b = math.nextafter(a, -math.inf), math.nextafter(b, math.inf)
+    return max(0.0, a), b
 
 
 def _down(x) -> float:
@@ -125,12 +135,14 @@ def saturation_gap(model: torch.nn.Module, P: DataDistribution, *, prec: int = 9
                       device=next(model.parameters()).device)
         lo, hi = kl_bounds(P, enc, prec)
         H = entropy(P)
+        assert isinstance(H, LogCombination)  # P is finite (checked above): H(P) is exact
         h_lo, h_hi = H.interval(prec)
         kl_lo = _down(lo)
         kl_hi = math.inf if hi is None else _up(hi)
         return SaturationGap(max(0.0, kl_lo), kl_hi, H, _down(h_lo), _up(h_hi), len(nodes), mean_len + 1, padded)
     rows = model_rows(model, vocab, seqs, batch_size=batch_size)
     H = entropy(P)
+    assert isinstance(H, LogCombination)  # P is finite (checked above): H(P) is exact
     h_lo, h_hi = H.interval(prec)
     old = iv.prec
     iv.prec = prec

@@ -104,7 +104,7 @@ def _token_nll(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tens
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
+    state: dict[str, object] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

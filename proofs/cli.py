@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from theory.certificate import Certificate, status_counts
 from theory.errors import NonidError, one_line
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like `nonid`
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like `nonid`
         raise _Usage(message)
 
 

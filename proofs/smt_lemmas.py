@@ -47,7 +47,9 @@ def _lemma_check(letter: str, horizon: int) -> Callable[[], Certificate]:
             return _unknown(name, claim, missing)
         from theory import smt
 
-        prove = {"a": smt.prove_lemma_a, "b": smt.prove_lemma_b, "c": smt.prove_lemma_c}[letter]
+        provers: dict[str, Callable[..., smt.SMTResult]] = {"a": smt.prove_lemma_a, "b": smt.prove_lemma_b,
+                                                             "c": smt.prove_lemma_c}
+        prove = provers[letter]
         r = prove(horizon)
         verdict = {"verified": "unsat", "falsified": "sat"}.get(r.status.value, "unknown")
         # r.assumptions ends with what the modular proof checked: the node lemmas, and at how many nodes
@@ -114,11 +116,12 @@ def check_synthesis_anbn() -> Certificate:
     q: dict[str, object] = {"horizon": SYNTHESIS_HORIZON, "prompts": list(SYNTHESIS_PROMPTS), "delta": Fraction(0),
                             "z3_version": results["violator"].z3_version}
     for k, r in results.items():
-        q[k] = {"status": r.status.value, "variables": r.variables, "assertions": r.assertions,
-                "rows": {u: dict(row) for u, row in sorted(r.rows.items())}}
+        entry: dict[str, object] = {"status": r.status.value, "variables": r.variables, "assertions": r.assertions,
+                                    "rows": {u: dict(row) for u, row in sorted(r.rows.items())}}
+        q[k] = entry
         if r.recheck is not None:
-            q[k]["kl"] = r.recheck.kl
-            q[k]["probabilities"] = {u: iv for u, iv in r.recheck.probabilities}
+            entry["kl"] = r.recheck.kl
+            entry["probabilities"] = {u: iv for u, iv in r.recheck.probabilities}
     return Certificate(
         check=name, claim=claim, status=status, method="smt",
         detail=f"{results['violator'].variables + results['completer'].variables:,} flow vars, z3 model + exact re-check",

@@ -296,3 +296,29 @@ def test_parallel_jobs_give_the_same_rows(tmp_path):
     two = run_grid(["L3"], ["linear"], ["ml", "oracle"], [0], tmp_path / "b", torch.device("cpu"), jobs=2, **kw)
     strip = lambda r: {k: v for k, v in r.items() if k != "wall_s"}  # noqa: E731
     assert [strip(r) for r in one] == [strip(r) for r in two]
+
+
+def test_run_row_round_trips_and_refuses_bad_keys():
+    from empirical.errors import InvalidExperimentConfig
+    from empirical.experiment import summary_line
+    from empirical.rows import RunRow
+
+    gap = {"gap_lo": 13.5, "gap_hi": 13.6, "gap_padded_lo": 0.41, "gap_padded_hi": 0.42, "gap_token_lo": 0.75,
+           "gap_token_hi": 0.76, "floor_padded": 0.084, "floor_token": 0.154, "entropy": 2.77, "gap_prefixes": 153,
+           "gap_method": "rigorous", "gap_rigorous": True}
+    base = {"name": "L3-lstm-oracle-s0", "finished": True, "language": "L3", "arch": "lstm", "regime": "oracle",
+            "seed": 0, "size": "cpu", "steps": None, "aux_lengths": [6, 7], "steps_done": 20, "wall_s": 0.1,
+            "best_step": 20, "params": 1287, "test_exact": True, "data": "L3", "step": 20, "test_loss_padded": 0.49,
+            "test_loss_token": 0.9, "id_r1": 0.0, "id_r2": 0.2, "ood_r1": None, "ood_r2c": 1.0,
+            "min_test_loss_padded": 0.49, "min_test_loss_token": 0.9, "max_id_r1": 0.0, "max_id_r2": 0.2,
+            "max_ood_r1": None, "max_ood_r2c": 1.0}
+    for row in ({**base, **gap}, {**base, "gap_lo": None, "gap_hi": None, "gap_note": "support too large to enumerate"}):
+        rec = RunRow.from_dict(row)
+        assert rec.to_dict() == row and list(rec.to_dict()) == list(row) and rec.aux_lengths == (6, 7)
+        assert summary_line(rec) == summary_line(row)
+    assert RunRow.from_dict({**base, **gap}).gap.gap_prefixes == 153
+    for bad, fragment in (({**base}, "missing gap_lo"), ({**base, **gap, "extra": 1}, "unknown extra"),
+                          ({**base, **gap, "seed": "0"}, "seed = '0' is not int"),
+                          ({**base, **gap, "finished": False}, "finished must be true"), ([], "must be an object")):
+        with pytest.raises(InvalidExperimentConfig, match=fragment):
+            RunRow.from_dict(bad)

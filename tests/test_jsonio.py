@@ -124,7 +124,14 @@ def test_experiment_rows_are_bounded_but_keep_a_diverged_loss(tmp_path):
 
     run = tmp_path / "L3-lstm-ml-s0"
     run.mkdir()
-    row = {"language": "L3", "arch": "lstm", "regime": "ml", "seed": 0, "gap_hi": float("inf"), "test_loss_padded": float("nan")}
+    row = {"name": "L3-lstm-ml-s0", "finished": True, "language": "L3", "arch": "lstm", "regime": "ml", "seed": 0,
+           "size": "cpu", "steps": 20, "aux_lengths": None, "steps_done": 20, "wall_s": 0.1, "best_step": 20,
+           "params": 1287, "test_exact": True, "data": "L3", "step": 20, "test_loss_padded": float("nan"),
+           "test_loss_token": 0.9, "id_r1": 0.0, "id_r2": 0.2, "ood_r1": 0.0, "ood_r2c": 1.0,
+           "min_test_loss_padded": 0.49, "min_test_loss_token": 0.9, "max_id_r1": 0.0, "max_id_r2": 0.2,
+           "max_ood_r1": 0.0, "max_ood_r2c": 1.0, "gap_lo": 13.5, "gap_hi": float("inf"), "gap_padded_lo": 0.41,
+           "gap_padded_hi": float("inf"), "gap_token_lo": 0.75, "gap_token_hi": float("inf"), "floor_padded": 0.084,
+           "floor_token": 0.154, "entropy": 2.77, "gap_prefixes": 153, "gap_method": "rigorous", "gap_rigorous": True}
     (run / "result.json").write_text(json.dumps({"row": row, "history": []}))  # the writer's own NaN/Infinity
     assert load_rows(tmp_path)[0]["gap_hi"] == float("inf")
     (run / "result.json").write_text('{"row": {"seed": ' + "1" * 5000 + "}}")

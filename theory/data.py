@@ -358,7 +358,7 @@ def anbn_geometric(ratio: Fraction | str = Fraction(1, 2)) -> ConditionalDistrib
         raise InvalidDistribution(f"geometric ratio {r} must lie strictly between 0 and 1")
     alphabet = Alphabet("ab")
 
-    def cond(u: str) -> dict[str, Fraction]:
+    def cond(u: str) -> dict[str, Fraction | int]:
         k = len(u) - len(u.lstrip("a"))
         j = len(u) - k
         if j == 0:

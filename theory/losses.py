@@ -23,8 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd
+from typing import overload
 
-from theory.data import DataDistribution
+from theory.data import DataDistribution, FiniteDistribution
 from theory.errors import InvalidBudget, InvalidDistribution
 from theory.exact import DEFAULT_EXACT_BUDGET, ExactBudget, LogCombination, LogInterval
 from theory.models import ARModel, sequence_probability, validated
@@ -95,6 +96,11 @@ def _tail(P: DataDistribution, depth: int | None) -> int:
     return check_int(depth, "depth", minimum=0, error=InvalidBudget)
 
 
+# A FiniteDistribution (is_finite is True) gets an exact LogCombination, never an interval.
+@overload
+def entropy(P: FiniteDistribution, depth: int | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LogCombination: ...
+@overload
+def entropy(P: DataDistribution, depth: int | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue: ...
 def entropy(P: DataDistribution, depth: int | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue:
     """H(P) in nats per sequence: exact for finite P, else bracketed by the certified entropy tail.
 
@@ -122,6 +128,12 @@ def _with_tail(value: LogCombination, P: DataDistribution, tail_bound: LogCombin
     return LogInterval(value, value + tail_bound if tail_bound is not None else LogCombination.infinity())
 
 
+@overload
+def cross_entropy(P: FiniteDistribution, Q: ARModel, depth: int | None = None,
+                  tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LogCombination: ...
+@overload
+def cross_entropy(P: DataDistribution, Q: ARModel, depth: int | None = None,
+                  tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue: ...
 def cross_entropy(P: DataDistribution, Q: ARModel, depth: int | None = None,
                   tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue:
     """E_{x∼P}[−ln Q(x)], nats per sequence.  For infinite P, summed to ``depth`` and bracketed by
@@ -132,6 +144,12 @@ def cross_entropy(P: DataDistribution, Q: ARModel, depth: int | None = None,
     return _with_tail(chain_rule_sums(P, Q, d or None, budget=budget).cross_entropy, P, tail_bound)
 
 
+@overload
+def kl_divergence(P: FiniteDistribution, Q: ARModel, depth: int | None = None,
+                  tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LogCombination: ...
+@overload
+def kl_divergence(P: DataDistribution, Q: ARModel, depth: int | None = None,
+                  tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue: ...
 def kl_divergence(P: DataDistribution, Q: ARModel, depth: int | None = None,
                   tail_bound: LogCombination | None = None, *, budget: ExactBudget = DEFAULT_EXACT_BUDGET) -> LossValue:
     """KL(P ‖ Q) by the chain rule; exact for finite P (``== 0`` is an exact test).

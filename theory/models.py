@@ -27,7 +27,7 @@ import operator
 import weakref
 from fractions import Fraction
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Callable, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, runtime_checkable
 
 from theory.alphabet import EOS, Alphabet
 from theory.errors import InvalidDistribution, InvalidModel, UndefinedPrefix
@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 class ARModel(Protocol):
     """The protocol every model satisfies: ``next_token(prefix)`` → q(· | prefix) over Σ ∪ {EOS}."""
 
-    alphabet: Alphabet
+    @property
+    def alphabet(self) -> Alphabet:  # read-only: a plain attribute satisfies it too
+        ...
 
     def next_token(self, prefix: str) -> NextTokenDistribution:
         ...
@@ -151,7 +153,7 @@ class PatchedModel:
         # like the original); a subclass is copied field by field, as before, and stays unrecorded.
         if type(self) is PatchedModel:
             return (PatchedModel, (self.base, dict(self.patches), self.name))
-        return (copyreg.__newobj__, (type(self),), {**vars(self), "patches": dict(self.patches)})
+        return (copyreg.__newobj__, (type(self),), {**vars(self), "patches": dict(self.patches)})  # type: ignore[attr-defined]
 
     @property
     def patched_prefixes(self) -> frozenset[str]:
@@ -187,7 +189,7 @@ class SupportExtension:
         # As PatchedModel.__reduce__: only the library class is rebuilt through its constructor.
         if type(self) is SupportExtension:
             return (SupportExtension, (self.data, self.off_support, self.name))
-        return (copyreg.__newobj__, (type(self),), dict(vars(self)))
+        return (copyreg.__newobj__, (type(self),), dict(vars(self)))  # type: ignore[attr-defined]
 
     def next_token(self, prefix: str) -> NextTokenDistribution:
         if self.data.prefix_mass(prefix) > 0:
@@ -279,7 +281,7 @@ def copies_support(model: ARModel, data: "DataDistribution") -> bool:
     any other model or a patch on a support prefix, however deep."""
     while True:
         if type(model) is ValidatedModel:  # its memo holds only rows the wrapped model gave
-            model = model.model
+            model = model.model  # type: ignore[assignment]  # any object the wrapper was built on
         elif type(model) is PatchedModel:
             if not _intact(model, PatchedModel, (model.base, model.patches)):
                 return False
@@ -312,7 +314,8 @@ def _memo_for(model: object, alphabet: Alphabet) -> tuple[_Rows, _Checked]:
     rows: _Rows = {}
     checked: _Checked = {}
     try:
-        ref = weakref.ref(model, lambda r, k=key: _MEMOS.pop(k, None) if _MEMOS.get(k, (None,))[0] is r else None)
+        ref = weakref.ref(model, lambda r, k=key:  # type: ignore[misc]  # default-argument lambda
+                           _MEMOS.pop(k, None) if _MEMOS.get(k, (None,))[0] is r else None)
     except TypeError:  # not weak-referenceable (__slots__ without __weakref__): a memo per wrapper
         return rows, checked
     _MEMOS[key] = (ref, alphabet, rows, checked)
@@ -391,6 +394,13 @@ class ValidatedModel:
     """
 
     __slots__ = ("_model", "_alphabet", "_symbols", "_memo", "_checked", "_who")
+    # for the type checker only (set through object.__setattr__; other names go to __getattr__)
+    _model: Any
+    _alphabet: Alphabet
+    _symbols: frozenset[str]
+    _memo: _Rows
+    _checked: _Checked
+    _who: str
 
     def __init__(self, model: object, alphabet: Alphabet, memo: tuple[_Rows, _Checked]) -> None:
         object.__setattr__(self, "_model", model)

@@ -48,7 +48,7 @@ def check_int(value: Any, what: str, *, minimum: int | None = None, maximum: int
     bound may be ``None``), else raise ``error``.  ``integral=True`` also accepts any
     :class:`numbers.Integral` (numpy integers), returned as ``int``.  (An optional value is checked
     as ``None if v is None else check_int(v, …)``.)"""
-    kinds: type | tuple[type, ...] = numbers.Integral if integral else int
+    kinds: Any = numbers.Integral if integral else int
     if (isinstance(value, bool) or not isinstance(value, kinds)
             or (minimum is not None and value < minimum) or (maximum is not None and value > maximum)):
         raise error(f"{_named(what, value)} must be {int_range(minimum, maximum)}{_because(note)}")
@@ -72,7 +72,7 @@ def _as_float(value: numbers.Real) -> float:
     try:
         return float(value)
     except OverflowError:
-        return math.inf if value > 0 else -math.inf
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]  # Real: no __gt__ in typeshed
 
 
 def check_number(value: Any, what: str, *, lo: float | None = None, hi: float | None = None,

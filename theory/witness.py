@@ -95,7 +95,7 @@ def _exact(value: object, what: str) -> Fraction:
     if isinstance(value, bool):
         raise InvalidWitness(f"{what} {value!r} is a bool, not a number")
     try:
-        return Fraction(value)
+        return Fraction(value)  # type: ignore[call-overload]  # any other type is refused just below
     except (TypeError, ValueError, OverflowError, ZeroDivisionError):
         raise InvalidWitness(f"{what} {value!r} is not a finite exact number") from None
 

@@ -106,6 +106,15 @@ def _sig_up(x: float, digits: int = 3) -> str:
     return "unbounded" if not math.isfinite(x) else scientific(Fraction(x), "up", digits)
 
 
+def _sig_down(x: float, digits: int = 3) -> str:
+    """A lower bound with a few significant digits, rounded down (so it still bounds), as text."""
+    from fractions import Fraction
+
+    from constructions.check import scientific
+
+    return scientific(Fraction(x), "down", digits)
+
+
 def _gap_quantities(g: TrajectoryGap) -> dict:
     return {
         "optimizer": g.optimizer, "lr": g.lr, "steps": g.steps,
@@ -154,9 +163,9 @@ def _equality_meaning(cmp: FunctionComparison) -> str:
 
 def _not_equal_reason(cmp: FunctionComparison) -> str:
     if cmp.differs:
-        return (f"not the same function: |dlogp| >= {cmp.certain_diff:.3g} > tolerance {cmp.tolerance:.3g} "
+        return (f"not the same function: |dlogp| >= {_sig_down(cmp.certain_diff)} > tolerance {cmp.tolerance:.3g} "
                 f"at prefix {cmp.certain_prefix!r}")
-    return (f"undecided: the enclosures are too wide; |dlogp| <= {cmp.max_abs_diff:.3g} is not within tolerance {cmp.tolerance:.3g} "
+    return (f"undecided: the enclosures are too wide; |dlogp| <= {_sig_up(cmp.max_abs_diff)} is not within tolerance {cmp.tolerance:.3g} "
             f"at prefix {cmp.worst_prefix!r} (outcome {cmp.worst_outcome})")
 
 

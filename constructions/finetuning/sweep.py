@@ -4,7 +4,7 @@ MLP layer (:func:`uniform_scaling`), and the point-by-point certificate (:func:`
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 from constructions.finetuning.certificates import (
     Proposition3Setup,
@@ -71,7 +71,9 @@ def alpha_sweep_certificate(alphas: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)
     for a in alphas:
         _check_alpha(a, "alpha")
     model = pretrained_model(setup)
-    points, bad_fn, small = [], [], []
+    points: list[dict[str, Any]] = []
+    bad_fn: list[str] = []
+    small: list[str] = []
     with torch_threads(1):
         for family in SWEEP_FAMILIES:
             for a in alphas:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Any
 
 from theory.errors import InvalidDistribution, InvalidHMM, UnknownToken
 from theory.probability import as_probability
@@ -88,18 +89,18 @@ class GINCConfig:
     def permutations(self) -> int:
         return self.n_properties if self.n_permutations is None else self.n_permutations
 
-    def with_(self, **changes: object) -> "GINCConfig":
+    def with_(self, **changes: Any) -> "GINCConfig":
         """A copy with some parameters changed (validated again)."""
         return replace(self, **changes)
 
     @classmethod
-    def xie(cls, seed: int = 0, **changes: object) -> "GINCConfig":
+    def xie(cls, seed: int = 0, **changes: Any) -> "GINCConfig":
         """Xie et al.'s GINC sizes: 10 × 10 hidden states, vocabulary 50, 5 + 5 concepts, temperature
         0.1, stickiness 0.9, documents of 10,240 tokens; η = 0.01 keeps every transition positive."""
         return replace(cls(seed=seed), **changes)
 
     @classmethod
-    def small(cls, seed: int = 0, **changes: object) -> "GINCConfig":
+    def small(cls, seed: int = 0, **changes: Any) -> "GINCConfig":
         """The instance ``nonid prove`` certifies in seconds: 4 entities × 5 properties, vocabulary 12,
         2 + 2 concepts, documents of 1,024 tokens; other parameters as in GINC."""
         base = cls(n_entities=4, n_properties=5, vocab_size=12, n_pretrain_concepts=2, n_heldout_concepts=2,
@@ -107,7 +108,7 @@ class GINCConfig:
         return replace(base, **changes)
 
     @classmethod
-    def tiny(cls, seed: int = 0, **changes: object) -> "GINCConfig":
+    def tiny(cls, seed: int = 0, **changes: Any) -> "GINCConfig":
         """A toy instance small enough for exact Fraction paths and enumeration: 2 entities × 3
         properties, vocabulary 5, 2 + 1 concepts, documents of 8 tokens."""
         base = cls(n_entities=2, n_properties=3, vocab_size=5, n_pretrain_concepts=2, n_heldout_concepts=1,

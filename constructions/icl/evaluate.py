@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Literal, overload
 
 import numpy as np
 
@@ -66,7 +67,9 @@ def bayes_masses_nested(hmm: MixtureHMM, prompts: NestedPrompts, ns: tuple[int, 
         return out
     n_top = max(pos)
     flat = prompts.at(n_top).tokens[:, : n_top * (k + 1)]
-    _, kept = tables.run(flat, tables.start(flat[:, 0]), keep=[n * (k + 1) - 1 for n in pos])
+    ran = tables.run(flat, tables.start(flat[:, 0]), keep=[n * (k + 1) - 1 for n in pos])
+    assert isinstance(ran, tuple)  # pos is not empty: the kept states come too
+    _, kept = ran
     tail = np.concatenate([np.full((N, 1), hmm.delimiter, dtype=np.int64), prompts.test], axis=1)
     for n in pos:
         alpha = tables.run(tail, kept[n * (k + 1) - 1])
@@ -74,6 +77,12 @@ def bayes_masses_nested(hmm: MixtureHMM, prompts: NestedPrompts, ns: tuple[int, 
     return out
 
 
+@overload
+def example_masses(hmm: MixtureHMM, examples: np.ndarray, tables: ForwardTables | None = None,
+                   with_next: Literal[False] = False) -> Scaled: ...
+@overload
+def example_masses(hmm: MixtureHMM, examples: np.ndarray, tables: ForwardTables | None = None, *,
+                   with_next: Literal[True]) -> Masses: ...
 def example_masses(hmm: MixtureHMM, examples: np.ndarray, tables: ForwardTables | None = None,
                    with_next: bool = False) -> Masses | Scaled:
     """m(x) for examples (M, j): the one-example mixture (concept from the prior, entity uniform,

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence, overload
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class Scaled:
         """Multiply by exactly representable factors (0/1 masks, powers of two): no rounding."""
         return Scaled(self.mantissa * mantissa, self.exponent, self.roundings)
 
-    def __getitem__(self, index: object) -> "Scaled":
+    def __getitem__(self, index: Any) -> "Scaled":  # any numpy index
         return Scaled(self.mantissa[index], self.exponent[index], self.roundings)
 
 
@@ -193,6 +193,11 @@ class ForwardTables:
             v = v * (self.state_property[first_tokens] == start_property[:, None])
         return np.repeat(v[:, None, :], len(self.concepts), axis=1)
 
+    @overload
+    def run(self, tokens: np.ndarray, alpha0: "np.ndarray | Scaled", keep: tuple[()] = (), chunk: int = 512) -> "Scaled": ...
+    @overload
+    def run(self, tokens: np.ndarray, alpha0: "np.ndarray | Scaled", keep: Sequence[int],
+            chunk: int = 512) -> "Scaled | tuple[Scaled, dict[int, Scaled]]": ...
     def run(self, tokens: np.ndarray, alpha0: "np.ndarray | Scaled", keep: Sequence[int] = (),
             chunk: int = 512) -> "Scaled | tuple[Scaled, dict[int, Scaled]]":
         """Forward over ``tokens`` (B, L) from α₀ (B, C, W): exact small values, or a Scaled state from
@@ -294,7 +299,7 @@ def exact_forward(hmm: MixtureHMM, concept: int, tokens: Sequence[int], start: S
 def exact_prefix_probability(hmm: MixtureHMM, tokens: Sequence[int], concepts: Sequence[int] | None = None) -> Fraction:
     """P(u) under the uniform mixture of ``concepts`` (default: the pretraining concepts), exactly."""
     cs = hmm.pretrain_concepts if concepts is None else tuple(concepts)
-    return sum((sum(exact_forward(hmm, c, tokens)) for c in cs), Fraction(0)) / len(cs)
+    return sum((sum(exact_forward(hmm, c, tokens), Fraction(0)) for c in cs), Fraction(0)) / len(cs)
 
 
 def exact_next_token_masses(hmm: MixtureHMM, tokens: Sequence[int], concepts: Sequence[int] | None = None) -> list[Fraction]:

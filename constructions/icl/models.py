@@ -107,7 +107,7 @@ class BayesPredictor(_TokenModel):
         if len(toks) > self.hmm.doc_length:
             return Fraction(0)
         cs = self.hmm.pretrain_concepts
-        return sum((sum(self._forward(c, toks)) for c in cs), Fraction(0)) / len(cs)
+        return sum((sum(self._forward(c, toks), Fraction(0)) for c in cs), Fraction(0)) / len(cs)
 
     def next_masses(self, tokens: Sequence[int]) -> tuple[list[Fraction], Fraction]:
         """([P(u y) for y], P(u EOS))."""
@@ -155,7 +155,7 @@ class NoICLModel(_TokenModel):
                 V, E = hmm.n_properties, hmm.n_entities
                 start = [Fraction(1, E * (V - 1)) if h % V else Fraction(0) for h in range(hmm.n_hidden)]
                 cs = hmm.pretrain_concepts
-                got = sum((sum(exact_forward(hmm, c, list(x), start)) for c in cs), Fraction(0)) / len(cs)
+                got = sum((sum(exact_forward(hmm, c, list(x), start), Fraction(0)) for c in cs), Fraction(0)) / len(cs)
             self._cache[x] = got
         return got
 

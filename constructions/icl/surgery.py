@@ -56,13 +56,13 @@ def boundary_rates(hmm: MixtureHMM, k: int) -> list[BoundaryRates]:
         x = [Fraction(0)] + [Fraction(1, V)] * (V - 1)  # σN: the first token is not the delimiter
         for _ in range(k - 2):
             x = _step(x, T, keep_zero=False)
-        zero = sum(x)
+        zero = sum(x, Fraction(0))
         x = _step(x, T, keep_zero=False)  # the k-th token of example 1
         a = _step(x, T, keep_zero=True)[0]
         y = [Fraction(1)] + [Fraction(0)] * (V - 1)
         for _ in range(k - 1):
             y = _step(y, T, keep_zero=False)
-        b = sum(y)
+        b = sum(y, Fraction(0))
         y = _step(y, T, keep_zero=False)
         rho = _step(y, T, keep_zero=True)[0]
         out.append(BoundaryRates(c, a, rho, b, zero))

@@ -166,6 +166,7 @@ def surgery_certificate(ev: ICLEvaluation, lam: Fraction | str, epsilon: Fractio
                            reason=f"no n <= {prompts.n_max} has M(A(n)) ln(1/(1-lambda)) <= {epsilon}", quantities=quantities,
                            assumptions=ASSUMPTIONS, versions=library_versions("numpy", "mpmath"))
     m_up, kl = surgery_kl_bound(hmm, k, n, lam, rates)
+    assert kl is not None  # n came from smallest_surgery_n: its bound exists
     ps = prompts.at(n)
     in_a = all(icl_examples(row, k, hmm.delimiter) == n for row in ps.tokens.tolist()) and ps.length < hmm.doc_length
     labels_ok = bool(np.all(prompts.label != hmm.delimiter))
@@ -265,7 +266,7 @@ def epsilon_grid(ev: ICLEvaluation, epsilons: Sequence[Fraction], lam: Fraction,
     certified gap > Δ; mixture — the smallest n on the grid with certified gap > Δ."""
     hmm, k = ev.hmm, ev.prompts.k
     rates = boundary_rates(hmm, k)
-    rows = []
+    rows: list[dict[str, object]] = []
     for eps in epsilons:
         n_kl = smallest_surgery_n(hmm, k, lam, eps, ev.prompts.n_max, rates)
         n_s = None if n_kl is None else next((n for n in ev.ns if n >= n_kl and ev.acc_p[n].interval.lo > delta), None)

@@ -128,6 +128,7 @@ def write_appendix(out: str | os.PathLike[str], *, options: Options | None = Non
     try:
         if entries_in is not None:
             entries = recheck(entries_in, echo)
+            assert from_path is not None  # entries_in was loaded from it
             src = Path(from_path)
             if any(e.source == "counterexample" for e in entries):
                 _copy_counterexample((src if src.is_dir() else src.parent) / COUNTEREXAMPLE_DIR, tmp / COUNTEREXAMPLE_DIR)

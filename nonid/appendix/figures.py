@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from empirical.figures import save_figure
 from nonid.appendix.sources import Entry
@@ -20,7 +20,7 @@ from nonid.appendix.sources import Entry
 COLUMN_IN = 3.4
 WIDE_IN = 7.0
 PNG_DPI = 200
-RC = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
+RC: dict[Any, Any] = {"font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "legend.fontsize": 6, "xtick.labelsize": 6,
       "ytick.labelsize": 6, "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6,
       "pdf.fonttype": 42, "svg.hashsalt": "nonid"}
 
@@ -82,7 +82,8 @@ def draw(entries: Sequence[Entry], out_dir: Path) -> list[Figure]:
                 axes[0][0].plot(hs, [pts[(lemma, h)][0] for h in hs], **style)
                 if timed:
                     ht = [h for h in hs if pts[(lemma, h)][1] is not None]
-                    axes[0][1].plot(ht, [max(pts[(lemma, h)][1], 1e-3) for h in ht], **style)
+                    axes[0][1].plot(ht, [max(pts[(lemma, h)][1], 1e-3) for h in ht],  # type: ignore[type-var]  # ht: timed only
+                                    **style)
                 bad = [h for h in hs if pts[(lemma, h)][2] != "verified"]
                 if bad:
                     axes[0][0].plot(bad, [pts[(lemma, h)][0] for h in bad], "x", color="red", ms=6,
@@ -102,6 +103,7 @@ def draw(entries: Sequence[Entry], out_dir: Path) -> list[Figure]:
         mix = _find(entries, "prop-2-icl-mixture")
         per_n = mix.certificate.quantities.get("per_n") if mix else None
         if isinstance(per_n, dict) and per_n:
+            assert mix is not None  # per_n came from it
             ns = sorted(per_n, key=int)
             x = [int(n) for n in ns]
 
@@ -158,6 +160,7 @@ def draw(entries: Sequence[Entry], out_dir: Path) -> list[Figure]:
         runs = [r for r in (exp.certificate.quantities.get("runs", []) if exp else [])
                 if r.get("gap_padded_hi") is not None and r.get("ood_r1") is not None]
         if runs:
+            assert exp is not None  # runs came from it
             colours = {"ml": "tab:blue", "adversarial": "tab:red", "oracle": "tab:green"}
             markers = {"transformer": "o", "transformer-nopos": "x", "lstm": "s", "linear": "^", "ssm": "D"}
             fig, ax = plt.subplots(figsize=(COLUMN_IN, 2.2), constrained_layout=True)

@@ -107,7 +107,8 @@ class _LemmaA(_Spec):
         elif self.hypothesis == "off-support":
             facts.append(f"(=> (<= m{u} 0) {agree})")
         weights = [(f"m{c}", o) for o, c in enumerate(n.children)] + [(f"e{u}", K - 1)]
-        t1, t2 = [], []
+        t1: list[str] = []
+        t2: list[str] = []
         for w, o in weights:
             for row, terms in ((xs, t1), (ys, t2)):
                 t = f"(times {w} (lnq {row[o]}))"

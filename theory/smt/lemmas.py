@@ -5,7 +5,7 @@ node-lemma assembly (:func:`_prove`, see :mod:`theory.smt`), :func:`prove_lemma_
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from typing import Callable, Mapping
 
 from theory.alphabet import Alphabet
 from theory.errors import InvalidBudget, InvalidSolverOption
@@ -152,7 +152,8 @@ def prove_lemma_c(horizon: int, alphabet: str | Alphabet = "ab", *, node_fact: b
 
 def _prove_one(args: tuple[str, int, str, int, int]) -> "SMTResult":
     letter, horizon, alphabet, timeout_ms, max_variables = args
-    prove = {"a": prove_lemma_a, "b": prove_lemma_b, "c": prove_lemma_c}[letter]
+    provers: dict[str, Callable[..., SMTResult]] = {"a": prove_lemma_a, "b": prove_lemma_b, "c": prove_lemma_c}
+    prove = provers[letter]
     return prove(horizon, alphabet, timeout_ms=timeout_ms, max_variables=max_variables)
 
 

@@ -142,7 +142,7 @@ def _solve(q: _Query, timeout_ms: int, want: Sequence[str] = (), simple: bool = 
                         f"timeout: z3 stopped at the {timeout_ms} ms budget ({why})" if "timeout" in why or "canceled" in why
                         else f"z3 returned unknown: {why}")
     m = s.model()
-    shown = []
+    shown: list[tuple[str, str]] = []
     for d in sorted(m.decls(), key=lambda d: d.name()):
         if d.arity() == 0 and len(shown) < MAX_COUNTERMODEL_ENTRIES:
             shown.append((d.name(), str(m[d])))

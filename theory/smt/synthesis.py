@@ -87,7 +87,9 @@ def _regions(prompts: tuple[str, ...], alphabet: Alphabet, horizon: int) -> list
     pset = set(prompts)
     out = []
     for u in prompts:
-        nodes, boundary, stack = [], [], [u]
+        nodes: list[str] = []
+        boundary: list[str] = []
+        stack = [u]
         while stack:
             v = stack.pop()
             nodes.append(v)
