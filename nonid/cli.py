@@ -11,10 +11,9 @@ parsing, and raise :class:`~theory.errors.NonidError` for bad input.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import NoReturn, Sequence
 
-from theory.errors import NonidError, one_line
+from theory.errors import NonidError, exit_status
 
 SUBCOMMANDS: tuple[str, ...] = ("nonid.cmd_experiment", "nonid.cmd_counterexample", "nonid.cmd_check", "nonid.cmd_appendix")
 
@@ -46,9 +45,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status (typed refusals: one line on stderr and 2; an interrupt 130)."""
     parser = _build_parser()
-    try:
+
+    def body() -> int:
         args = parser.parse_args(argv)
         if args.version:
             from nonid import __version__
@@ -58,12 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             raise UsageError("no command given (the commands are listed above)")
-        return args.handler(args)
-    except NonidError as e:  # one line: a newline or other control character inside a value (a path, a name) is escaped
-        print("nonid: " + one_line(e), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("nonid: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+        return int(args.handler(args))
+
+    return exit_status("nonid", body)

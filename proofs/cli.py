@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import NoReturn, Sequence
 
 from theory.certificate import Certificate, status_counts
-from theory.errors import NonidError, one_line
+from theory.errors import NonidError, exit_status
 
 
 def format_header(width: int, first: str = "check", last: str = "detail") -> str:
@@ -95,13 +94,4 @@ class _Usage(NonidError):
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m proofs [--only NAME] [--list] [--json] [--timings]``: the same as ``nonid prove``."""
     parser = add_arguments(_Parser(prog="python -m proofs", description="Run the proof checks (the same as `nonid prove`)."))
-    try:
-        return run(parser.parse_args(argv))
-    except NonidError as e:
-        print("proofs: " + one_line(e), file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("proofs: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+    return exit_status("proofs", lambda: run(parser.parse_args(argv)))

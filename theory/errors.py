@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 class NonidError(ValueError):
     """Base class of every error `nonid` raises on bad input."""
@@ -128,3 +130,21 @@ def one_line(error: BaseException) -> str:
     """The error's message on one line: a newline or other control character inside a value (a path,
     a name) is escaped, so a command line's refusal is always exactly one line."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(error))
+
+
+def exit_status(prog: str, call: Callable[[], int]) -> int:
+    """Run a command-line body and turn what it raises into the project's exit statuses: a typed
+    refusal is one line ``prog: …`` on stderr and 2, an interrupt ``prog: interrupted`` and 130 (never
+    a verdict), a closed pipe 0."""
+    import sys
+
+    try:
+        return call()
+    except NonidError as e:
+        print(f"{prog}: " + one_line(e), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
