@@ -36,7 +36,7 @@ import torch
 
 from constructions.compile.prefixes import PrefixSet
 from constructions.enclosure import ASSUMPTIONS as ENCLOSURE_ASSUMPTIONS
-from constructions.enclosure import Enclosure, enclose, kl_bounds, layout
+from constructions.enclosure import Enclosure, batches, enclose, kl_bounds
 from constructions.transformer import DecoderTransformer
 from theory.alphabet import Alphabet
 from theory.certificate import Certificate, Status, library_versions
@@ -70,35 +70,24 @@ def evaluate(net: DecoderTransformer, prefixes: PrefixSet, *, device: str | torc
     """
     if str(net.alphabet) != prefixes.alphabet:
         raise InvalidModelConfig(f"network is over {str(net.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
-    words, rows, cols = layout(prefixes.maximal, prefixes.prefixes)
     cfg = net.config
     width = max(cfg.d_model, cfg.d_mlp, cfg.n_heads * cfg.d_head)
     out = np.empty((len(prefixes), cfg.n_outputs), dtype=np.float64)
-    order = np.argsort(rows, kind="stable")
-    rows_sorted, cols_sorted = rows[order], cols[order]
-    start_of = np.searchsorted(rows_sorted, np.arange(len(words) + 1))
     was_training, home = net.training, net.device
     net.eval()
     if device is not None:
         net.to(device)
+
+    def cost(rows: int, t: int) -> int:  # activations of a batch padded to t positions
+        return rows * t * max(width, t * cfg.n_heads)
+
     try:
         with torch.inference_mode():
-            def cost(rows: int, t: int) -> int:  # activations of a batch padded to t positions
-                return rows * t * max(width, t * cfg.n_heads)
-
-            i = 0
-            while i < len(words):
-                j = i + 1  # words are sorted by length, so a batch's padding is set by its last word
-                while j < len(words) and cost(j + 1 - i, len(words[j]) + 1) <= batch_elements:
-                    j += 1
-                t = len(words[j - 1]) + 1
-                tokens = net.encode(words[i:j], length=t)
-                logits = net(tokens)
-                a, b = start_of[i], start_of[j]
-                r = torch.as_tensor(rows_sorted[a:b] - i, device=logits.device)
-                c = torch.as_tensor(cols_sorted[a:b], device=logits.device)
-                out[order[a:b]] = logits[r, c].to(torch.float64).cpu().numpy()
-                i = j
+            for batch in batches(prefixes.maximal, prefixes.prefixes, cost, batch_elements):
+                logits = net(net.encode(batch.words, length=batch.length))
+                r = torch.as_tensor(batch.rows, device=logits.device)
+                c = torch.as_tensor(batch.cols, device=logits.device)
+                out[batch.where] = logits[r, c].to(torch.float64).cpu().numpy()
     finally:
         net.train(was_training)
         if device is not None:

@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -230,6 +230,37 @@ def layout(maximal: Iterable[str], prefixes: Sequence[str]) -> tuple[list[str], 
 
 
 @dataclass(frozen=True)
+class Batch:
+    """One batch of maximal words padded to ``length`` positions, and where its prefixes go: output
+    rows ``where`` are read at (word ``rows``, position ``cols``) of the batch."""
+
+    words: list[str]
+    length: int
+    where: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+def batches(maximal: Iterable[str], prefixes: Sequence[str], cost: Callable[[int, int], int],
+            budget: int) -> Iterator[Batch]:
+    """The maximal words in batches whose ``cost(n_words, positions)`` stays within ``budget`` (a batch
+    holds at least one word), shortest words first so a batch's padding is set by its last word; every
+    prefix of ``prefixes`` is read off exactly one batch (:func:`layout`)."""
+    words, rows, cols = layout(maximal, prefixes)
+    order = np.argsort(rows, kind="stable")
+    rows_sorted, cols_sorted = rows[order], cols[order]
+    start_of = np.searchsorted(rows_sorted, np.arange(len(words) + 1))
+    i = 0
+    while i < len(words):
+        j = i + 1
+        while j < len(words) and cost(j + 1 - i, len(words[j]) + 1) <= budget:
+            j += 1
+        a, b = start_of[i], start_of[j]
+        yield Batch(words[i:j], len(words[j - 1]) + 1, order[a:b], rows_sorted[a:b] - i, cols_sorted[a:b])
+        i = j
+
+
+@dataclass(frozen=True)
 class Enclosure:
     """Rigorous bounds lp_lo ≤ log q(a | u) ≤ lp_hi of a network's real function, for every prefix u of
     a prefix set (rows in its order; columns Σ then EOS), with the float64 midpoints of the logits.
@@ -284,7 +315,6 @@ def enclose(net: torch.nn.Module, maximal: Iterable[str], prefixes: Sequence[str
         raise InvalidModelConfig(f"the rigorous evaluator cannot enclose this network: {why}")
     t0 = time.perf_counter()
     prefixes = tuple(prefixes)
-    words, rows, cols = layout(maximal, prefixes)
     if isinstance(net, DecoderTransformer):
         cfg = net.config
         weights = _Weights(net, torch.device(device) if device is not None else net.device)
@@ -303,31 +333,20 @@ def enclose(net: torch.nn.Module, maximal: Iterable[str], prefixes: Sequence[str
     lo_out = np.empty((len(prefixes), v), dtype=np.float64)
     hi_out = np.empty((len(prefixes), v), dtype=np.float64)
     mid_out = np.empty((len(prefixes), v), dtype=np.float64)
-    order = np.argsort(rows, kind="stable")
-    rows_sorted, cols_sorted = rows[order], cols[order]
-    start_of = np.searchsorted(rows_sorted, np.arange(len(words) + 1))
-
     def cost(n: int, t: int) -> int:
         return n * t * max(width, t * heads, 2 * v * v)
 
     with torch.no_grad():
-        i = 0
-        while i < len(words):
-            j = i + 1
-            while j < len(words) and cost(j + 1 - i, len(words[j]) + 1) <= batch_elements:
-                j += 1
-            t = len(words[j - 1]) + 1
-            tokens = encode(words[i:j], length=t).to(dev)
-            a, b = start_of[i], start_of[j]
-            r = torch.as_tensor(rows_sorted[a:b] - i, device=dev)
-            c = torch.as_tensor(cols_sorted[a:b], device=dev)
+        for batch in batches(maximal, prefixes, cost, batch_elements):
+            tokens = encode(batch.words, length=batch.length).to(dev)
+            r = torch.as_tensor(batch.rows, device=dev)
+            c = torch.as_tensor(batch.cols, device=dev)
             z = forward(tokens)
             zr = Ball(z.m[r, c], z.r[r, c])
             lo, hi = log_softmax_bounds(zr)
-            lo_out[order[a:b]] = lo.cpu().numpy()
-            hi_out[order[a:b]] = hi.cpu().numpy()
-            mid_out[order[a:b]] = zr.m.cpu().numpy()
-            i = j
+            lo_out[batch.where] = lo.cpu().numpy()
+            hi_out[batch.where] = hi.cpu().numpy()
+            mid_out[batch.where] = zr.m.cpu().numpy()
     return Enclosure(prefixes, lo_out, hi_out, mid_out, time.perf_counter() - t0, str(dev),
                      {u: k for k, u in enumerate(prefixes)})
 
