@@ -179,9 +179,6 @@ def prove_lemmas(horizon: int, lemmas: str = "abc", alphabet: str | Alphabet = "
     work = [(x, horizon, sigma, timeout_ms, max_variables) for x in letters]
     if n == 1:
         return {x: _prove_one(w) for x, w in zip(letters, work)}
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from theory.processes import parallel_imap
 
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-        return dict(zip(letters, pool.map(_prove_one, work)))
+    return dict(zip(letters, parallel_imap(_prove_one, work, n)))

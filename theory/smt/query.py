@@ -128,16 +128,27 @@ def _solve(q: _Query, timeout_ms: int, want: Sequence[str] = (), simple: bool = 
 
     if timeout_ms <= 0:
         return _Outcome("unknown", 0.0, "timeout: no time left of the timeout_ms budget for this query")
+    from theory.processes import interruptible
+
     ctx = z3.Context()
     start = time.perf_counter()
     s = z3.SimpleSolver(ctx=ctx) if simple else z3.Solver(ctx=ctx)
     s.set("timeout", int(timeout_ms))
-    s.from_string(q.text())
-    r = s.check()
+    # z3's own SIGINT handler would turn a Ctrl-C into an "unknown" answer; with it off the interrupt
+    # reaches Python, cancels the query through ctx.interrupt() and propagates (never a verdict)
+    s.set("ctrl_c", False)
+
+    def parse_and_check() -> z3.CheckSatResult:
+        s.from_string(q.text())
+        return s.check()
+
+    r = interruptible(parse_and_check, ctx.interrupt)
     if r == z3.unsat:
         return _Outcome("unsat", time.perf_counter() - start)
     if r == z3.unknown:
         why = s.reason_unknown()
+        if "interrupted" in why:  # a SIGINT that reached z3 all the same: an interrupt, not an answer
+            raise KeyboardInterrupt
         return _Outcome("unknown", time.perf_counter() - start,
                         f"timeout: z3 stopped at the {timeout_ms} ms budget ({why})" if "timeout" in why or "canceled" in why
                         else f"z3 returned unknown: {why}")

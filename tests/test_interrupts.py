@@ -1,0 +1,162 @@
+"""Interrupts are interrupts: SIGINT at any moment stops a command with exit 130 and the one line
+``nonid: interrupted`` (naming the resume command where there is one), leaves no partial output and
+never records a verdict — inside a z3 solve (which installs its own SIGINT handler unless told not
+to), in worker processes, and in the middle of ``nonid appendix``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from theory.processes import interruptible, parallel_imap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _hard_query():
+    """A pigeonhole query z3 needs far longer than a test for (40 distinct integers in 0..38)."""
+    from theory.smt.query import _Query
+
+    q = _Query()
+    names = [f"x{i}" for i in range(40)]
+    q.parts.append("".join(f"(declare-const {n} Int)" for n in names))
+    q.parts.append(f"(assert (distinct {' '.join(names)}))")
+    q.parts.append("".join(f"(assert (and (>= {n} 0) (< {n} 39)))" for n in names))
+    return q
+
+
+def _sigint_in(seconds: float) -> threading.Timer:
+    timer = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test (a test worker may run with SIGINT ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_inside_a_z3_solve_raises_keyboard_interrupt_not_unknown(python_sigint):
+    pytest.importorskip("z3")
+    from theory.smt.query import _solve
+
+    start = time.perf_counter()
+    timer = _sigint_in(0.5)
+    with pytest.raises(KeyboardInterrupt):
+        _solve(_hard_query(), 60_000)
+    timer.cancel()
+    assert time.perf_counter() - start < 10, "the solve was not cancelled promptly"
+
+
+def test_a_real_z3_timeout_is_still_an_unknown_with_its_reason():
+    pytest.importorskip("z3")
+    from theory.smt.query import _solve
+
+    out = _solve(_hard_query(), 300)
+    assert out.answer == "unknown" and out.reason.startswith("timeout: z3 stopped at the 300 ms budget")
+
+
+def test_interruptible_returns_the_value_and_reraises_the_calls_error():
+    assert interruptible(lambda: 41 + 1, lambda: None) == 42
+
+    def boom() -> int:
+        raise ZeroDivisionError("inside")
+
+    with pytest.raises(ZeroDivisionError, match="inside"):
+        interruptible(boom, lambda: None)
+
+
+def test_interruptible_cancels_the_call_and_discards_its_result(python_sigint):
+    stop = threading.Event()
+    cancelled = []
+
+    def slow() -> str:
+        stop.wait(30)
+        return "a result that must not be used"
+
+    def cancel() -> None:
+        cancelled.append(True)
+        stop.set()
+
+    timer = _sigint_in(0.2)
+    with pytest.raises(KeyboardInterrupt):
+        interruptible(slow, cancel)
+    timer.cancel()
+    assert cancelled == [True]
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def _sleep_then(x: float) -> float:
+    time.sleep(x)
+    return x
+
+
+def test_parallel_imap_keeps_order_and_propagates_errors():
+    assert list(parallel_imap(_square, range(7), 2)) == [x * x for x in range(7)]
+    with pytest.raises(ZeroDivisionError):
+        list(parallel_imap(_reciprocal, [1, 0, 2], 2))
+
+
+def _reciprocal(x: int) -> float:
+    return 1 / x
+
+
+def test_parallel_imap_stops_its_workers_at_once_on_an_interrupt(python_sigint):
+    start = time.perf_counter()
+    timer = _sigint_in(0.5)
+    with pytest.raises(KeyboardInterrupt):
+        list(parallel_imap(_sleep_then, [30.0, 30.0], 2))
+    timer.cancel()
+    assert time.perf_counter() - start < 10, "the parent waited for its workers"
+
+
+# ---- the command line -----------------------------------------------------------------------------
+def _interrupt_cli(args: list[str], after_s: float, cwd: Path) -> tuple[int, str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.Popen([sys.executable, "-m", "nonid", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(after_s)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    return p.returncode, out, err
+
+
+def _assert_interrupted(rc: int, out: str, err: str) -> None:
+    assert rc == 130, (rc, out, err)
+    assert err.strip().splitlines() == ["nonid: interrupted"], err
+    for line in out.splitlines():  # rows of checks that finished are verdicts of finished checks only
+        assert " unknown " not in line and " falsified " not in line, line
+    assert "verified, " not in out, "a summary line was printed after the interrupt"
+
+
+@pytest.mark.parametrize("after_s", [1.5, 3.0, 4.5])
+def test_sigint_during_a_z3_heavy_prove_exits_130_without_a_verdict(tmp_path, after_s):
+    pytest.importorskip("z3")
+    rc, out, err = _interrupt_cli(["prove", "--only", "z3-lemma-*"], after_s, tmp_path)
+    if rc == 0:
+        pytest.skip(f"the checks finished in under {after_s} s on this machine")
+    _assert_interrupted(rc, out, err)
+
+
+@pytest.mark.parametrize("after_s", [4.0, 12.0])
+def test_sigint_during_appendix_leaves_no_output_and_no_verdict(tmp_path, after_s):
+    pytest.importorskip("z3")
+    target = tmp_path / "appx"
+    rc, out, err = _interrupt_cli(["appendix", "--out", str(target), "--only", "z3-lemma-a-*", "--no-models",
+                                   "--alphas", "none", "--z3-horizons", "10,12"], after_s, tmp_path)
+    _assert_interrupted(rc, out, err)
+    assert list(tmp_path.iterdir()) == [], f"left behind: {sorted(p.name for p in tmp_path.iterdir())}"

@@ -1,0 +1,78 @@
+"""Interrupts are interrupts: long foreign calls and worker processes that stop on Ctrl-C.
+
+Two ways an interrupt used to be lost or turned into a verdict:
+
+* **A solver that owns SIGINT.**  z3 installs its own SIGINT handler for the duration of a check; a
+  Ctrl-C then *cancels the query* and z3 returns ``unknown`` ("interrupted from keyboard", or
+  "canceled"), which read as a timeout verdict while the command carried on.  :func:`interruptible`
+  runs such a call in a helper thread (ctypes releases the GIL) with the solver's own handler off, so
+  SIGINT reaches Python's handler in the main thread as :class:`KeyboardInterrupt`; the call is then
+  cancelled through its own thread-safe cancel hook and the interrupt is re-raised — never a result.
+* **Worker processes.**  A ``ProcessPoolExecutor`` waits for its workers on the way out of ``with``,
+  so an interrupt in the parent waited for a 60 s solve to finish.  :func:`parallel_imap` runs work
+  in a ``multiprocessing`` pool whose workers ignore SIGINT (the parent alone decides) and are
+  terminated at once when the parent is interrupted.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def interruptible(call: Callable[[], R], cancel: Callable[[], None], *, poll_s: float = 0.05) -> R:
+    """Run ``call()`` in a helper thread and return its result (or raise its exception).  On
+    :class:`KeyboardInterrupt` in the waiting main thread, ``cancel()`` is called (it must make
+    ``call`` return soon and be safe from another thread, like ``z3.Context.interrupt``), the helper is
+    joined, and the interrupt is re-raised: whatever ``call`` returned after being cancelled is
+    discarded."""
+    box: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+            box["error"] = exc
+
+    helper = threading.Thread(target=work, name="nonid-interruptible", daemon=True)
+    helper.start()
+    try:
+        while helper.is_alive():
+            helper.join(poll_s)
+    except KeyboardInterrupt:
+        cancel()
+        helper.join()
+        raise
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]  # a BaseException instance stored by work()
+    return box["value"]  # type: ignore[return-value]  # set by work() when no error was stored
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def parallel_imap(fn: Callable[[T], R], items: Iterable[T], jobs: int, *, start_method: str | None = None) -> Iterator[R]:
+    """``fn`` over ``items`` in ``jobs`` worker processes, results in the order of ``items`` as they
+    finish.  Workers ignore SIGINT; an interrupt (or any exception) in the parent terminates them
+    before it propagates, so Ctrl-C stops the command at once and no worker outlives it.
+    ``start_method``: ``"fork"`` where available by default, or ``"spawn"`` (needed after CUDA or
+    threads have started)."""
+    import multiprocessing as mp
+
+    method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    ctx = mp.get_context(method)
+    pool = ctx.Pool(processes=jobs, initializer=_ignore_sigint)
+    try:
+        yield from pool.imap(fn, items)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
