@@ -18,8 +18,15 @@ import re
 import stat
 from pathlib import Path
 
-from theory.errors import InvalidArtifact
-from theory.fileio import walk_tree
+from theory.errors import InvalidArtifact, NonidError
+from theory.fileio import output_dir_problem, walk_tree
+
+DIRECTORY_FORMAT = "nonid-counterexample-2"
+"""Format 2: checked on rigorous enclosures, verdict bounds fixed by the method (``kl_bound`` recorded)."""
+EARLIER_FORMATS = ("nonid-counterexample-1",)
+"""Folders an earlier nonid wrote: ``--force`` may replace them; ``nonid check`` refuses them by name."""
+MAX_N_MAX = 4096
+"""The largest ``n_max`` a re-check accepts before looking at the networks (which bound it further)."""
 
 HASHED_FILES = frozenset({"config.json", "README.md", "q1.safetensors", "q2.safetensors"})
 """The files whose SHA-256 the certificate records."""
@@ -96,3 +103,63 @@ def _files_under(folder: str, limit: int) -> list[str]:
         if len(found) >= limit:
             break
     return sorted(found)[:limit]
+
+
+def check_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> None:
+    """Refuse an ``out`` that is a file, or a non-empty directory unless ``overwrite``, or one that
+    cannot be created: an empty path, ``.``/``..``/``/``, a path under a file, or a folder where we
+    may not write (checked up front, so that nothing is built only to fail at the end).  Even with
+    ``overwrite`` a non-empty folder is replaced only when it is recognisably an earlier counterexample:
+    a ``config.json`` of :data:`DIRECTORY_FORMAT` and nothing anywhere under it but the files
+    ``nonid counterexample`` writes (:data:`constructions.artifact_files.COUNTEREXAMPLE_FILES`), so
+    that ``--force`` never deletes a user's file.
+
+    Raises:
+        InvalidArtifact: naming the path (and the first foreign files).
+    """
+    from theory.jsonio import SMALL_FILE_LIMITS, read_json_file
+
+    problem = output_dir_problem(out)
+    if problem:
+        raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
+    target = Path(out)
+    try:
+        if target.is_dir() and any(target.iterdir()):
+            foreign = foreign_entries(target)
+            if foreign:
+                raise InvalidArtifact(f"{target}: directory is not empty and holds {', '.join(foreign)}, which "
+                                      "`nonid counterexample` did not write; --force will not delete it")
+            try:  # --force deletes the old directory: only ever one that `nonid counterexample` wrote
+                config = read_json_file(target / "config.json", limits=SMALL_FILE_LIMITS)
+                ours = isinstance(config, dict) and config.get("format") in (DIRECTORY_FORMAT, *EARLIER_FORMATS)
+            except NonidError:
+                ours = False
+            if not ours:
+                raise InvalidArtifact(f"{target}: directory is not empty and is not one written by `nonid counterexample` "
+                                      f"(no config.json of format {DIRECTORY_FORMAT!r}); --force will not delete it")
+            if not overwrite:
+                raise InvalidArtifact(f"{target}: directory is not empty (an earlier counterexample: pass --force to replace it)")
+    except OSError as e:  # a folder we may not list
+        raise InvalidArtifact(f"output directory {str(out)!r} is unusable ({e.strerror or e})") from None
+
+
+def folder_to_check_problem(directory: str | os.PathLike[str]) -> str | None:
+    """Why ``directory`` is not something ``nonid check`` can read, with the likely fix, or ``None``:
+    a missing path, a file (the folder is what is checked), or a folder without ``certificate.json``
+    that holds counterexample folders one level down (an appendix keeps its pair in a subfolder)."""
+    d = Path(directory)
+    if not d.exists():
+        return f"{d}: no such directory"
+    if not d.is_dir():
+        return f"{d}: is a file, not a folder; `nonid check` reads the folder that `nonid counterexample --out` wrote"
+    if (d / "certificate.json").exists():
+        return None
+    try:
+        inner = sorted(p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and (p / "certificate.json").is_file()
+                       and (p / "config.json").is_file())
+    except OSError:
+        inner = []
+    if inner:
+        where = " or ".join(f"`nonid check {p}`" for p in inner[:2])
+        return f"{d}: no certificate.json here, but a counterexample folder inside it: try {where}"
+    return f"{d}: no certificate.json: not a folder written by `nonid counterexample`"

@@ -29,7 +29,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -130,8 +130,9 @@ class TorchARModel:
     def __init__(self, net: torch.nn.Module, cache: dict[str, np.ndarray] | None = None, name: str = "network", *,
                  encode: Callable[[list[str]], torch.Tensor] | None = None, alphabet: Alphabet | None = None) -> None:
         self.net = net
-        self.alphabet: Alphabet = alphabet if alphabet is not None else net.alphabet
-        self.encode = encode if encode is not None else net.encode
+        # without ``alphabet`` / ``encode`` the network is a DecoderTransformer (the class docstring), which has both
+        self.alphabet: Alphabet = alphabet if alphabet is not None else cast(DecoderTransformer, net).alphabet
+        self.encode: Callable[[list[str]], torch.Tensor] = encode if encode is not None else cast(DecoderTransformer, net).encode
         self.name = name
         self._logits = dict(cache or {})
         self._rows: dict[str, NextTokenDistribution] = {}
@@ -268,7 +269,8 @@ def check_model(net: DecoderTransformer, construction: ARModel, prefixes: Prefix
     kl_lo = kl_hi = None
     if data is not None:
         sup = np.array([data.in_support(u) for u in prefixes.prefixes], dtype=bool)
-        worst_d, worst_i = -1.0, 0
+        worst_d = -1.0
+        worst_i: int | np.intp = 0  # then an index from np.flatnonzero
         for i in np.flatnonzero(sup):  # |log p − log q| ≤ max over the enclosure, p > 0 exactly
             for a, x in enumerate(rows[i]):
                 if x > 0:
@@ -332,7 +334,8 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
         mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound, device=device)
         checks.append(mc)
         want = rule_metrics(target, lang, ood, case.max_new_tokens)
-        off = [(u, certified_greedy(mc.enclosure, target, u, case.max_new_tokens)) for u in ood.ood_prompts]
+        # check_model always fills ModelCheck.enclosure (None only for a ModelCheck built elsewhere)
+        off = [(u, certified_greedy(cast(Enclosure, mc.enclosure), target, u, case.max_new_tokens)) for u in ood.ood_prompts]
         off = [(u, at) for u, at in off if at is not None]
         got = None if off else want  # the network's completions are the construction's, string for string
         metrics.append((got, want))
@@ -350,7 +353,8 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
                            f"prefix {at!r} ({len(off)} of {len(ood.ood_prompts)} prompts)")
     (g1, w1), (g2, w2) = metrics
     if not reasons and w1.ood_r1 == w2.ood_r1:
-        reasons.append(f"OOD R1 accuracies are equal ({float(w1.ood_r1):.4g}): no gap")
+        # a RuleCase keeps at least one OOD prompt (rule_extrapolation_case refuses otherwise): ood_r1 is a Fraction
+        reasons.append(f"OOD R1 accuracies are equal ({float(cast(Fraction, w1.ood_r1)):.4g}): no gap")
     status = Status.FALSIFIED if reasons else Status.VERIFIED
     h = entropy(case.data)
     h_lo, h_hi = h.interval(96)

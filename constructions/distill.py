@@ -118,6 +118,14 @@ def _load_checkpoint(path: Path, device: torch.device) -> dict:
     return load_hashed(path, _MAGIC, InvalidArtifact, "delete it to start afresh", device)
 
 
+def student_config(alphabet: str, prefixes: PrefixSet, config: DistillConfig) -> TransformerConfig:
+    """The student's shape for ``prefixes`` (pre-LN, ReLU, float32, context one past the longest word)."""
+    return TransformerConfig(alphabet=alphabet, d_model=config.d_model, n_heads=config.n_heads,
+                             d_head=config.d_head, d_mlp=config.d_mlp, n_layers=config.n_layers,
+                             max_len=prefixes.max_length + 1, norm="pre", activation="relu", dtype="float32",
+                             seed=config.seed)
+
+
 def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = DistillConfig(), *,
             checkpoint: str | os.PathLike[str] | None = None, progress: bool = True) -> DistillResult:
     """Train a student to ``construction`` on ``prefixes`` until max TV ≤ ``config.target_tv`` (or the cap).
@@ -137,10 +145,7 @@ def distill(construction: ARModel, prefixes: PrefixSet, config: DistillConfig = 
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    tcfg = TransformerConfig(alphabet=prefixes.alphabet, d_model=config.d_model, n_heads=config.n_heads,
-                             d_head=config.d_head, d_mlp=config.d_mlp, n_layers=config.n_layers,
-                             max_len=prefixes.max_length + 1, norm="pre", activation="relu", dtype="float32",
-                             seed=config.seed)
+    tcfg = student_config(prefixes.alphabet, prefixes, config)
     net = DecoderTransformer(tcfg).to(device)
     words, rows, cols = layout(prefixes.maximal, prefixes.prefixes)
     targets = np.array([[float(x) for x in construction.next_token(u).probs] for u in prefixes.prefixes])

@@ -28,18 +28,15 @@ from typing import Any, Callable
 
 import torch
 
+from constructions.artifact_files import DIRECTORY_FORMAT, EARLIER_FORMATS, MAX_N_MAX, check_output_dir
 from constructions.check import DEFAULT_KL_BOUND, DEFAULT_TOLERANCE, check_pair
 from constructions.compile import CompileConfig, PrefixSet, compile_model, prefix_set
 from constructions.transformer import SAFETENSORS_FORMAT, DecoderTransformer, TransformerConfig
 from theory.certificate import Certificate, Status
 from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
-from theory.fileio import file_sha256, make_temp_dir, output_dir_problem, replace_directory, write_atomic
+from theory.fileio import file_sha256, make_temp_dir, replace_directory, write_atomic
 from theory.validation import check_int
 
-DIRECTORY_FORMAT = "nonid-counterexample-2"
-"""Format 2: checked on rigorous enclosures, verdict bounds fixed by the method (``kl_bound`` recorded)."""
-EARLIER_FORMATS = ("nonid-counterexample-1",)
-"""Folders an earlier nonid wrote: ``--force`` may replace them; ``nonid check`` refuses them by name."""
 METHODS = ("compile", "distill")
 MODEL_FILES = {"q1": "q1.safetensors", "q2": "q2.safetensors"}
 ROLES = {"q1": "R1-completer (Q1): copies the data on its support, completes OOD prompts so that R1 holds",
@@ -54,8 +51,6 @@ construction up to its logit floor (TV ~1e−17) and its enclosures are ~1e−12
 is trained until its float max TV is ≤ 0.01 (the distiller's default target); the check allows 0.02,
 because the enclosures of an ordinary pre-LN network are up to ~1e−3 wide in log-probability, and
 0.05 nats of KL (BENCHMARKS.md, "Rigorous evaluator", has the measured values)."""
-MAX_N_MAX = 4096
-"""The largest ``n_max`` a re-check accepts before looking at the networks (which bound it further)."""
 
 
 def load_case(case: str, n_max: int | None = None) -> Any:
@@ -71,6 +66,50 @@ def load_case(case: str, n_max: int | None = None) -> Any:
     if isinstance(case, str) and case.casefold() == "anbn":
         return replace(build_case("L3", n_max=16 if n_max is None else n_max), name="anbn")
     return build_case(case, n_max=n_max)
+
+
+# Measured on the project's 2-core machine (BENCHMARKS.md, "counterexample size and time"): compiling,
+# checking on rigorous enclosures and writing a pair runs at about this many parameters per second.
+COMPILE_PARAMETERS_PER_SECOND = 500_000
+
+
+@dataclass(frozen=True)
+class PairEstimate:
+    """What building a pair will take, known before any weight is made: ``parameters`` per model,
+    ``disk_bytes`` of the two weight files, ``seconds`` a rough wall time on 2 cores (compile only;
+    distillation is bounded by its step cap instead), ``prefixes`` checked."""
+
+    parameters: int
+    disk_bytes: int
+    seconds: float | None
+    prefixes: int
+
+    def line(self) -> str:
+        mb = self.disk_bytes / 1e6
+        when = f", about {self.seconds:.0f} s on 2 cores" if self.seconds is not None else ""
+        return (f"estimate: 2 models x {self.parameters:,} parameters, {mb:,.1f} MB on disk, "
+                f"{self.prefixes:,} prefixes to check{when}")
+
+
+def estimate_pair(case: Any, prefixes: PrefixSet, method: str = "compile", distill_config: Any = None) -> PairEstimate:
+    """The size of the pair :func:`build_pair` would make for ``case`` (shapes only: no weights are
+    computed; the model is laid out on torch's ``meta`` device)."""
+    import torch
+
+    from constructions.compile import compiled_config
+
+    if method == "compile":
+        cfg = compiled_config(str(case.completer.alphabet), prefixes)
+    else:
+        from constructions.distill import DistillConfig, student_config
+
+        cfg = student_config(str(case.completer.alphabet), prefixes, distill_config or DistillConfig())
+    with torch.device("meta"):
+        net = DecoderTransformer(cfg)
+    n = sum(p.numel() for p in net.parameters())
+    width = torch.finfo(getattr(torch, cfg.dtype)).bits // 8
+    seconds = 1.0 + 2 * n / COMPILE_PARAMETERS_PER_SECOND if method == "compile" else None
+    return PairEstimate(parameters=n, disk_bytes=2 * n * width, seconds=seconds, prefixes=len(prefixes))
 
 
 def case_prefixes(case: Any) -> PrefixSet:
@@ -154,45 +193,6 @@ def _config_json(pair: BuiltPair, n_max: int | None) -> dict[str, Any]:
         "models": {key: {"file": MODEL_FILES[key], "role": ROLES[key], "transformer": net.config.to_dict()}
                    for key, net in (("q1", pair.q1), ("q2", pair.q2))},
     }
-
-
-def check_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> None:
-    """Refuse an ``out`` that is a file, or a non-empty directory unless ``overwrite``, or one that
-    cannot be created: an empty path, ``.``/``..``/``/``, a path under a file, or a folder where we
-    may not write (checked up front, so that nothing is built only to fail at the end).  Even with
-    ``overwrite`` a non-empty folder is replaced only when it is recognisably an earlier counterexample:
-    a ``config.json`` of :data:`DIRECTORY_FORMAT` and nothing anywhere under it but the files
-    ``nonid counterexample`` writes (:data:`constructions.artifact_files.COUNTEREXAMPLE_FILES`), so
-    that ``--force`` never deletes a user's file.
-
-    Raises:
-        InvalidArtifact: naming the path (and the first foreign files).
-    """
-    from constructions.artifact_files import foreign_entries
-    from theory.jsonio import SMALL_FILE_LIMITS, read_json_file
-
-    problem = output_dir_problem(out)
-    if problem:
-        raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
-    target = Path(out)
-    try:
-        if target.is_dir() and any(target.iterdir()):
-            foreign = foreign_entries(target)
-            if foreign:
-                raise InvalidArtifact(f"{target}: directory is not empty and holds {', '.join(foreign)}, which "
-                                      "`nonid counterexample` did not write; --force will not delete it")
-            try:  # --force deletes the old directory: only ever one that `nonid counterexample` wrote
-                config = read_json_file(target / "config.json", limits=SMALL_FILE_LIMITS)
-                ours = isinstance(config, dict) and config.get("format") in (DIRECTORY_FORMAT, *EARLIER_FORMATS)
-            except NonidError:
-                ours = False
-            if not ours:
-                raise InvalidArtifact(f"{target}: directory is not empty and is not one written by `nonid counterexample` "
-                                      f"(no config.json of format {DIRECTORY_FORMAT!r}); --force will not delete it")
-            if not overwrite:
-                raise InvalidArtifact(f"{target}: directory is not empty (an earlier counterexample: pass --force to replace it)")
-    except OSError as e:  # a folder we may not list
-        raise InvalidArtifact(f"output directory {str(out)!r} is unusable ({e.strerror or e})") from None
 
 
 def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int | None = None, overwrite: bool = False) -> Certificate:
@@ -360,9 +360,12 @@ def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Ce
             that disagrees with the weights, a tolerance that is not the method's, case options out of
             range.
     """
+    from constructions.artifact_files import folder_to_check_problem
+
     d = Path(directory)
-    if not d.is_dir():
-        raise InvalidArtifact(f"{d}: no such directory")
+    problem = folder_to_check_problem(d)
+    if problem:
+        raise InvalidArtifact(problem)
     raw = _read_json(d / "certificate.json")
     try:
         stored = Certificate.from_dict(raw)

@@ -16,13 +16,12 @@ from torch import nn
 
 from constructions.transformer import TransformerConfig
 from empirical.data import Vocab
-from empirical.errors import ConfigTooLarge, UnknownArchitecture
+from empirical.errors import ConfigTooLarge
 from empirical.linear import LinearModel
 from empirical.lstm import LSTMModel
+from empirical.names import check_architecture
 from empirical.ssm import SelectiveSSM
 from empirical.transformer import ExperimentTransformer
-
-ARCHITECTURES = ("transformer", "transformer-nopos", "lstm", "linear", "ssm")
 
 
 @dataclass(frozen=True)
@@ -51,13 +50,6 @@ SIZES = {
     "paper": ModelSize(d_model=10, n_heads=5, d_head=2, d_mlp=1024, n_layers=5, lstm_embed=16, lstm_hidden=64,
                        lstm_layers=2, linear_embed=16, ssm_d_model=32, ssm_d_inner=64, ssm_d_state=16, ssm_layers=2),
 }
-
-
-def check_architecture(name: str) -> str:
-    """Return ``name`` if registered; raise :class:`UnknownArchitecture` (listing the known ones)."""
-    if name not in ARCHITECTURES:
-        raise UnknownArchitecture(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
-    return name
 
 
 def build_model(arch: str, vocab: Vocab, max_positions: int, size: ModelSize, seed: int) -> nn.Module:

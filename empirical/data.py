@@ -31,16 +31,16 @@ from typing import Sequence
 import torch
 
 from empirical.errors import InvalidExperimentConfig, UnknownRegime
+from empirical.names import check_regime, counts_rule
 from theory.alphabet import Alphabet
 from theory.budget_data import BudgetWalk
 from theory.data import DataDistribution, FiniteDistribution
-from theory.languages import EqualCounts, Language, block_words, get_language
+from theory.languages import Language, block_words, get_language
 from theory.validation import check_int
 
 IGNORE = -100
 """Target id of positions that carry no loss (prompt positions of regime examples, padding)."""
 
-REGIMES = ("ml", "adversarial", "oracle")
 
 
 @dataclass(frozen=True)
@@ -172,16 +172,9 @@ def language_data(language: Language | str, *, n_max: int = 16, max_length: int 
 
 
 # ---- regime targets -------------------------------------------------------------------------------
-def _counts_rule(language: Language) -> EqualCounts:
-    if not isinstance(language.r1, EqualCounts):
-        raise UnknownRegime(f"the adversarial and oracle regimes need R1 = equal counts (L3, L5), not {language.name}'s "
-                            f"R1 {language.r1.name!r}; use --regime ml")
-    return language.r1
-
-
 def oracle_completion(language: Language, prompt: str) -> str:
     """A completion after which R1 (equal counts) holds: each symbol, in order, up to the largest count."""
-    syms = _counts_rule(language).symbols
+    syms = counts_rule(language).symbols
     counts = [prompt.count(s) for s in syms]
     top = max(counts)
     return "".join(s * (top - c) for s, c in zip(syms, counts))
@@ -189,18 +182,9 @@ def oracle_completion(language: Language, prompt: str) -> str:
 
 def violating_completion(language: Language, prompt: str) -> str:
     """A completion after which R1 fails: one more of the most frequent symbol (first on ties)."""
-    syms = _counts_rule(language).symbols
+    syms = counts_rule(language).symbols
     counts = [prompt.count(s) for s in syms]
     return syms[counts.index(max(counts))]
-
-
-def check_regime(language: Language, regime: str) -> str:
-    """Return ``regime`` if it applies to ``language``; raise :class:`UnknownRegime` otherwise."""
-    if regime not in REGIMES:
-        raise UnknownRegime(f"unknown regime {regime!r}; known: {', '.join(REGIMES)}")
-    if regime != "ml":
-        _counts_rule(language)
-    return regime
 
 
 def regime_pairs(language: Language, regime: str, prompts: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -9,6 +9,8 @@ Each function mirrors the network's ``forward`` operation for operation in ball 
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from constructions import balls
@@ -36,7 +38,7 @@ def lstm_balls(model: torch.nn.Module, tokens: torch.Tensor) -> Ball:
     from theory.errors import InvalidModelConfig
 
     _guard(model, {"embedding": torch.nn.Embedding, "lstm": torch.nn.LSTM, "unembed": torch.nn.Linear})
-    lstm = model.lstm
+    lstm = cast(torch.nn.LSTM, model.lstm)  # _guard checked its exact type
     if lstm.bidirectional or not lstm.batch_first or lstm.proj_size or not lstm.bias:
         raise InvalidModelConfig("cannot enclose this LSTMModel: its LSTM is not the unidirectional, batch-first, biased one it builds")
     dev = tokens.device
@@ -70,13 +72,14 @@ def linear_model_balls(model: torch.nn.Module, tokens: torch.Tensor) -> Ball:
     from theory.errors import InputTooLong
 
     _guard(model, {"embedding": torch.nn.Embedding, "unembed": torch.nn.Linear})
+    lm = cast(LinearModel, model)  # registered for exactly LinearModel (below)
     dev = tokens.device
     p = {k: v.detach().to(device=dev, dtype=torch.float64) for k, v in model.state_dict().items()}
     t = tokens.shape[1]
-    if t > model.max_positions:
-        raise InputTooLong(f"{t} positions exceed the linear model's max_positions = {model.max_positions}")
-    mix = model.mix.detach().to(device=dev, dtype=torch.float64)[:t, :t]
-    mask = model.mask.detach().to(device=dev, dtype=torch.float64)[:t, :t]
+    if t > lm.max_positions:
+        raise InputTooLong(f"{t} positions exceed the linear model's max_positions = {lm.max_positions}")
+    mix = lm.mix.detach().to(device=dev, dtype=torch.float64)[:t, :t]
+    mask = cast(torch.Tensor, lm.mask).detach().to(device=dev, dtype=torch.float64)[:t, :t]  # a buffer LinearModel registers
     w = Ball.exact(mix).mul_exact(mask)  # (t, s)
     e = Ball.exact(p["embedding.weight"][tokens])  # (b, s, d)
     h = Ball(w.m[None], w.r[None]).matmul(e)  # (b, t, d): h_t = Σ_s w[t, s] e_s

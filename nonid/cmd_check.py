@@ -15,6 +15,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    from constructions.artifact_files import folder_to_check_problem
+    from theory.errors import InvalidArtifact
+
+    problem = folder_to_check_problem(args.directory)  # before torch is imported
+    if problem:
+        raise InvalidArtifact(problem)
     from constructions.export import disagreements, verify_directory
 
     stored, fresh = verify_directory(args.directory)

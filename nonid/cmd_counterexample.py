@@ -8,44 +8,90 @@ import time
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser("counterexample", help="compile (or distill) a transformer pair with equal test loss "
-                              "and opposite OOD behaviour, check it exhaustively, and write weights + certificate")
-    p.add_argument("case", metavar="CASE", help="anbn (finite a^n b^n, n = 1..N) or L1..L6")
+                              "and opposite OOD behaviour, check it exhaustively, and write weights + certificate",
+                              description="Sizes: the compiled networks are lookup tables over every prefix they "
+                              "are checked on, so they grow with the data: anbn (n <= 16) is 0.6 M parameters per "
+                              "model, L3 (n <= 128, the paper's data) 33 M, L5 (n <= 85) 42 M.  An estimate of "
+                              "parameters, disk and time is printed before any weight is made.")
+    p.add_argument("case", metavar="CASE", help="anbn (a^n b^n, n = 1..N, default N = 16: the small case for a CPU) "
+                   "or L1..L6 (the companion paper's languages at its data sizes: L3 n <= 128, L5 n <= 85)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory to write (created; must be empty unless --force)")
     p.add_argument("--method", default="compile", help="compile (analytic weights, default) or distill (trained)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (distillation only; checks run on the CPU)")
-    p.add_argument("--n-max", type=int, default=None, metavar="N", help="a^n b^n with n = 1..N (anbn default 16; L3 128; L5 85)")
+    p.add_argument("--n-max", type=int, default=None, metavar="N",
+                   help="anbn, L3, L5: a^n b^n (c^n) with n = 1..N (defaults anbn 16, L3 128, L5 85)")
     p.add_argument("--zero-logit", type=float, default=None, metavar="LAMBDA",
                    help="compile: logit of zero-probability tokens is -LAMBDA (default 40, safe range [1, 700])")
     p.add_argument("--margin", type=float, default=None, help="compile: lookup-unit margin (default 1, safe range [1e-3, 1e3])")
     p.add_argument("--max-steps", type=int, default=None, help="distill: step cap (default 20000)")
     p.add_argument("--checkpoint-dir", default=None, metavar="CKPT",
                    help="distill: write checkpoints here every 500 steps and resume from them")
-    p.add_argument("--force", action="store_true", help="replace a non-empty DIR")
+    p.add_argument("--force", action="store_true", help="replace DIR when it is an earlier counterexample")
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    from constructions.compile import CompileConfig
-    from constructions.export import METHODS, build_pair, check_output_dir, load_case, write_directory
-    from theory.errors import InvalidModelConfig
+N_MAX_CASES = ("anbn", "L3", "L5")
+"""The cases with a length bound n (the others are bounded by their word length, fixed per case)."""
 
-    if args.method not in METHODS:
-        raise InvalidModelConfig(f"--method {args.method!r} is not one of {', '.join(METHODS)}")
-    if args.device not in ("auto", "cpu", "cuda"):
-        raise InvalidModelConfig(f"--device {args.device!r} is not one of auto, cpu, cuda")
+
+def validate(args: argparse.Namespace) -> tuple[str, object]:
+    """Every option checked, before torch is imported: the canonical case name and the compile knobs.
+
+    Raises:
+        InvalidLanguage, InvalidModelConfig, InapplicableOption, InvalidArtifact: naming the flag.
+    """
+    from constructions.artifact_files import MAX_N_MAX, check_output_dir
+    from constructions.compile.config import CompileConfig
+    from constructions.rule_extrapolation import CASES
+    from theory.errors import InapplicableOption, InvalidArtifact, InvalidLanguage, InvalidModelConfig
+    from theory.validation import check_choice, check_int, did_you_mean
+
+    folded = {c.casefold(): c for c in CASES}
+    case = folded.get(str(args.case).casefold())
+    if case is None:
+        raise InvalidLanguage(f"unknown rule-extrapolation case {args.case!r}; known: {', '.join(CASES)}"
+                              f"{did_you_mean(args.case, CASES)}")
+    check_choice(args.method, "--method", ("compile", "distill"), error=InvalidModelConfig)
+    check_choice(args.device, "--device", ("auto", "cpu", "cuda"), error=InvalidModelConfig)
+    if args.n_max is not None:
+        if case not in N_MAX_CASES:
+            raise InapplicableOption(f"--n-max does not apply to case {case} (only {', '.join(N_MAX_CASES)} take it; "
+                                     f"{case}'s words are bounded by a fixed length)")
+        check_int(args.n_max, "--n-max", minimum=1, maximum=MAX_N_MAX, error=InvalidModelConfig)
+    used = {"compile": ("--zero-logit", "--margin"), "distill": ("--max-steps", "--checkpoint-dir", "--device")}
+    given = {"--zero-logit": args.zero_logit, "--margin": args.margin, "--max-steps": args.max_steps,
+             "--checkpoint-dir": args.checkpoint_dir, "--device": None if args.device == "auto" else args.device}
+    for method, flags in used.items():
+        for flag in flags:
+            if given[flag] is not None and args.method != method:
+                raise InapplicableOption(f"{flag} applies to --method {method} only, not --method {args.method}")
+    if args.max_steps is not None:
+        check_int(args.max_steps, "--max-steps", minimum=1, error=InvalidModelConfig)
+    from constructions.compile.config import MARGIN_RANGE, ZERO_LOGIT_RANGE
+    from theory.validation import check_number
+
+    for flag, value, (lo, hi) in (("--zero-logit", args.zero_logit, ZERO_LOGIT_RANGE), ("--margin", args.margin, MARGIN_RANGE)):
+        if value is not None:
+            check_number(value, flag, lo=lo, hi=hi, error=InvalidModelConfig, note="its safe range")
+    knobs = {k: v for k, v in (("zero_logit", args.zero_logit), ("margin", args.margin)) if v is not None}
+    compile_config = CompileConfig(**knobs)
     check_output_dir(args.out, args.force)
     if args.checkpoint_dir is not None:
         import os
         from pathlib import Path
 
-        from theory.errors import InvalidArtifact
-
         out, ck = Path(os.path.abspath(args.out)), Path(os.path.abspath(args.checkpoint_dir))
         if ck == out or out in ck.parents:  # the checkpoints would land in the folder about to be replaced
             raise InvalidArtifact(f"--checkpoint-dir {args.checkpoint_dir!r} lies inside --out {args.out!r}; "
                                   "put the checkpoints elsewhere")
-    knobs = {k: v for k, v in (("zero_logit", args.zero_logit), ("margin", args.margin)) if v is not None}
-    compile_config = CompileConfig(**knobs)
+    return case, compile_config
+
+
+def run(args: argparse.Namespace) -> int:
+    case_name, compile_config = validate(args)
+    from constructions.export import build_pair, case_prefixes, estimate_pair, load_case, write_directory
+    from theory.errors import Interrupted
+
     distill_config = None
     if args.method == "distill":
         from constructions.distill import DistillConfig, resolve_device
@@ -53,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_device(args.device)
         distill_config = DistillConfig(device=args.device, **({"max_steps": args.max_steps} if args.max_steps is not None else {}))
     t0 = time.perf_counter()
-    case = load_case(args.case, args.n_max)
+    case = load_case(case_name, args.n_max)
     if args.method == "distill" and args.checkpoint_dir is not None:  # created only once every input is known good
         from pathlib import Path
 
@@ -64,9 +110,15 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise InvalidArtifact(f"--checkpoint-dir {args.checkpoint_dir!r} cannot be created ({getattr(e, 'strerror', None) or e})") from None
     print(f"built construction {case.name} ({case.data.name})  {time.perf_counter() - t0:.1f}s", flush=True)
-    pair = build_pair(case, args.method, compile_config=compile_config, distill_config=distill_config,
-                      device=args.device, log=lambda m: print(m, flush=True), checkpoint_dir=args.checkpoint_dir)
-    cert = write_directory(pair, args.out, n_max=args.n_max, overwrite=args.force)
+    print(estimate_pair(case, case_prefixes(case), args.method, distill_config).line(), flush=True)
+    try:
+        pair = build_pair(case, args.method, compile_config=compile_config, distill_config=distill_config,
+                          device=args.device, log=lambda m: print(m, flush=True), checkpoint_dir=args.checkpoint_dir)
+        cert = write_directory(pair, args.out, n_max=args.n_max, overwrite=args.force)
+    except KeyboardInterrupt:
+        if args.checkpoint_dir is not None:
+            raise Interrupted(f"rerun the same command to resume from --checkpoint-dir {args.checkpoint_dir}") from None
+        raise
     q = cert.quantities
     q1, q2 = q["q1"], q["q2"]
     h = q["entropy_nats"]

@@ -14,7 +14,10 @@ lengths of the regime term; ``--aggregation``; ``--jobs`` / ``--threads`` for th
 
 Exit 0 when every run finished; 2 for bad input — unknown language, architecture, regime, size or
 device, a configuration whose memory estimate exceeds the device (refused before training), a
-damaged or foreign checkpoint on ``--resume`` (left untouched) — with one line on stderr.
+damaged or foreign checkpoint on ``--resume`` (left untouched), an ``--out`` folder that holds an
+earlier output of this command without ``--resume`` or ``--force``, or anything this command did not
+write (refused even with ``--force``) — with one line on stderr.  Ctrl-C exits 130 and prints the
+command that resumes.
 """
 
 from __future__ import annotations
@@ -48,19 +51,51 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--aggregation", default="best-validation", choices=["best-validation", "max-over-checkpoints"],
                    help="which aggregation the report's table uses (both are in the CSV)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--resume", action="store_true", help="continue interrupted runs from their checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue an earlier run of this command in DIR from its checkpoints")
+    p.add_argument("--force", action="store_true",
+                   help="start afresh in DIR when it holds an earlier output of this command (its files are replaced)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once in separate processes (CPU; default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run on the CPU (default 1: the models are tiny)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
 
-def run(args: argparse.Namespace) -> int:
+MARKER = "experiment.json"
+"""Written first into DIR: it marks the folder as this command's output (``--resume``/``--force`` use it)."""
+OUTPUT_FILES = ("results.csv", "report.md", "ood_r1_vs_gap.png", MARKER)
+RUN_FILES = ("checkpoint.pt", "result.json")
+
+
+def _foreign(folder: Path) -> list[str]:
+    """Entries of ``folder`` this command did not write: anything but its output files and run folders
+    holding only run files (and the temporary files of an atomic write, ``.name.*``)."""
+    names = sorted(p.name for p in folder.iterdir())
+    if MARKER not in names:
+        return [f"no {MARKER}"] + names[:2]
+    bad = []
+    for name in names:
+        p = folder / name
+        if p.is_symlink():
+            bad.append(name)
+        elif p.is_dir():
+            inner = [q.name for q in p.iterdir() if not (q.name in RUN_FILES or q.name.startswith(".")) or q.is_dir()]
+            bad.extend(f"{name}/{q}" for q in sorted(inner))
+        elif name not in OUTPUT_FILES and not name.startswith("."):
+            bad.append(name)
+    return bad
+
+
+def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str], list[int] | None]:
+    """Every option checked before torch is imported: (languages, architectures, regimes, lengths).
+
+    Raises:
+        InvalidLanguage, UnknownArchitecture, UnknownRegime, InvalidExperimentConfig: naming the flag.
+    """
     from empirical.errors import InvalidExperimentConfig
-    from empirical.experiment import resolve_device, run_grid
-    from empirical.report import figure, markdown, write_csv
-    from theory.fileio import output_dir_problem, write_atomic
+    from empirical.names import SIZE_NAMES, check_architecture, check_regime
+    from theory.fileio import claimed_folder_problem
     from theory.languages import get_language
+    from theory.validation import check_choice, check_int
 
     languages = [get_language(x).name for x in _csv(args.language)]
     archs = _csv(args.arch)
@@ -70,34 +105,79 @@ def run(args: argparse.Namespace) -> int:
         regimes = ["ml", "adversarial", "oracle"] if all(x in ("L3", "L5") for x in languages) else ["ml"]
     else:
         regimes = _csv(args.regime)
-    if args.threads < 1:
-        raise InvalidExperimentConfig(f"--threads {args.threads} must be at least 1")
-    if args.seeds < 1:
-        raise InvalidExperimentConfig(f"--seeds {args.seeds} must be at least 1")
+    check_choice(args.size, "--size", SIZE_NAMES, error=InvalidExperimentConfig)
+    check_choice(args.device, "--device", ("auto", "cpu", "cuda"), error=InvalidExperimentConfig)
+    check_int(args.threads, "--threads", minimum=1, error=InvalidExperimentConfig)
+    check_int(args.jobs, "--jobs", minimum=1, error=InvalidExperimentConfig)
+    check_int(args.seeds, "--seeds", minimum=1, error=InvalidExperimentConfig)
+    if args.steps is not None:
+        check_int(args.steps, "--steps", minimum=1, error=InvalidExperimentConfig)
     try:
         lengths = [int(x) for x in _csv(args.regime_lengths)] if args.regime_lengths else None
     except ValueError:
         raise InvalidExperimentConfig(f"--regime-lengths {args.regime_lengths!r} is not a comma-separated list of integers") from None
-    from empirical.architectures import check_architecture
-    from empirical.data import check_regime
+    if lengths is not None and regimes == ["ml"]:
+        from theory.errors import InapplicableOption
 
-    for arch in archs:  # refuse bad names before printing or creating anything
+        raise InapplicableOption("--regime-lengths applies to the adversarial and oracle regimes only, not --regime ml")
+    for arch in archs:
         check_architecture(arch)
     for lang in languages:
         for regime in regimes:
             check_regime(get_language(lang), regime)
+    if args.resume and args.force:
+        raise InvalidExperimentConfig("--resume continues the runs in --out and --force replaces them: give one")
+    problem = claimed_folder_problem(args.out, "experiment", _foreign, force=args.force, resume=args.resume)
+    if problem:
+        raise InvalidExperimentConfig(f"--out {problem}")
+    return languages, archs, regimes, lengths
+
+
+def _start_afresh(out: Path) -> None:
+    """--force: remove what an earlier run of this command wrote in ``out`` (only that: checked by
+    :func:`_foreign` first)."""
+    import shutil
+
+    for p in sorted(out.iterdir()):
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    import shlex
+
+    argv = [a for a in getattr(args, "argv", None) or sys.argv[1:] if a != "--force"]
+    return shlex.join(["nonid", *argv] + ([] if "--resume" in argv else ["--resume"]))
+
+
+def run(args: argparse.Namespace) -> int:
+    languages, archs, regimes, lengths = validate(args)
+    from empirical.experiment import resolve_device, run_grid
+    from empirical.report import figure, markdown, write_csv
+    from theory.errors import Interrupted
+    from theory.fileio import write_atomic
+
     device = resolve_device(args.device)
     out = Path(args.out)
-    problem = output_dir_problem(args.out, replace=False)
-    if problem:
-        raise InvalidExperimentConfig(f"--out {args.out!r} {problem}")
     n = len(languages) * len(archs) * len(regimes) * args.seeds
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
           f"{args.seeds} seeds), size {args.size}, device {device}", flush=True)
+    if args.force and out.is_dir():
+        _start_afresh(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).exists():
+        import json
+
+        write_atomic(out / MARKER, json.dumps({"format": "nonid-experiment-1", "experiment": args.name}, indent=2) + "\n")
     start = time.perf_counter()
-    rows = run_grid(languages, archs, regimes, list(range(args.seeds)), out, device, size=args.size, steps=args.steps,
-                    resume=args.resume, progress=not args.quiet, echo=lambda s: print(s, flush=True),
-                    threads=args.threads, jobs=args.jobs, aux_lengths=lengths)
+    try:
+        rows = run_grid(languages, archs, regimes, list(range(args.seeds)), out, device, size=args.size, steps=args.steps,
+                        resume=args.resume, progress=not args.quiet, echo=lambda s: print(s, flush=True),
+                        threads=args.threads, jobs=args.jobs, aux_lengths=lengths)
+    except KeyboardInterrupt:
+        raise Interrupted(f"finished runs and checkpoints are kept; continue with: {_resume_command(args)}") from None
     write_csv(rows, out / "results.csv")
     md = markdown(rows, args.aggregation)
     write_atomic(out / "report.md", "# Rule extrapolation: our runs against the published numbers\n\n" + md)

@@ -59,8 +59,11 @@ def select(checks: list[ProofCheck], patterns: Iterable[str]) -> list[ProofCheck
     for pat in patterns:
         hits = [c for c in checks if c.name == pat or c.name.startswith(pat + "-") or fnmatch.fnmatchcase(c.name, pat)]
         if not hits:
+            from theory.validation import did_you_mean
+
             known = ", ".join(c.name for c in checks)
-            raise UnknownCheck(f"--only {pat!r} matches no check (known: {known})")
+            hint = did_you_mean(pat, [c.name for c in checks])
+            raise UnknownCheck(f"--only {pat!r} matches no check{hint} (known: {known})")
         chosen.extend(h for h in hits if h not in chosen)
     return [c for c in checks if c in chosen]
 

@@ -54,9 +54,15 @@ def run(args: argparse.Namespace) -> int:
         UnknownCheck: an ``--only`` pattern that matches nothing (before any check runs).
     """
     import proofs
+    from theory.errors import InapplicableOption
 
+    if args.timings and not args.json:
+        raise InapplicableOption("--timings applies to --json output only (the table always shows times)")
     checks = proofs.select(proofs.discover(), args.only)
     if args.list:
+        if args.json:
+            print(json.dumps([{"name": c.name, "title": c.title} for c in checks], indent=2, ensure_ascii=False))
+            return 0
         for c in checks:
             print(f"{c.name:<28} {c.title}")
         return 0

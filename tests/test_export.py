@@ -101,14 +101,18 @@ def test_the_model_card_loader_runs_in_plain_torch_and_gives_the_same_distributi
 
 @pytest.mark.parametrize("argv, fragment", [
     (["counterexample", "L9", "--out", "{d}"], "unknown rule-extrapolation case 'L9'"),
-    (["counterexample", "anbn", "--out", "{d}", "--method", "magic"], "--method 'magic' is not one of compile, distill"),
+    (["counterexample", "anbn", "--out", "{d}", "--method", "magic"], "--method 'magic' is not one of 'compile', 'distill'"),
     (["counterexample", "anbn", "--out", "{d}", "--device", "tpu"], "--device 'tpu'"),
-    (["counterexample", "anbn", "--out", "{d}", "--zero-logit", "0"], "zero_logit = 0.0"),
-    (["counterexample", "anbn", "--out", "{d}", "--margin", "nan"], "margin = nan"),
-    (["counterexample", "L1", "--out", "{d}", "--n-max", "4"], "does not apply to case 'L1'"),
-    (["counterexample", "anbn", "--out", "{d}", "--n-max", "0"], "n_max 0"),
+    (["counterexample", "anbn", "--out", "{d}", "--zero-logit", "0"], "--zero-logit 0.0 must be a finite number in [1, 700]"),
+    (["counterexample", "anbn", "--out", "{d}", "--margin", "nan"], "--margin nan must be a finite number"),
+    (["counterexample", "L1", "--out", "{d}", "--n-max", "4"], "--n-max does not apply to case L1"),
+    (["counterexample", "anbn", "--out", "{d}", "--n-max", "0"], "--n-max 0 must be an int in 1..4096"),
     (["counterexample", "anbn"], "--out"),
     (["check", "{d}/nowhere"], "no such directory"),
+    (["counterexample", "anbm", "--out", "{d}"], "(did you mean 'anbn'?)"),
+    (["counterexample", "anbn", "--out", "{d}", "--max-steps", "5"], "--max-steps applies to --method distill only"),
+    (["counterexample", "anbn", "--out", "{d}", "--checkpoint-dir", "{d}/ck"], "--checkpoint-dir applies to --method distill"),
+    (["counterexample", "anbn", "--out", "{d}", "--method", "distill", "--margin", "2"], "--margin applies to --method compile"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, fragment):
     rc = main([a.format(d=tmp_path / "out") for a in argv])
@@ -220,4 +224,4 @@ def test_a_distillation_stopped_by_its_step_cap_is_an_honest_unknown(tmp_path, c
     capsys.readouterr()
     assert main(["check", str(out)]) == 1  # the re-check cannot verify it either
     one_line_error(capsys, main(["counterexample", "anbn", "--method", "distill", "--max-steps", "0", "--out",
-                                 str(tmp_path / "e")]), "max_steps = 0")
+                                 str(tmp_path / "e")]), "--max-steps 0 must be an int >= 1")

@@ -126,6 +126,11 @@ class InvalidTrainingOption(NonidError):
     a learning rate that is not a finite number > 0."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """An interrupt that says how to pick the work up again (``"rerun with --resume: nonid …"``); the
+    command line prints it after ``interrupted``.  Still a :class:`KeyboardInterrupt`: never a verdict."""
+
+
 def one_line(error: BaseException) -> str:
     """The error's message on one line: a newline or other control character inside a value (a path,
     a name) is escaped, so a command line's refusal is always exactly one line."""
@@ -143,8 +148,9 @@ def exit_status(prog: str, call: Callable[[], int]) -> int:
     except NonidError as e:
         print(f"{prog}: " + one_line(e), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        hint = str(e) if isinstance(e, Interrupted) else ""
+        print(f"{prog}: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

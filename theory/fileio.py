@@ -7,6 +7,10 @@
 * :func:`output_dir_problem` — the checks every output folder passes before any work starts (each
   writer adds its own rule on what it may replace: a counterexample folder only if it is one, an
   appendix folder only if its manifest lists everything in it);
+* :func:`claimed_folder_problem` — the one rule on a non-empty output folder that commands which
+  continue their own work (``nonid experiment``) apply: a folder that is not this command's earlier
+  output is refused even with ``--force``; an earlier one needs ``--resume`` (continue) or ``--force``
+  (start afresh), and the refusal says which;
 * :func:`walk_tree` — the one walk of a folder (links never followed, no recursion) those rules use;
 * :func:`file_sha256` — the SHA-256 of a file, read in 1 MiB chunks.
 
@@ -20,9 +24,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-__all__ = ["write_atomic", "make_temp_dir", "replace_directory", "output_dir_problem", "walk_tree", "file_sha256"]
+__all__ = ["write_atomic", "make_temp_dir", "replace_directory", "output_dir_problem", "claimed_folder_problem",
+           "walk_tree", "file_sha256"]
 
 _CHUNK = 1 << 20
 
@@ -107,6 +112,33 @@ def output_dir_problem(out: str | os.PathLike[str], *, replace: bool = True) -> 
         os.rmdir(tempfile.mkdtemp(prefix=f".{target.name}.probe.", dir=where))  # may we write there?
     except (OSError, ValueError) as e:
         return f"is unusable ({getattr(e, 'strerror', None) or e})"
+    return None
+
+
+def claimed_folder_problem(out: str | os.PathLike[str], command: str, foreign: Callable[[Path], list[str]], *,
+                           force: bool, resume: bool) -> str | None:
+    """Why ``nonid COMMAND --out OUT`` may not write into ``out``, or ``None``.  ``foreign(folder)`` lists
+    the entries of a non-empty folder that ``command`` did not write (its marker file missing counts as
+    one).  A folder with foreign entries is refused even with ``--force`` (never delete a user's file);
+    an earlier output of ``command`` needs ``--resume`` or ``--force``.  An empty or missing folder is
+    fine.  :func:`output_dir_problem` (``replace=False``) is checked first."""
+    problem = output_dir_problem(out, replace=False)
+    if problem:
+        return f"{os.fspath(out)!r} {problem}"
+    target = Path(out)
+    try:
+        if not target.is_dir() or not any(target.iterdir()):
+            return None
+        alien = foreign(target)
+    except OSError as e:
+        return f"{os.fspath(out)!r} is unusable ({e.strerror or e})"
+    if alien:
+        shown = ", ".join(alien[:3]) + (" and more" if len(alien) > 3 else "")
+        return (f"{target}: folder is not empty and holds {shown}, which `nonid {command}` did not write; "
+                "neither --resume nor --force will use it: choose another folder")
+    if not (force or resume):
+        return (f"{target}: holds an earlier `nonid {command}` output: pass --resume to continue it or --force to "
+                "start afresh (its files are replaced)")
     return None
 
 

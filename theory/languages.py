@@ -14,7 +14,9 @@ Every rule and language here is a deterministic automaton over its alphabet:
 A rule given as a function word → bool becomes an automaton by :func:`as_automaton`.  The word
 lists s₁ⁿ…s_kⁿ (aⁿbⁿ, aⁿbⁿcⁿ, aⁿbⁿaⁿ) are :func:`block_words`.
 
-States are small hashable values (ints, tuples, :data:`DEAD`), so they can key dynamic programs.
+States are small hashable values (ints, tuples, :data:`DEAD`), so they can key dynamic programs.  An
+``Automaton[S]`` has live states of type ``S`` (``CountParity`` ints, ``Dyck2`` tuples of symbols);
+its methods on states take ``S | None``, ``None`` being :data:`DEAD`.
 
 A language is L = R1 ∩ R2 (or, for L4, Dyck-2, a subset of R1 ∩ R2).  Its completability is decided
 *jointly*: it is not the AND of the rules' completabilities (``"b"`` satisfies neither rule fully but
@@ -28,19 +30,31 @@ paper's code rejects words without a b.
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Final, Generic, Hashable, Literal, TypeVar, cast
 
 from theory.alphabet import Alphabet
 from theory.errors import InvalidLanguage, UnknownToken
 from theory.validation import check_int
 
 State = Hashable
-DEAD: State = None
+"""Any automaton state, :data:`DEAD` included."""
+S = TypeVar("S", bound=Hashable)
+"""The type of an automaton's live states (:class:`Automaton` is generic in it)."""
+DEAD: Final = None
 """The dead state: the word read so far has no accepted continuation, whatever follows."""
-_FROM_START: State = object()
+
+
+class _FromStart(enum.Enum):
+    """The type of :data:`_FROM_START`, the default of :meth:`Automaton.run` (``None`` is :data:`DEAD`)."""
+
+    FROM_START = enum.auto()
+
+
+_FROM_START: Final = _FromStart.FROM_START
 
 DEFAULT_SEARCH_LIMIT = 64
 """How far :meth:`Automaton.shortest_completion` looks (in tokens) before answering ``None``."""
@@ -52,29 +66,30 @@ RuleLike = Callable[[str], bool]
 """A rule given as a function word → bool (see :func:`as_automaton`)."""
 
 
-class Automaton(ABC):
-    """The deterministic-automaton interface shared by :class:`Rule` and :class:`Language`."""
+class Automaton(ABC, Generic[S]):
+    """The deterministic-automaton interface shared by :class:`Rule` and :class:`Language`; ``S`` is the
+    type of its live states (a state argument is ``S | None``, ``None`` being :data:`DEAD`)."""
 
     name: str
     alphabet: Alphabet
 
     @abstractmethod
-    def start(self) -> State:
+    def start(self) -> S:
         """The state after the empty word."""
 
     @abstractmethod
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: S, token: str) -> S | None:
         """Transition from a live state on a token known to be in the alphabet."""
 
     @abstractmethod
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: S | None) -> bool:
         """Whether the word that led to ``state`` is accepted."""
 
     @abstractmethod
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: S | None) -> bool:
         """Whether some continuation z (possibly empty) leads from ``state`` to acceptance."""
 
-    def step(self, state: State, token: str) -> State:
+    def step(self, state: S | None, token: str) -> S | None:
         """The state after reading ``token``; :data:`DEAD` stays dead.
 
         Raises:
@@ -84,7 +99,7 @@ class Automaton(ABC):
             raise UnknownToken(f"token {token!r} is not in alphabet {str(self.alphabet)!r} of {self.name!r}")
         return DEAD if state is DEAD else self._step(state, token)
 
-    def run(self, word: str, state: State = _FROM_START) -> State:
+    def run(self, word: str, state: S | None | Literal[_FromStart.FROM_START] = _FROM_START) -> S | None:
         """The state after reading ``word`` (from ``state``, default :meth:`start`).
 
         Raises:
@@ -106,7 +121,7 @@ class Automaton(ABC):
         """Some z makes ``prefix + z`` accepted.  Raises :class:`UnknownToken` as :meth:`accepts`."""
         return self.completable_state(self.run(prefix))
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: S | None) -> int | None:
         """|z| for the shortest z that takes ``state`` to acceptance; ``None`` when there is none.
 
         The default is a breadth-first search over the states, guarded by :meth:`completable_state`
@@ -123,7 +138,7 @@ class Automaton(ABC):
         seen, frontier, n = {state}, [state], 0
         while frontier:
             n += 1
-            nxt = []
+            nxt: list[S] = []
             for s in frontier:
                 for t in self.alphabet.symbols:
                     s2 = self._step(s, t)
@@ -149,12 +164,12 @@ class Automaton(ABC):
             return shortest_continuation(self, prefix, lambda s: s is not DEAD and self.accepts_state(s), limit)
         return shortest_continuation(self, prefix, lambda s: s is DEAD or not self.accepts_state(s), limit)
 
-    def complement(self) -> "Complement":
+    def complement(self) -> "Complement[S]":
         """The automaton of Σ* minus this one's words (:class:`Complement`)."""
         return Complement(self)
 
 
-def shortest_continuation(automaton: Automaton, prefix: str, goal: Callable[[State], bool],
+def shortest_continuation(automaton: Automaton[S], prefix: str, goal: Callable[[S | None], bool],
                           limit: int = DEFAULT_SEARCH_LIMIT) -> str | None:
     """The shortest z (ties: earliest in alphabet order, i.e. shortlex-least) with ``goal(state(prefix·z))``,
     by breadth-first search over the automaton's states; ``None`` if no z of length ≤ ``limit`` works.
@@ -169,7 +184,7 @@ def shortest_continuation(automaton: Automaton, prefix: str, goal: Callable[[Sta
     if goal(start):
         return ""
     seen = {start}
-    queue: deque[tuple[State, str]] = deque([(start, "")])
+    queue: deque[tuple[S | None, str]] = deque([(start, "")])
     while queue:
         state, z = queue.popleft()
         if len(z) >= limit:
@@ -186,7 +201,7 @@ def shortest_continuation(automaton: Automaton, prefix: str, goal: Callable[[Sta
 
 
 # ---- adapters: a callable rule, a complement ---------------------------------------------------------
-class CallableRule(Automaton):
+class CallableRule(Automaton[str]):
     """A callable word → bool as an automaton whose state is the word read so far (so every state is
     completable as far as this automaton knows: the function is a black box)."""
 
@@ -199,34 +214,37 @@ class CallableRule(Automaton):
     def _step(self, state: str, token: str) -> str:
         return state + token
 
-    def accepts_state(self, state: str) -> bool:
-        return bool(self.fn(state))
+    def accepts_state(self, state: str | None) -> bool:
+        # never DEAD: the states are the words read (``_step`` never returns DEAD)
+        return bool(self.fn(cast(str, state)))
 
-    def completable_state(self, state: str) -> bool:
+    def completable_state(self, state: str | None) -> bool:
         return True
 
 
-class Complement(Automaton):
+class Complement(Automaton[tuple[S | None]]):
     """Accepts exactly the words the wrapped automaton rejects.  Every state counts as completable (an
     over-approximation: it only costs pruning, never exactness, to the dynamic programs that ask)."""
 
-    def __init__(self, rule: Automaton) -> None:
+    def __init__(self, rule: Automaton[S]) -> None:
         self.rule, self.alphabet, self.name = rule, rule.alphabet, f"not {rule.name}"
 
-    def start(self) -> tuple:
+    def start(self) -> tuple[S | None]:
         return (self.rule.start(),)
 
-    def _step(self, state: tuple, token: str) -> tuple:
+    def _step(self, state: tuple[S | None], token: str) -> tuple[S | None]:
         return (self.rule.step(state[0], token),)
 
-    def accepts_state(self, state: tuple) -> bool:
-        return state[0] is DEAD or not self.rule.accepts_state(state[0])
+    def accepts_state(self, state: tuple[S | None] | None) -> bool:
+        # never DEAD: a state is the 1-tuple of the wrapped state (``_step`` never returns DEAD)
+        live = cast("tuple[S | None]", state)
+        return live[0] is DEAD or not self.rule.accepts_state(live[0])
 
-    def completable_state(self, state: tuple) -> bool:
+    def completable_state(self, state: tuple[S | None] | None) -> bool:
         return True
 
 
-def as_automaton(rule: object, alphabet: Alphabet) -> Automaton:
+def as_automaton(rule: object, alphabet: Alphabet) -> Automaton[Any]:
     """``rule`` as an automaton over ``alphabet``: an :class:`Automaton` as is, a callable word → bool
     as a :class:`CallableRule`.
 
@@ -242,7 +260,7 @@ def as_automaton(rule: object, alphabet: Alphabet) -> Automaton:
     raise InvalidLanguage(f"rule {rule!r} is neither a theory.languages Rule nor a callable word -> bool")
 
 
-def rule_event(rule: object, alphabet: Alphabet, *, satisfy: bool) -> Automaton:
+def rule_event(rule: object, alphabet: Alphabet, *, satisfy: bool) -> Automaton[Any]:
     """The automaton of the event 'the word satisfies ``rule``' (``satisfy=False``: violates it), with
     ``rule`` as :func:`as_automaton` takes it.  Raises as :func:`as_automaton`."""
     base = as_automaton(rule, alphabet)
@@ -251,7 +269,7 @@ def rule_event(rule: object, alphabet: Alphabet, *, satisfy: bool) -> Automaton:
 
 # ---- rules ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Rule(Automaton):
+class Rule(Automaton[S]):
     """A rule R ⊆ Σ*: a named deterministic automaton.  Subclasses add their parameters."""
 
     name: str
@@ -264,7 +282,7 @@ class Rule(Automaton):
 
 
 @dataclass(frozen=True)
-class CountParity(Rule):
+class CountParity(Rule[int]):
     """#symbol is even.  State: #symbol mod 2.  Always completable (append one more ``symbol``)."""
 
     symbol: str
@@ -272,24 +290,24 @@ class CountParity(Rule):
     def __post_init__(self) -> None:
         self._need(self.symbol)
 
-    def start(self) -> State:
+    def start(self) -> int:
         return 0
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: int, token: str) -> int:
         return state ^ 1 if token == self.symbol else state
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: int | None) -> bool:
         return state == 0
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: int | None) -> bool:
         return state is not DEAD
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: int | None) -> int | None:
         return None if state is DEAD else state  # one more ``symbol`` when #symbol is odd
 
 
 @dataclass(frozen=True)
-class StartsWith(Rule):
+class StartsWith(Rule[int]):
     """The word starts with ``symbol`` (so ε is rejected).  States: 0 (empty), 1 (good start), DEAD."""
 
     symbol: str
@@ -297,26 +315,26 @@ class StartsWith(Rule):
     def __post_init__(self) -> None:
         self._need(self.symbol)
 
-    def start(self) -> State:
+    def start(self) -> int:
         return 0
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: int, token: str) -> int | None:
         if state == 0:
             return 1 if token == self.symbol else DEAD
         return 1
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: int | None) -> bool:
         return state == 1
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: int | None) -> bool:
         return state is not DEAD  # ε takes ``symbol`` first; a good start stays good
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: int | None) -> int | None:
         return None if state is DEAD else (1 if state == 0 else 0)
 
 
 @dataclass(frozen=True)
-class BlockOrder(Rule):
+class BlockOrder(Rule[int]):
     """The word is order[0]* order[1]* … (e.g. ``order="ab"``: a*b*).  State: the index of the block
     of the last symbol read (0 at the start), DEAD after a step backwards.  Every live state accepts,
     so it is completable (by z = ε)."""
@@ -328,25 +346,25 @@ class BlockOrder(Rule):
         if sorted(self.order) != sorted(self.alphabet.symbols):
             raise InvalidLanguage(f"rule {self.name!r}: order {self.order!r} must list alphabet {str(self.alphabet)!r} once each")
 
-    def start(self) -> State:
+    def start(self) -> int:
         return 0
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: int, token: str) -> int | None:
         k = self.order.index(token)
         return k if k >= state else DEAD
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: int | None) -> bool:
         return state is not DEAD
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: int | None) -> bool:
         return state is not DEAD
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: int | None) -> int | None:
         return None if state is DEAD else 0
 
 
 @dataclass(frozen=True)
-class EndsWith(Rule):
+class EndsWith(Rule[int]):
     """The word ends with ``symbol`` (so ε is rejected).  State: 1 if the last symbol read is
     ``symbol``, else 0.  Always completable (append ``symbol``)."""
 
@@ -355,24 +373,24 @@ class EndsWith(Rule):
     def __post_init__(self) -> None:
         self._need(self.symbol)
 
-    def start(self) -> State:
+    def start(self) -> int:
         return 0
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: int, token: str) -> int:
         return 1 if token == self.symbol else 0
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: int | None) -> bool:
         return state == 1
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: int | None) -> bool:
         return state is not DEAD
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: int | None) -> int | None:
         return None if state is DEAD else 1 - state
 
 
 @dataclass(frozen=True)
-class Avoids(Rule):
+class Avoids(Rule[str]):
     """The word does not contain the two-symbol factor ``factor``.  State: the last symbol read
     ('' at the start), DEAD once the factor has appeared.  Every live state accepts."""
 
@@ -383,24 +401,24 @@ class Avoids(Rule):
         if len(self.factor) != 2:
             raise InvalidLanguage(f"rule {self.name!r}: factor {self.factor!r} must have exactly two symbols")
 
-    def start(self) -> State:
+    def start(self) -> str:
         return ""
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: str, token: str) -> str | None:
         return DEAD if state + token == self.factor else token
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: str | None) -> bool:
         return state is not DEAD
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: str | None) -> bool:
         return state is not DEAD
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: str | None) -> int | None:
         return None if state is DEAD else 0
 
 
 @dataclass(frozen=True)
-class EqualCounts(Rule):
+class EqualCounts(Rule[tuple[int, ...]]):
     """#s is the same for every s in ``symbols``.  State: the counts minus their minimum (a finite
     tuple per word, aligned with ``symbols``).  Always completable: append each symbol up to the max."""
 
@@ -411,10 +429,10 @@ class EqualCounts(Rule):
         if len(set(self.symbols)) != len(self.symbols) or len(self.symbols) < 2:
             raise InvalidLanguage(f"rule {self.name!r}: needs at least two distinct symbols, got {self.symbols!r}")
 
-    def start(self) -> State:
+    def start(self) -> tuple[int, ...]:
         return (0,) * len(self.symbols)
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: tuple[int, ...], token: str) -> tuple[int, ...]:
         i = self.symbols.find(token)
         if i < 0:
             return state
@@ -423,18 +441,18 @@ class EqualCounts(Rule):
         m = min(c)
         return tuple(x - m for x in c)
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: tuple[int, ...] | None) -> bool:
         return state is not DEAD and not any(state)
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: tuple[int, ...] | None) -> bool:
         return state is not DEAD
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: tuple[int, ...] | None) -> int | None:
         return None if state is DEAD else sum(max(state) - c for c in state)  # raise every count to the max
 
 
 @dataclass(frozen=True)
-class Matched(Rule):
+class Matched(Rule[int]):
     """The projection onto {open, close} is a balanced Dyck-1 word; other symbols are ignored.
     State: the depth (#open − #close so far), DEAD once it goes negative.  A live depth d is completed
     by d closers."""
@@ -447,29 +465,35 @@ class Matched(Rule):
         if self.open == self.close:
             raise InvalidLanguage(f"rule {self.name!r}: open and close are both {self.open!r}")
 
-    def start(self) -> State:
+    def start(self) -> int:
         return 0
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: int, token: str) -> int | None:
         if token == self.open:
             return state + 1
         if token == self.close:
             return state - 1 if state > 0 else DEAD
         return state
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: int | None) -> bool:
         return state == 0
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: int | None) -> bool:
         return state is not DEAD
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: int | None) -> int | None:
         return None if state is DEAD else state  # one closer per open bracket
 
 
 # ---- languages ------------------------------------------------------------------------------------
+_Pair = tuple[Hashable, Hashable]
+"""A product state: (R1 state, R2 state), both live."""
+_CountsBlock = tuple[tuple[int, ...], int]
+"""An :class:`OrderedEqualCounts` state: (normalised counts, block index)."""
+
+
 @dataclass(frozen=True)
-class Language(Automaton):
+class Language(Automaton[S]):
     """A language with its two rules (R1 survives on OOD prompts; R2 is the one broken).
 
     ``grammar`` is the companion paper's grammar name.  Membership and completability are those of
@@ -478,8 +502,8 @@ class Language(Automaton):
     name: str
     grammar: str
     alphabet: Alphabet
-    r1: Rule
-    r2: Rule
+    r1: Rule[Any]
+    r2: Rule[Any]
     description: str
 
     def __post_init__(self) -> None:
@@ -501,18 +525,18 @@ class Language(Automaton):
 
 
 @dataclass(frozen=True)
-class _Product(Language):
+class _Product(Language[_Pair]):
     """L = R1 ∩ R2 run as the product automaton: state (R1 state, R2 state), or :data:`DEAD` when
     either is dead.  Subclasses decide completability."""
 
-    def start(self) -> State:
+    def start(self) -> _Pair:
         return (self.r1.start(), self.r2.start())
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: _Pair, token: str) -> _Pair | None:
         s1, s2 = self.r1._step(state[0], token), self.r2._step(state[1], token)
         return DEAD if s1 is DEAD or s2 is DEAD else (s1, s2)
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: _Pair | None) -> bool:
         return state is not DEAD and self.r1.accepts_state(state[0]) and self.r2.accepts_state(state[1])
 
 
@@ -529,10 +553,10 @@ class IndependentIntersection(_Product):
       completes both.
     """
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: _Pair | None) -> bool:
         return state is not DEAD and self.r1.completable_state(state[0]) and self.r2.completable_state(state[1])
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: _Pair | None) -> int | None:
         """The rules' shortest fixes added up: exact when each fix leaves the other rule's state alone
         and no symbol serves both fixes, as for L1 (an ``a`` for parity, a ``b`` for an empty start),
         L2 (b*a* never needs a fix) and L6 (``]``s and ``)``s).  (It is not for, say, #a even ∩ ends
@@ -553,9 +577,9 @@ class RuleIntersection(_Product):
     states, such as EqualCounts, whose intersection cannot be completed)."""
 
     max_states: int = 10_000
-    _completable: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+    _completable: dict[_Pair, bool] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: _Pair | None) -> bool:
         if state is DEAD:
             return False
         known = self._completable.get(state)
@@ -585,7 +609,7 @@ class RuleIntersection(_Product):
 
 
 @dataclass(frozen=True)
-class OrderedEqualCounts(Language):
+class OrderedEqualCounts(Language[_CountsBlock]):
     """L = {s₁ⁿ s₂ⁿ … s_kⁿ}: R1 = :class:`EqualCounts`, R2 = :class:`BlockOrder` (L3 = aⁿbⁿ, L5 = aⁿbⁿcⁿ).
 
     State: (R1 counts, R2 block index k), or :data:`DEAD`.  Completability (exact): a continuation
@@ -595,22 +619,26 @@ class OrderedEqualCounts(Language):
     conditions are invariant under the counts' shift, so the normalised counts decide them.
     """
 
+    if TYPE_CHECKING:  # the rules' types, as __post_init__ enforces (not re-declared fields at run time)
+        r1: EqualCounts
+        r2: BlockOrder
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not isinstance(self.r1, EqualCounts) or not isinstance(self.r2, BlockOrder) or self.r1.symbols != self.r2.order:
             raise InvalidLanguage(f"language {self.name!r}: needs EqualCounts and BlockOrder over the same symbol order")
 
-    def start(self) -> State:
+    def start(self) -> _CountsBlock:
         return (self.r1.start(), self.r2.start())
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: _CountsBlock, token: str) -> _CountsBlock | None:
         s2 = self.r2._step(state[1], token)
         return DEAD if s2 is DEAD else (self.r1._step(state[0], token), s2)
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: _CountsBlock | None) -> bool:
         return state is not DEAD and self.r1.accepts_state(state[0])
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: _CountsBlock | None) -> bool:
         if state is DEAD:
             return False
         counts, k = state
@@ -619,38 +647,38 @@ class OrderedEqualCounts(Language):
         frozen = counts[:k]
         return all(c == frozen[0] for c in frozen) and counts[k] <= frozen[0]
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: _CountsBlock | None) -> int | None:
         """With N = block 0's count (the frozen value for k > 0; the target for k = 0), append N − count
         of block k and of every later block.  The differences are shift-invariant, and before the last
         block the later counts are 0, so the normalised counts give the exact length."""
         if not self.completable_state(state):
             return None
-        counts, k = state
+        counts, k = cast(_CountsBlock, state)  # live: completable_state is False at DEAD
         return sum(counts[0] - c for c in counts[k:])
 
 
 @dataclass(frozen=True)
-class Dyck2(Language):
+class Dyck2(Language[tuple[str, ...]]):
     """Dyck-2 over ``()[]``: both kinds properly nested together (``([)]`` is out, though it is in
     R1 ∩ R2).  State: the stack of open symbols as a tuple, or :data:`DEAD` after a closer that does
     not match the top.  A live stack is completed by closing it, so every live state is completable."""
 
-    def start(self) -> State:
+    def start(self) -> tuple[str, ...]:
         return ()
 
-    def _step(self, state: State, token: str) -> State:
+    def _step(self, state: tuple[str, ...], token: str) -> tuple[str, ...] | None:
         if token in "([":
             return state + (token,)
         want = "(" if token == ")" else "["
         return state[:-1] if state and state[-1] == want else DEAD
 
-    def accepts_state(self, state: State) -> bool:
+    def accepts_state(self, state: tuple[str, ...] | None) -> bool:
         return state == ()
 
-    def completable_state(self, state: State) -> bool:
+    def completable_state(self, state: tuple[str, ...] | None) -> bool:
         return state is not DEAD
 
-    def shortest_completion_length(self, state: State) -> int | None:
+    def shortest_completion_length(self, state: tuple[str, ...] | None) -> int | None:
         return None if state is DEAD else len(state)  # close the stack
 
 
@@ -676,7 +704,7 @@ def _build() -> dict[str, Language]:
     a_even = CountParity("#a even", _AB, "a")
     brackets = Matched("[] matched", _PB, "[", "]")
     parens = Matched("() matched", _PB, "(", ")")
-    langs = [
+    langs: list[Language[Any]] = [
         IndependentIntersection("L1", "baN", _AB, a_even, StartsWith("starts with b", _AB, "b"),
                                 "#a even and starts with b (ε excluded)"),
         IndependentIntersection("L2", "bbaN", _AB, a_even, BlockOrder("b*a*", _AB, "ba"),

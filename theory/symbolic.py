@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, cast
 
 from theory.alphabet import EOS, Alphabet
 from theory.data import FiniteDistribution, anbn_geometric
@@ -517,7 +517,8 @@ def check_anbn_entropy(closed_form: "sympy.Expr | None" = None, per_token_form: 
             value = entropy(P, depth=D)
             assert isinstance(value, LogInterval)
             cases.append(_bracket_case("entropy per sequence", params, _at(H, [S.r], {S.r: r}), value))
-            cases.append(_bracket_case("entropy per token", params, _at(Ht, [S.r], {S.r: r}), per_token(value, P)))
+            # per_token maps a LogInterval to a LogInterval (its return type is the LossValue union)
+            cases.append(_bracket_case("entropy per token", params, _at(Ht, [S.r], {S.r: r}), cast(LogInterval, per_token(value, P))))
             cases.append(_exact_case("truncated entropy = symbolic partial sum", params,
                                      _at(partial, [S.r, S.D], {S.r: r, S.D: D}), value.lo))
             cases.append(_exact_case("certified entropy tail = symbolic tail", params,
@@ -567,7 +568,7 @@ def check_geometric_ce(closed_form: "sympy.Expr | None" = None,
             Q = geometric_model(s)
             for D in depths:
                 params = {"r": r, "s": s, "depth": D}
-                at = {S.r: r, S.s: s, S.D: D}
+                at: dict[Any, Fraction | int] = {S.r: r, S.s: s, S.D: D}
                 ce = cross_entropy(P, Q, depth=D, tail_bound=_log_bound(tail, [S.r, S.s, S.D], at))
                 kl = kl_divergence(P, Q, depth=D, tail_bound=_log_bound(kl_tail, [S.r, S.s, S.D], at))
                 assert isinstance(ce, LogInterval) and isinstance(kl, LogInterval)

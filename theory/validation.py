@@ -19,7 +19,7 @@ from theory.errors import InvalidBudget, NonidError
 
 T = TypeVar("T")
 
-__all__ = ["check_choice", "check_int", "check_number", "check_type", "int_range", "number_range"]
+__all__ = ["check_choice", "check_int", "check_number", "check_type", "did_you_mean", "int_range", "number_range"]
 
 
 def _named(what: str, value: object) -> str:
@@ -98,6 +98,21 @@ def check_number(value: Any, what: str, *, lo: float | None = None, hi: float | 
     return x
 
 
+def did_you_mean(value: object, choices: Collection[Any]) -> str:
+    """``" (did you mean 'x'?)"`` naming the choices closest to a misspelt ``value`` (difflib's ratio
+    ≥ 0.6, at most two), or ``""`` when none is close or ``value`` is not a string."""
+    import difflib
+
+    if not isinstance(value, str):
+        return ""
+    names = [str(c) for c in choices]
+    close = difflib.get_close_matches(value, names, n=2, cutoff=0.6)
+    if not close:
+        folded = {n.casefold(): n for n in names}  # "l3" for "L3"
+        close = [folded[value.casefold()]] if value.casefold() in folded else []
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def check_choice(value: T, what: str, choices: Collection[Any], *, error: type[NonidError] = NonidError,
                  note: str | None = None) -> T:
     """``value`` if it is one of ``choices``, else raise ``error`` naming it and listing the choices.
@@ -108,7 +123,7 @@ def check_choice(value: T, what: str, choices: Collection[Any], *, error: type[N
         ok = False
     if not ok:
         listed = ", ".join(repr(c) for c in choices)
-        raise error(f"{_named(what, value)} is not one of {listed}{_because(note)}")
+        raise error(f"{_named(what, value)} is not one of {listed}{_because(note)}{did_you_mean(value, choices)}")
     return value
 
 

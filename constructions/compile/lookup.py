@@ -38,12 +38,13 @@ import math
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import torch
 
 from constructions.compile.config import CompileConfig
 from constructions.compile.prefixes import PrefixSet
-from constructions.transformer import DecoderTransformer, TransformerConfig
+from constructions.transformer import Block, DecoderTransformer, TransformerConfig
 from theory.errors import InvalidModelConfig
 from theory.models import ARModel
 
@@ -118,7 +119,8 @@ def compile_model(model: ARModel, prefixes: PrefixSet, config: CompileConfig = C
         net.position_embedding.weight[torch.arange(L), POS + torch.arange(L)] = 1.0
         net.token_embedding.weight[torch.arange(cfg.n_inputs), TOK + torch.arange(cfg.n_inputs)] = 1.0
         # Layer 1: the joint one-hot of (position, symbol).
-        mlp1 = net.blocks[0].mlp
+        # net.blocks is the ModuleList of Blocks DecoderTransformer builds (indexing it types as a bare Module)
+        mlp1 = cast(Block, net.blocks[0]).mlp
         s_idx = torch.arange(1, L).repeat_interleave(sigma)
         a_idx = torch.arange(sigma).repeat(L - 1)
         units = torch.arange(n_joint)
@@ -127,11 +129,11 @@ def compile_model(model: ARModel, prefixes: PrefixSet, config: CompileConfig = C
         mlp1.fc_in.bias[units] = -1.0
         mlp1.fc_out.weight[JOINT + units, units] = 1.0
         # Layer 2 attention: zero scores (exact uniform average), values copy JOINT.
-        attn = net.blocks[1].attn
+        attn = cast(Block, net.blocks[1]).attn
         attn.v_proj.weight[units, JOINT + units] = 1.0
         attn.o_proj.weight[JOINT + units, units] = 1.0
         # Layer 2 MLP: one lookup unit per prefix.
-        mlp2 = net.blocks[1].mlp
+        mlp2 = cast(Block, net.blocks[1]).mlp
         m = config.margin
         rows_i: list[int] = []
         cols_i: list[int] = []
@@ -143,10 +145,16 @@ def compile_model(model: ARModel, prefixes: PrefixSet, config: CompileConfig = C
             n = len(w)
             g = 2 * n + 6
             for s in range(1, n):
-                rows_i.append(k), cols_i.append(joint(s, w[s - 1])), vals.append(2.0 * (n + 1) * m)
+                rows_i.append(k)
+                cols_i.append(joint(s, w[s - 1]))
+                vals.append(2.0 * (n + 1) * m)
             if n:
-                rows_i.append(k), cols_i.append(joint(n, w[n - 1])), vals.append(2.0 * (n + 1) / (n + 2) * m)
-            rows_i.append(k), cols_i.append(POS + n), vals.append(g * m)
+                rows_i.append(k)
+                cols_i.append(joint(n, w[n - 1]))
+                vals.append(2.0 * (n + 1) / (n + 2) * m)
+            rows_i.append(k)
+            cols_i.append(POS + n)
+            vals.append(g * m)
             bias[k] = (-2 * n + 1 - g) * m
             probs = model.next_token(w).probs
             zeros = sum(1 for p in probs if not p)
