@@ -1,7 +1,7 @@
 """The exhaustive checker: the one verdict path for every network the project produces (compiled,
 distilled, trained).
 
-A verdict about a network holds for the *real function of its stored weights* (THEORY.md §3), so
+A verdict about a network holds for the *real function of its stored weights* (docs/theory.md §3), so
 :func:`check_model` reads every prefix of a prefix-closed :class:`~constructions.compile.PrefixSet`
 from the rigorous evaluator (:func:`constructions.enclosure.enclose`: interval enclosures of every
 next-token log-probability, valid for any batch layout, summation order and device) and compares

@@ -1,7 +1,7 @@
 """The one rigorous evaluator of networks: enclosures of the next-token log-probabilities of the
 *exact real function* of a :class:`~constructions.transformer.DecoderTransformer`'s stored weights.
 
-A network is the real-valued function its weights define (THEORY.md §3), not one float evaluation
+A network is the real-valued function its weights define (docs/theory.md §3), not one float evaluation
 of it: a float pass rounds differently with the batch layout, the device and the library version,
 and a network can be built so that a ReLU input is exactly 0.0 in one layout and slightly positive in
 another.  Here every layer is evaluated in midpoint–radius interval arithmetic

@@ -1,5 +1,5 @@
 """The case-free constructions: for *any* data distribution P and *any* set U of OOD prompts, two
-models with matched loss and different behaviour on U (THEORY.md §3, Lemmas A-B and the mixing-in
+models with matched loss and different behaviour on U (docs/theory.md §3, Lemmas A-B and the mixing-in
 lemma of Proposition 2).
 
 * :func:`ood_pair` — exact: Q₁, Q₂ copy p(·|u) on S(P) (KL = 0 exactly) and answer ``row1`` resp.

@@ -1,4 +1,4 @@
-"""Proposition 1: zero-shot rule extrapolation is non-identifiable (THEORY.md §4), as explicit witnesses.
+"""Proposition 1: zero-shot rule extrapolation is non-identifiable (docs/theory.md §4), as explicit witnesses.
 
 For a data distribution P supported in a language L = R1 ∩ R2 and a set U of OOD prompts
 (P(u) = 0 for every u ∈ U), two models copy p(· | u) at every support prefix and differ only off the

@@ -1,7 +1,7 @@
 """The project's one decoder-only causal transformer.
 
 Every part of `nonid` that needs a real network — the analytic compiler, the distiller, the training
-experiments, the fine-tuning witnesses of THEORY.md Proposition 3 — builds this class, so a saved
+experiments, the fine-tuning witnesses of docs/theory.md Proposition 3 — builds this class, so a saved
 model means the same thing everywhere.
 
 Architecture (GPT-2 shaped, small and explicit):

@@ -1,4 +1,4 @@
-"""Training data, encodings and regime targets for the rule-extrapolation experiments (THEORY.md §4).
+"""Training data, encodings and regime targets for the rule-extrapolation experiments (docs/theory.md §4).
 
 Vocabulary (the same as :class:`constructions.transformer.DecoderTransformer`; both read the one
 layout of :class:`theory.alphabet.Alphabet`): input ids are the alphabet's symbols ``0 … k−1``, then
@@ -19,7 +19,7 @@ Data distributions P (exact, from ``theory.data``):
 Regime targets (aⁿbⁿ and aⁿbⁿcⁿ, whose R1 is "equal counts"): for an OOD prompt u the *oracle*
 completion appends, in alphabet order, each symbol up to the largest count (R1 then holds); the
 *adversarial* completion appends one more of the most frequent symbol (first in order on ties) — R1
-then fails, as for THEORY.md's R1-violator.
+then fails, as for docs/theory.md's R1-violator.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ by batched greedy decoding, scored exactly as :func:`theory.properties.rule_metr
 * :class:`TrainedNetworkModel` wraps a network as a ``theory`` AR model: its float64 probabilities, read as
   exact rationals and renormalised exactly, are the model's rows.
 * :func:`measure_losses` — E_P[−ln Q(x)] per sequence, per token (÷ (E|x| + 1)) and padded (÷ (T − 1),
-  PAD targets counted as certain: THEORY.md §1).
+  PAD targets counted as certain: docs/theory.md §1).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The certified saturation gap KL(P ‖ Q) of a trained network on a finite data distribution P.
 
-By the chain rule (THEORY.md §2), KL(P ‖ Q) = CE(P, Q) − H(P) with
+By the chain rule (docs/theory.md §2), KL(P ‖ Q) = CE(P, Q) − H(P) with
 
     CE(P, Q) = −Σ_{u ∈ S(P)} Σ_a P(ua) ln q(a | u),
 
 one term per support prefix u and outcome a (a symbol or EOS) with P(ua) > 0.  Q is the **real
-function of the network's stored weights** (THEORY.md §3): its log-probabilities at every support
+function of the network's stored weights** (docs/theory.md §3): its log-probabilities at every support
 prefix are enclosed by the one rigorous evaluator (:func:`constructions.enclosure.enclose`; the
 experiments' LSTM and linear models through :mod:`empirical.enclosure`), and the gap is
 :func:`constructions.enclosure.kl_bounds` on top — an exact rational sum over the enclosure bounds

@@ -55,7 +55,7 @@ def _build_parser() -> argparse.ArgumentParser:
     from proofs.cli import add_arguments
     from proofs.cli import run as run_prove
 
-    prove = add_arguments(sub.add_parser("prove", help="run the proof checks of THEORY.md and print a table"))
+    prove = add_arguments(sub.add_parser("prove", help="run the proof checks of docs/theory.md and print a table"))
     prove.set_defaults(handler=run_prove)
     import importlib
 

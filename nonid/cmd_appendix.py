@@ -81,9 +81,18 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, args.force)
     if args.from_path and (args.only or args.experiment or args.experiment_steps is not None):
         raise AppendixOptionError("--from builds from saved certificates; it takes no --only, --experiment or --experiment-steps")
+    if args.experiment and args.experiment_steps is not None:
+        raise AppendixOptionError("--experiment takes the runs from a folder and --experiment-steps trains new ones: give one")
     steps = 1500 if args.experiment_steps is None else args.experiment_steps
     if steps < 0:
         raise AppendixOptionError(f"--experiment-steps {steps} must be 0 or more")
+    if args.experiment_arch != "lstm":
+        if args.experiment or args.from_path or steps == 0:
+            raise AppendixOptionError("--experiment-arch applies only when the appendix trains its own runs "
+                                      "(not with --experiment, --from or --experiment-steps 0)")
+        from empirical.names import check_architecture
+
+        check_architecture(args.experiment_arch)
     horizons = _numbers(args.z3_horizons, int, "--z3-horizons")
     if any(h < 1 or h > 14 for h in horizons):
         raise AppendixOptionError(f"--z3-horizons {args.z3_horizons!r}: each horizon must be in 1..14")

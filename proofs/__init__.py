@@ -1,4 +1,4 @@
-"""Proof-check scripts: one module per lemma or proposition of THEORY.md, each listing its checks in
+"""Proof-check scripts: one module per lemma or proposition of docs/theory.md, each listing its checks in
 ``CHECKS``.  ``python -m proofs`` (or ``nonid prove``) runs them all.
 
 A check is a :class:`ProofCheck`: a name (``lemma-a``), a title, and a function returning a

@@ -1,4 +1,4 @@
-"""Closed forms (THEORY.md §1–§2), derived by sympy and checked against the exact chain rule.
+"""Closed forms (docs/theory.md §1–§2), derived by sympy and checked against the exact chain rule.
 
 * ``closed-form-anbn-entropy``: aⁿbⁿ with P(n) = (1 − r) r^(n−1) has entropy h(r)/(1 − r) nats per
   sequence and h(r)/(3 − r) per token (2/5 bit at r = ½); theory's depth-truncated entropy brackets

@@ -1,4 +1,4 @@
-"""Lemmas A, B, C of THEORY.md §2 proved by z3 over the whole model space at horizons 6, 10 and 12
+"""Lemmas A, B, C of docs/theory.md §2 proved by z3 over the whole model space at horizons 6, 10 and 12
 (alphabet {a, b}; 24,573 row variables per model at horizon 12), the per-node Gibbs lemma, and an
 SMT-synthesised aⁿbⁿ witness pair re-checked with the exact theory code.  Encodings and the axiom
 instances each proof assumes: :mod:`theory.smt` (listed in every certificate's assumptions).

@@ -72,3 +72,94 @@ def test_crashing_check_is_unknown_not_verified(monkeypatch, capsys):
     monkeypatch.setattr(proofs, "discover", lambda: [proofs.ProofCheck("crash", "crashes", boom)])
     assert main(["prove"]) == 1
     assert "planted crash" in capsys.readouterr().out
+
+
+# ---- options are validated before any heavy import or work (issue: validate before computing) -------
+REFUSED_EARLY = [
+    (["prve"], "did you mean 'prove'?"),
+    (["prove", "--olny", "lemma-a"], "did you mean '--only'"),
+    (["prove", "--only", "lema-a"], "did you mean 'lemma-a'"),
+    (["prove", "--timings"], "--timings applies to --json output only"),
+    (["counterexample", "anbm", "--out", "{d}/cx"], "did you mean 'anbn'?"),
+    (["counterexample", "L1", "--out", "{d}/cx", "--n-max", "4"], "--n-max does not apply to case L1"),
+    (["counterexample", "anbn", "--out", "{d}/cx", "--max-steps", "9"], "--max-steps applies to --method distill only"),
+    (["counterexample", "anbn", "--out", "{d}/cx", "--zero-logit", "0.5"], "--zero-logit 0.5 must be"),
+    (["check", "{d}/file.txt"], "is a file, not a folder"),
+    (["experiment", "rule-extrapolation", "--arch", "lstn", "--out", "{d}/e"], "did you mean 'lstm'?"),
+    (["experiment", "rule-extrapolation", "--size", "gpu", "--out", "{d}/e"], "--size 'gpu' is not one of"),
+    (["experiment", "rule-extrapolation", "--regime", "orcale", "--out", "{d}/e"], "did you mean 'oracle'?"),
+    (["experiment", "rule-extrapolation", "--language", "L1", "--regime-lengths", "6", "--out", "{d}/e"],
+     "--regime-lengths applies to the adversarial and oracle regimes only"),
+    (["experiment", "rule-extrapolation", "--resume", "--force", "--out", "{d}/e"], "give one"),
+    (["experiment", "rule-extrapolation", "--out", "{d}/foreign"], "which `nonid experiment` did not write"),
+    (["appendix", "--out", "{d}/a", "--experiment", "{d}/missing"], "missing"),
+    (["appendix", "--out", "{d}/a", "--experiment-arch", "lstn"], "did you mean 'lstm'?"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", REFUSED_EARLY, ids=[" ".join(a[:3]) for a, _ in REFUSED_EARLY])
+def test_bad_options_are_refused_before_torch_z3_or_sympy_is_imported(tmp_path, argv, fragment):
+    (tmp_path / "file.txt").write_text("not a folder\n")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine\n")
+    args = [a.format(d=tmp_path) for a in argv]
+    probe = ("import sys\nfrom nonid.cli import main\nrc = main(sys.argv[1:])\n"
+             "heavy = sorted(m for m in ('torch', 'z3', 'sympy') if m in sys.modules)\n"
+             "print('HEAVY', ','.join(heavy), 'RC', rc)\n")
+    r = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip().splitlines()[-1] == "HEAVY  RC 2", (r.stdout, r.stderr)
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("nonid: ") and fragment in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "foreign"], "something was written"
+
+
+def test_prove_list_json_is_one_json_document(capsys):
+    assert main(["prove", "--list", "--json", "--only", "lemma"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in listed] == ["lemma-a", "lemma-b", "lemma-c"] and all(c["title"] for c in listed)
+
+
+def test_python_m_proofs_takes_the_options_of_nonid_prove():
+    r = subprocess.run([sys.executable, "-m", "proofs", "--list", "--only", "lemma-a"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split() [0] == "lemma-a", (r.stdout, r.stderr)
+    r = subprocess.run([sys.executable, "-m", "proofs", "--bogus"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip() == "proofs: unrecognized arguments: --bogus", r.stderr
+
+
+def _earlier_experiment(folder):
+    folder.mkdir()
+    (folder / "experiment.json").write_text('{"format": "nonid-experiment-1", "experiment": "rule-extrapolation"}\n')
+    (folder / "results.csv").write_text("name\n")
+    (folder / "L3-linear-ml-s0").mkdir()
+    (folder / "L3-linear-ml-s0" / "result.json").write_text("{}\n")
+    return folder
+
+
+def test_experiment_out_holding_an_earlier_output_needs_resume_or_force(tmp_path, capsys):
+    out = _earlier_experiment(tmp_path / "runs")
+    base = ["experiment", "rule-extrapolation", "--arch", "linear", "--regime", "ml", "--seeds", "1", "--steps", "2",
+            "--quiet", "--out", str(out)]
+    assert main(base) == 2
+    assert "holds an earlier `nonid experiment` output: pass --resume to continue it or --force" in capsys.readouterr().err
+    (out / "L3-linear-ml-s0" / "draft.tex").write_text("a user's file\n")
+    assert main(base + ["--force"]) == 2  # a file it did not write: never deleted, not even with --force
+    assert "L3-linear-ml-s0/draft.tex" in capsys.readouterr().err
+    (out / "L3-linear-ml-s0" / "draft.tex").unlink()
+    assert main(base + ["--force"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["L3-linear-ml-s0", "experiment.json", "ood_r1_vs_gap.png",
+                                                     "report.md", "results.csv"]
+    assert main(base + ["--resume"]) == 0  # its own output: continued (the finished run is read back)
+
+
+def test_an_interrupt_with_a_resume_hint_is_still_exit_130_and_one_line(capsys):
+    from nonid.cmd_experiment import _resume_command
+    from theory.errors import Interrupted, exit_status
+
+    def body() -> int:
+        raise Interrupted("continue with: nonid experiment rule-extrapolation --out runs --resume")
+
+    assert exit_status("nonid", body) == 130
+    assert capsys.readouterr().err == "nonid: interrupted; continue with: nonid experiment rule-extrapolation --out runs --resume\n"
+    import argparse
+
+    args = argparse.Namespace(argv=["experiment", "rule-extrapolation", "--out", "my runs", "--force"])
+    assert _resume_command(args) == "nonid experiment rule-extrapolation --out 'my runs' --resume"

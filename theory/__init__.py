@@ -1,4 +1,4 @@
-"""`theory`: exact objects of THEORY.md — alphabets, AR models, data distributions, the prefix trie,
+"""`theory`: exact objects of docs/theory.md — alphabets, AR models, data distributions, the prefix trie,
 chain-rule losses, languages and prompt sets, witnesses and certificates.  Importing it is cheap: sympy, mpmath, networkx and z3
 are imported only by the functions that use them."""
 

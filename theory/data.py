@@ -5,7 +5,7 @@
   p(· | u) (so P(u) = ∏ p along u, exact), with an optional certified bound on the entropy beyond
   a depth; sequences are generated in length order with their exact probabilities.
 
-Notation (THEORY.md §1): P(u) = Σ_{x ⊒ u} P(x) is the prefix mass, S(P) = {u : P(u) > 0} the
+Notation (docs/theory.md §1): P(u) = Σ_{x ⊒ u} P(x) is the prefix mass, S(P) = {u : P(u) > 0} the
 support prefixes, p(a | u) = P(ua)/P(u), p(EOS | u) = P({u})/P(u).  Off S(P) the conditionals are
 undefined and asking for one raises :class:`~theory.errors.OffSupport`.
 """

@@ -1,4 +1,4 @@
-"""Rules and languages of THEORY.md §4 as exact decision procedures (automata and counter machines).
+"""Rules and languages of docs/theory.md §4 as exact decision procedures (automata and counter machines).
 
 Every rule and language here is a deterministic automaton over its alphabet:
 

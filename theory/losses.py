@@ -1,4 +1,4 @@
-"""Exact test losses by the chain rule (THEORY.md §2).
+"""Exact test losses by the chain rule (docs/theory.md §2).
 
 One pass over the support trie S(P): at each support prefix u and outcome a with P(ua) > 0 the
 weight P(ua) meets ln p(a | u) and ln q(a | u).  Weights are grouped by the distinct probability
@@ -205,7 +205,7 @@ def per_token(value: LossValue, P: DataDistribution) -> LossValue:
 
 
 def padded_per_token(value: LossValue, P: DataDistribution, padded_length: int) -> LossValue:
-    """The padded convention (THEORY.md §1): every sequence is SOS x EOS PAD… of ``padded_length``
+    """The padded convention (docs/theory.md §1): every sequence is SOS x EOS PAD… of ``padded_length``
     tokens; the loss averages over its padded_length − 1 targets, PAD targets included.  A model is
     taken to predict PAD with certainty after EOS, so PAD targets add no loss: the per-sequence loss
     is divided by padded_length − 1.  For all aⁿbⁿ, n = 1..128, padded to 258 the entropy floor is

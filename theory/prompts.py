@@ -1,7 +1,7 @@
 """The companion paper's prompt sets, split exactly into in-distribution (ID) and OOD prompts.
 
 A prompt u is ID for L when some z gives uz ∈ L (decided by :meth:`Language.is_id`, exactly), OOD
-otherwise (THEORY.md §4).
+otherwise (docs/theory.md §4).
 
 Paper prompts (:func:`paper_prompts`):
 

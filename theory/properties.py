@@ -1,8 +1,8 @@
-"""Properties φ of AR models (THEORY.md §3–4), computed exactly in rationals, never by sampling.
+"""Properties φ of AR models (docs/theory.md §3–4), computed exactly in rationals, never by sampling.
 
 Budget convention: ``max_new_tokens`` counts every generated token, EOS included (as in
 ``generate(max_new_tokens=…)``).  A completion is *finished* when it ends with EOS within the budget;
-its ``text`` excludes EOS.  Unfinished completions count as failures of a rule (THEORY.md §4: they
+its ``text`` excludes EOS.  Unfinished completions count as failures of a rule (docs/theory.md §4: they
 are scored only when they end with EOS).
 
 Greedy decoding takes ``NextTokenDistribution.argmax()`` (ties broken by outcome order, EOS last) and

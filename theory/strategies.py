@@ -135,7 +135,7 @@ def rule_languages(draw, alphabet: str | Alphabet = "ab"):
 
 
 def languages(names: tuple[str, ...] = ("L1", "L2", "L3", "L4", "L5", "L6")) -> st.SearchStrategy:
-    """One of the named languages of THEORY.md §4 (shrinks towards L1)."""
+    """One of the named languages of docs/theory.md §4 (shrinks towards L1)."""
     from theory.languages import get_language
 
     return st.sampled_from([get_language(n) for n in names])

@@ -1,4 +1,4 @@
-"""Witnesses of ε-non-identifiability and their checking into certificates (THEORY.md §3).
+"""Witnesses of ε-non-identifiability and their checking into certificates (docs/theory.md §3).
 
 A witness is (P, Q₁, Q₂, φ, ε, Δ).  :func:`check_witness` computes KL(P ‖ Qᵢ) exactly (or bracketed
 for infinite P), evaluates φ exactly (or bracketed), and returns a :class:`Certificate`:

@@ -1,4 +1,4 @@
-"""Proposition 3 (THEORY.md §4): fine-tunability is not identified by the function.
+"""Proposition 3 (docs/theory.md §4): fine-tunability is not identified by the function.
 
 For the project's transformer (:mod:`constructions.transformer`) these parameter maps T leave the
 function — every next-token distribution at every prefix — unchanged, for every α > 0:

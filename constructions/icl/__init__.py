@@ -1,4 +1,4 @@
-"""Proposition 2 (THEORY.md §4): in-context learning is ε-non-identifiable, on an exact GINC-style
+"""Proposition 2 (docs/theory.md §4): in-context learning is ε-non-identifiable, on an exact GINC-style
 mixture of HMMs.
 
 Pipeline (one module per stage)::

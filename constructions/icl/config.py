@@ -1,4 +1,4 @@
-"""The named parameters of the GINC-style pretraining distribution (THEORY.md §4, Proposition 2).
+"""The named parameters of the GINC-style pretraining distribution (docs/theory.md §4, Proposition 2).
 
 One frozen :class:`GINCConfig` holds every knob, each with its safe range; :meth:`GINCConfig.xie`
 gives Xie et al.'s sizes (10 entities × 10 properties, vocabulary 50, 5 pretraining + 5 held-out

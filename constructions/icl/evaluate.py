@@ -3,7 +3,7 @@ prompts: prefix masses P(u), R(u) and next-token masses P(u y), R(u y), each a
 :class:`~constructions.icl.forward.Scaled` array with a rigorous relative error bound, and the greedy
 answers decided with certified margins.
 
-* **P** (the Bayes-optimal predictor, THEORY.md §4): P(u) = (1/C) Σ_c Σ_h α_c(h) with the uniform
+* **P** (the Bayes-optimal predictor, docs/theory.md §4): P(u) = (1/C) Σ_c Σ_h α_c(h) with the uniform
   start 1/H; one forward pass over each prompt pool serves every n (snapshots after each delimiter).
 * **R** (no ICL): a stream of independent examples, each drawn from the pretraining mixture afresh —
   concept from the prior, entity uniform, start property uniform on 1..V−1, k tokens of that

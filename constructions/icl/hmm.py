@@ -1,4 +1,4 @@
-"""The GINC-style mixture of HMMs as exact objects (THEORY.md §4, Proposition 2).
+"""The GINC-style mixture of HMMs as exact objects (docs/theory.md §4, Proposition 2).
 
 Hidden state h = (entity e, property v), numbered h = e·V + v.  Emissions are deterministic through
 a fixed table ``emission[e][v]``; property 0 emits the delimiter and no other property does.  The

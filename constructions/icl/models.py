@@ -6,7 +6,7 @@ tiny instances: every row is a Fraction computation by the forward algorithm.
 * :class:`NoICLModel` — R_λ: independent examples (concept from the prior, entity uniform, start
   property uniform on 1..V−1, k tokens), the delimiter with certainty after each; at the label offset
   (the k-th token of an example, which is also the answer position) it moves weight λ_R onto the
-  delimiter.  λ_R = 0 is THEORY.md's R (answers from the test input alone); λ_R > ½ makes its greedy
+  delimiter.  λ_R = 0 is docs/theory.md's R (answers from the test input alone); λ_R > ½ makes its greedy
   answer the delimiter — never a label — at every answer position.
 * :class:`SurgeryModel` — Q = P except on A(n), the ICL-format answer prefixes with ≥ n examples,
   where q = (1 − λ) p + λ δ_d with λ ∈ (½, 1).

@@ -7,7 +7,7 @@ examples* when
 
 with d the delimiter at exactly the n boundary positions i(k+1) + k and nowhere else (examples are
 delimiter-free).  Under P the delimiter is emitted by property 0 and by nothing else, so this is the
-token-observable form of the example-boundary events of THEORY.md §4: the property chain must return
+token-observable form of the example-boundary events of docs/theory.md §4: the property chain must return
 to 0 *exactly* every k + 1 tokens and never in between.  ``A(n) = ⋃_{n' ≥ n} {answer prefixes with n'
 examples, shorter than the document}`` is the set the surgery edits.
 

@@ -1,4 +1,4 @@
-"""The z3 back-end: Lemmas A, B, C of THEORY.md §2 proved over the finite-horizon model space, the
+"""The z3 back-end: Lemmas A, B, C of docs/theory.md §2 proved over the finite-horizon model space, the
 per-node Gibbs lemma, and synthesis of rule-(non)extrapolating models with exact rational rows.
 
 **Model space at horizon L.**  Every prefix u with |u| ≤ L gets a next-token row over Σ ∪ {EOS} as
