@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -33,7 +33,7 @@ from empirical.architectures import SIZES, ModelSize, build_model, check_archite
 from empirical.data import LanguageData, Vocab, check_regime, language_data, ood_words, regime_pairs
 from empirical.errors import InvalidExperimentConfig
 from empirical.metrics import measure_losses, rule_metrics_batched
-from empirical.rows import GapRecord, RunRow, UnfinishedRun
+from empirical.rows import RULE_METRICS, GapRecord, RunRow, UnfinishedRun
 from empirical.saturation import SaturationGap, saturation_gap
 from empirical.train import TrainConfig, train
 from theory.fileio import write_atomic
@@ -42,7 +42,7 @@ from theory.prompts import PromptSet, paper_prompts
 from theory.validation import check_int
 
 AGGREGATIONS = ("best-validation", "max-over-checkpoints")
-METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")
+METRICS = RULE_METRICS
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class RunSpec:
     def name(self) -> str:
         return f"{self.language}-{self.arch}-{self.regime}-s{self.seed}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["aux_lengths"] = list(self.aux_lengths) if self.aux_lengths is not None else None
         return d
@@ -156,15 +156,17 @@ def check_memory(spec: RunSpec, device: torch.device, budget: int | None = None)
     return check_fits(spec.arch, vocab, positions, preset(spec.size).model, batch, positions, device, budget)
 
 
-def _evaluator(data: LanguageData, prompts: PromptSet, vocab: Vocab):
+def _evaluator(data: LanguageData, prompts: PromptSet, vocab: Vocab) -> Callable[[torch.nn.Module], dict[str, Any]]:
     """Evaluation of a float64 copy of the network: the same model whose saturation gap is certified,
-    and greedy argmaxes that do not flip with float32 rounding (which depends on the batch shape)."""
+    and greedy argmaxes that do not flip with float32 rounding (which depends on the batch shape).
+    ``val_loss`` is in nats per sequence (what the training loop's progress line says), the test losses
+    per padded token and per token."""
 
-    def evaluate(model: torch.nn.Module) -> dict:
+    def evaluate(model: torch.nn.Module) -> dict[str, Any]:
         model = copy.deepcopy(model).to(torch.float64)
         tl = measure_losses(model, data)
         rm = rule_metrics_batched(model, vocab, prompts, generation_budget(data, prompts))
-        rec = {"val_loss": tl.per_sequence, "test_loss_padded": tl.padded, "test_loss_token": tl.per_token}
+        rec: dict[str, Any] = {"val_loss": tl.per_sequence, "test_loss_padded": tl.padded, "test_loss_token": tl.per_token}
         for key, val in (("id_r1", rm.id_r1), ("id_r2", rm.id_r2), ("ood_r1", rm.ood_r1), ("ood_r2c", rm.ood_r2_completion)):
             rec[key] = None if val is None else float(val)
         rec["ood_finished"] = rm.ood_finished / rm.n_ood if rm.n_ood else None
@@ -190,9 +192,10 @@ def aggregate(history: list[dict], how: str) -> dict:
 
 
 def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = False, progress: bool = True,
-            stop_after: int | None = None) -> dict:
-    """Train, evaluate and certify one run; write ``out/<name>/result.json``; return its row
-    (:meth:`empirical.rows.RunRow.to_dict`, or :meth:`empirical.rows.UnfinishedRun.to_dict` when stopped early).
+            stop_after: int | None = None) -> RunRow | UnfinishedRun:
+    """Train, evaluate and certify one run; write ``out/<name>/result.json`` (the row as
+    :meth:`empirical.rows.RunRow.to_dict`, and the evaluation history); return its record (an
+    :class:`empirical.rows.UnfinishedRun` when stopped early, and nothing is written).
 
     Raises:
         UnknownArchitecture, UnknownRegime, InvalidLanguage, InvalidExperimentConfig, ConfigTooLarge,
@@ -208,7 +211,9 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
                 run_dir=run_dir, fingerprint=fingerprint, resume=resume, stop_after=stop_after, device=device,
                 label=spec.name, progress=progress)
     if not res.finished:
-        return UnfinishedRun(spec.name, res.step).to_dict()
+        return UnfinishedRun(spec.name, res.step)
+    if res.best_state is None or res.best_step is None:  # a finished run evaluated at least its last step
+        raise AssertionError(f"{spec.name}: finished without a best-validation evaluation")
     best = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
     best.load_state_dict(res.best_state)
     best.to(device)
@@ -240,10 +245,10 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
         min_test_loss_padded=published["test_loss_padded"], min_test_loss_token=published["test_loss_token"],
         max_id_r1=published["id_r1"], max_id_r2=published["id_r2"], max_ood_r1=published["ood_r1"],
         max_ood_r2c=published["ood_r2c"], gap=gap_record, gap_note=None if gap_record is not None else gap_note)
-    row = record.to_dict()
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(result_path, json.dumps({"row": row, "history": res.history}, indent=1, sort_keys=True, default=str) + "\n")
-    return row
+    write_atomic(result_path, json.dumps({"row": record.to_dict(), "history": res.history}, indent=1, sort_keys=True,
+                                         default=str) + "\n")
+    return record
 
 
 def _bound(x: float, direction: str) -> str:
@@ -255,32 +260,45 @@ def _bound(x: float, direction: str) -> str:
     return scientific(Fraction(x), direction, 7)
 
 
-def summary_line(row: RunRow | dict) -> str:
-    """One printed line per finished run (a record, or its ``to_dict()``)."""
-    r = row if isinstance(row, RunRow) else RunRow.from_dict(row)
+def summary_line(r: RunRow) -> str:
+    """One printed line per finished run: the best-validation test loss and the saturation gap over the
+    floor, all three in nats per padded token (the gap ``[lo, hi]`` certified, rounded outward; ``≈ x``
+    when it is a float measurement, not certified), the rule metrics, the best step and the wall time."""
     g = r.gap
-    gap = (f"gap [{_bound(g.gap_padded_lo, 'down')}, {_bound(g.gap_padded_hi, 'up')}] over floor {g.floor_padded:.5f}"
-           if g is not None and math.isfinite(g.gap_hi) else
-           "gap +inf" if g is not None else f"gap n/a ({r.gap_note or ''})")
+    if g is None:
+        gap = f"gap n/a ({r.gap_note or ''})"
+    elif not math.isfinite(g.gap_hi):
+        gap = "gap +inf"
+    elif not g.gap_rigorous:
+        gap = f"gap ≈ {g.gap_padded_hi:.6e} (float, not certified) over floor {g.floor_padded:.5f}"
+    else:
+        gap = f"gap [{_bound(g.gap_padded_lo, 'down')}, {_bound(g.gap_padded_hi, 'up')}] over floor {g.floor_padded:.5f}"
 
     def f(x: float | None) -> str:
         return "  -  " if x is None else f"{x:.3f}"
-    return (f"{r.name:<28} test loss (padded) {r.test_loss_padded:.5f}  {gap}  "
+    return (f"{r.name:<28} test loss (nats/padded token) {r.test_loss_padded:.5f}  {gap}  "
             f"ID R1 {f(r.id_r1)}  OOD R1 {f(r.ood_r1)}  OOD R2c {f(r.ood_r2c)}  "
             f"step {r.best_step}  {r.wall_s:.1f}s")
 
 
-def _run_in_worker(spec: RunSpec, out: Path, device: str, resume: bool, progress: bool, threads: int | None) -> dict:
+def _run_in_worker(spec: RunSpec, out: Path, device: str, resume: bool, progress: bool, threads: int | None) -> RunRow:
     if threads:
         torch.set_num_threads(threads)
-    return run_one(spec, out, torch.device(device), resume=resume, progress=progress)
+    return _finished(run_one(spec, out, torch.device(device), resume=resume, progress=progress))
+
+
+def _finished(row: RunRow | UnfinishedRun) -> RunRow:
+    if not isinstance(row, RunRow):  # run_grid never stops a run early
+        raise AssertionError(f"{row.name}: stopped at step {row.step}")
+    return row
 
 
 def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[str], seeds: Sequence[int], out: Path,
              device: torch.device, *, size: str = "cpu", steps: int | None = None, resume: bool = False,
-             progress: bool = True, echo=print, memory_budget: int | None = None, threads: int | None = 1,
-             jobs: int = 1, aux_lengths: Sequence[int] | None = None) -> list[dict]:
-    """Every run of the grid (each checked before any is trained); returns their rows in grid order.
+             progress: bool = True, echo: Callable[[str], object] | None = print, memory_budget: int | None = None,
+             threads: int | None = 1, jobs: int = 1, aux_lengths: Sequence[int] | None = None) -> list[RunRow]:
+    """Every run of the grid (each checked before any is trained); returns their records in grid order
+    (:class:`empirical.rows.RunRow`, what :mod:`empirical.report` and :mod:`empirical.certificate` take).
 
     On the CPU each process uses ``threads`` intra-op threads (default 1: these models are tiny, and
     more threads only contend); ``jobs`` > 1 trains that many runs at once in separate processes
@@ -298,9 +316,9 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     if device.type != "cpu" or jobs == 1 or len(specs) == 1:
         if device.type == "cpu" and threads:
             torch.set_num_threads(threads)
-        rows = []
+        rows: list[RunRow] = []
         for spec in specs:
-            row = run_one(spec, out, device, resume=resume, progress=progress)
+            row = _finished(run_one(spec, out, device, resume=resume, progress=progress))
             rows.append(row)
             if echo is not None:
                 echo(summary_line(row))

@@ -1,6 +1,14 @@
 """Results of the rule-extrapolation experiment as CSV, a Markdown comparison with the published
 numbers (:mod:`empirical.reference_data`), and a figure: OOD R1 against the certified saturation gap,
-one point per run."""
+one point per run.  Every function takes records (:class:`empirical.rows.RunRow`; an
+:class:`~empirical.rows.UnfinishedRun` is skipped); the CSV's columns are :attr:`RunRow.CSV_COLUMNS`.
+
+Notation of the tables: every loss names its unit in its header or label (:data:`LOSS_UNIT`, nats per
+padded token); ``m ± s`` is a mean and sample standard deviation (ours over seeds, the published ones
+over the papers' runs); ``[lo, hi]`` is a certified interval and nothing else; a spread over seeds is
+written ``(a–b over n seeds)``, its least and greatest value; ``≈ x`` is a float measurement, not
+certified.
+"""
 
 from __future__ import annotations
 
@@ -12,44 +20,41 @@ from pathlib import Path
 from typing import Sequence
 
 from empirical.figures import save_figure
-from empirical.reference_data import OOD_R1_CHANCE, published
-from empirical.rows import RunRow, row_dicts
+from empirical.reference_data import OOD_R1_CHANCE, PublishedRow, published
+from empirical.rows import RunRow, UnfinishedRun, finished_runs
 from theory.fileio import write_atomic
 from theory.tables import markdown_table
 
-CSV_FIELDS = ("name", "language", "arch", "regime", "seed", "size", "steps_done", "wall_s", "params", "best_step",
-              "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c",
-              "min_test_loss_padded", "min_test_loss_token", "max_id_r1", "max_id_r2", "max_ood_r1", "max_ood_r2c",
-              "entropy", "floor_padded", "floor_token", "gap_lo", "gap_hi", "gap_padded_lo", "gap_padded_hi",
-              "gap_token_lo", "gap_token_hi", "gap_prefixes", "test_exact", "gap_note", "data", "gap_method")
+LOSS_UNIT = "nats/padded token"
+"""The unit of every loss, floor and gap in the report's tables: nats per padded token, ÷ (T − 1)."""
 
 
-def write_csv(rows: Sequence[RunRow | dict], path: Path) -> None:
-    """One line per run (both aggregations side by side; ``max_``/``min_`` = max over checkpoints)."""
+def write_csv(rows: Sequence[RunRow | UnfinishedRun], path: Path) -> None:
+    """One line per finished run, the columns :attr:`RunRow.CSV_COLUMNS` (both aggregations side by side;
+    ``max_``/``min_`` = over checkpoints); a column the run does not store is empty."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=RunRow.CSV_COLUMNS, lineterminator="\n")
     w.writeheader()
-    for r in row_dicts(rows):
-        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in CSV_FIELDS})
+    for r in finished_runs(rows):
+        stored = r.to_dict()
+        w.writerow({k: ("" if stored.get(k) is None else stored[k]) for k in RunRow.CSV_COLUMNS})
     write_atomic(path, buf.getvalue())
 
 
-def _pick(row: dict, key: str, aggregation: str) -> float | None:
-    if aggregation == "max-over-checkpoints":
-        key = f"min_{key}" if key.startswith("test_loss") else f"max_{key}"
-    return row.get(key)
-
-
-def _ms(vals: list[float | None], digits: int = 3) -> str:
-    vals = [v for v in vals if v is not None]
+def _ms(values: Sequence[float | None], digits: int = 3) -> str:
+    """Mean ± sample std over seeds (``–`` when none is defined)."""
+    vals = [v for v in values if v is not None]
     if not vals:
         return "–"
     m = statistics.fmean(vals)
-    s = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    if len(vals) == 1:
+        s = 0.0
+    else:  # statistics.stdev fails on a NaN or an infinity (a diverged run): its std is undefined
+        s = statistics.stdev(vals) if all(math.isfinite(v) for v in vals) else math.nan
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
-def _pub(language: str, arch: str, regime: str, aggregation: str):
+def _pub(language: str, arch: str, regime: str, aggregation: str) -> PublishedRow | None:
     model = "transformer" if arch.startswith("transformer") else "mamba" if arch == "ssm" else arch
     rows = published(language, model, regime)
     if not rows:
@@ -58,43 +63,59 @@ def _pub(language: str, arch: str, regime: str, aggregation: str):
     return (same or rows)[0]
 
 
-def _groups(rows: Sequence[RunRow | dict]) -> dict[tuple[str, str, str], list[dict]]:
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for r in row_dicts(rows):
-        if r.get("finished", True):
-            groups.setdefault((r["language"], r["arch"], r["regime"]), []).append(r)
+def _groups(rows: Sequence[RunRow | UnfinishedRun]) -> dict[tuple[str, str, str], list[RunRow]]:
+    groups: dict[tuple[str, str, str], list[RunRow]] = {}
+    for r in finished_runs(rows):
+        groups.setdefault((r.language, r.arch, r.regime), []).append(r)
     return groups
 
 
-def markdown(rows: Sequence[RunRow | dict], aggregation: str = "best-validation") -> str:
+def _gap_cell(rs: Sequence[RunRow]) -> str:
+    """The gap of a group of seeds: ``[lo, hi]`` certified (of the mean over seeds), then the spread
+    ``(a–b over n seeds)`` when there are several; ``+∞`` when a seed's gap is unbounded, ``≈ x`` when
+    a seed's gap is a float measurement (not certified), ``n/a`` when none has a gap."""
+    gaps = [r.gap for r in rs if r.gap is not None]
+    if not gaps:
+        return "n/a"
+    if not all(math.isfinite(g.gap_padded_hi) for g in gaps):
+        return "+∞"
+    his = [g.gap_padded_hi for g in gaps]
+    spread = f" ({min(g.gap_padded_lo for g in gaps):.2e}–{max(his):.2e} over {len(gaps)} seeds)" if len(gaps) > 1 else ""
+    if not all(g.gap_rigorous for g in gaps):
+        return f"≈ {statistics.fmean(his):.2e}{spread}"
+    return f"[{statistics.fmean(g.gap_padded_lo for g in gaps):.2e}, {statistics.fmean(his):.2e}]{spread}"
+
+
+def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-validation") -> str:
     """The comparison table (mean ± sample std over seeds) and, for each language and architecture
     trained in all three regimes, the regime comparison."""
     lines = [f"Aggregation of our runs: **{aggregation}**"
              + (" (every number at the evaluation of lowest validation loss)." if aggregation == "best-validation"
                 else " (each rule metric's max over evaluations, the min test loss: the companion paper's notebooks)."),
-             "Test loss in nats per token, padded convention (÷ (T − 1)); floor = H(P)/(T − 1), exact; gap = "
-             "KL(P ‖ Q)/(T − 1) of the best-validation weights, certified interval (min lo – max hi over seeds).", ""]
-    header = ["language", "arch", "regime", "runs", "test loss", "floor", "gap", "ID R1", "OOD R1", "OOD R2c",
-              "published test loss", "published ID R1", "published OOD R1", "published (source, runs, aggregation)"]
-    table = []
+             f"Losses, floors and gaps in {LOSS_UNIT} (÷ (T − 1), the papers' padded convention); cells: mean ± "
+             "sample std over seeds; floor = H(P)/(T − 1), exact; gap = KL(P ‖ Q)/(T − 1) of the best-validation "
+             "weights: [lo, hi] is a certified interval (for several seeds, of their mean) and (a–b over n seeds) "
+             "the spread over seeds (least lower, greatest upper end); ≈ x is a float measurement, not certified.", ""]
+    header = ["language", "arch", "regime", "runs", f"test loss ({LOSS_UNIT})", f"floor ({LOSS_UNIT})",
+              f"gap ({LOSS_UNIT})", "ID R1", "OOD R1", "OOD R2c", f"published test loss ({LOSS_UNIT})",
+              "published ID R1", "published OOD R1", "published (source, runs, aggregation)"]
+    table: list[list[object]] = []
     for (lang, arch, regime), rs in _groups(rows).items():
-        floor = rs[0].get("floor_padded")
-        los = [r["gap_padded_lo"] for r in rs if r.get("gap_padded_lo") is not None]
-        his = [r["gap_padded_hi"] for r in rs if r.get("gap_padded_hi") is not None]
-        gap = f"[{min(los):.2e}, {max(his):.2e}]" if los and his and all(math.isfinite(h) for h in his) else \
-            ("+∞" if his else "n/a")
+        floor = rs[0].gap.floor_padded if rs[0].gap is not None else None
         pub = _pub(lang, arch, regime, aggregation)
 
         def pv(k: str) -> str:
-            if pub is None or pub.values.get(k, (None, None))[0] is None:
+            if pub is None:
                 return "–"
-            m, s = pub.values[k]
+            m, s = pub.values.get(k, (None, None))
+            if m is None:
+                return "–"
             return f"{m:.3f} ± {s:.3f}" if s is not None else f"{m:.3f}"
 
         src = f"{pub.source}, {pub.runs}, {pub.aggregation}" if pub else "not published"
-        table.append([lang, arch, regime, len(rs), _ms([_pick(r, "test_loss_padded", aggregation) for r in rs], 4),
-                      "–" if floor is None else f"{floor:.4f}", gap, _ms([_pick(r, "id_r1", aggregation) for r in rs]),
-                      _ms([_pick(r, "ood_r1", aggregation) for r in rs]), _ms([_pick(r, "ood_r2c", aggregation) for r in rs]),
+        table.append([lang, arch, regime, len(rs), _ms([r.test_loss_padded_under(aggregation) for r in rs], 4),
+                      "–" if floor is None else f"{floor:.4f}", _gap_cell(rs), _ms([r.metric("id_r1", aggregation) for r in rs]),
+                      _ms([r.metric("ood_r1", aggregation) for r in rs]), _ms([r.metric("ood_r2c", aggregation) for r in rs]),
                       pv("test_loss"), pv("id_r1"), pv("ood_r1"), src])
     lines += markdown_table(header, table)
     lines += ["", "Published test losses are for the papers' data (aⁿbⁿ with n ≤ 128: floor ln 128 / 257 ≈ 0.0189; "
@@ -109,54 +130,63 @@ def markdown(rows: Sequence[RunRow | dict], aggregation: str = "best-validation"
     return "\n".join(lines) + "\n"
 
 
-def regime_comparison(rows: Sequence[RunRow | dict], aggregation: str = "best-validation") -> list[str]:
+def regime_comparison(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-validation") -> list[str]:
     """For each (language, arch) with ml, adversarial and oracle runs: are the mean test losses within
-    10 % of one another, and what OOD R1 does each regime reach?"""
+    10 % of one another, and what OOD R1 does each regime reach?  (Means over seeds; the gap per regime
+    is the greatest upper end over seeds; OOD R1 ``nan`` where a run has none.)"""
     out = []
     groups = _groups(rows)
     for lang, arch in dict.fromkeys((k[0], k[1]) for k in groups):
-        have = {r: groups.get((lang, arch, r)) for r in ("ml", "adversarial", "oracle")}
+        have = {r: groups.get((lang, arch, r), []) for r in ("ml", "adversarial", "oracle")}
         if not all(have.values()):
             continue
-        loss = {r: statistics.fmean(_pick(x, "test_loss_padded", aggregation) for x in rs) for r, rs in have.items()}
-        ood = {r: statistics.fmean(_pick(x, "ood_r1", aggregation) for x in rs) for r, rs in have.items()}
+        loss = {r: statistics.fmean(x.test_loss_padded_under(aggregation) for x in rs) for r, rs in have.items()}
+        ood = {r: statistics.fmean(_or_nan(x.metric("ood_r1", aggregation)) for x in rs) for r, rs in have.items()}
         spread = max(loss.values()) / min(loss.values()) - 1
-        gaps = {r: max((x.get("gap_padded_hi") or math.nan) for x in rs) for r, rs in have.items()}
-        out.append(f"- **{lang} {arch}**: mean test loss ml {loss['ml']:.5f} / adversarial {loss['adversarial']:.5f} / "
-                   f"oracle {loss['oracle']:.5f} — spread {100 * spread:.1f} % ({'within' if spread <= 0.10 else 'NOT within'} "
-                   f"10 %); largest certified gap per regime {gaps['ml']:.2e} / {gaps['adversarial']:.2e} / "
-                   f"{gaps['oracle']:.2e}; OOD R1 {ood['ml']:.3f} / {ood['adversarial']:.3f} / {ood['oracle']:.3f}"
+        gaps = {r: max(_or_nan(x.gap.gap_padded_hi if x.gap is not None else None) for x in rs) for r, rs in have.items()}
+        measured = any(x.gap is not None and not x.gap.gap_rigorous for rs in have.values() for x in rs)
+        largest = f"largest gap (float, not certified; {LOSS_UNIT})" if measured else f"largest certified gap ({LOSS_UNIT})"
+        out.append(f"- **{lang} {arch}**: mean test loss ({LOSS_UNIT}) ml {loss['ml']:.5f} / adversarial "
+                   f"{loss['adversarial']:.5f} / oracle {loss['oracle']:.5f} — spread {100 * spread:.1f} % "
+                   f"({'within' if spread <= 0.10 else 'NOT within'} 10 %); {largest} per regime "
+                   f"{gaps['ml']:.2e} / {gaps['adversarial']:.2e} / {gaps['oracle']:.2e}; OOD R1 {ood['ml']:.3f} / "
+                   f"{ood['adversarial']:.3f} / {ood['oracle']:.3f}"
                    + (" (published, for the position paper's Transformer only, best-validation, n ≤ 128: "
                       "0.462 / 0.000 / 0.830)." if lang == "L3" else "."))
     return out
 
 
-def figure(rows: Sequence[RunRow | dict], path: Path, aggregation: str = "best-validation") -> bool:
-    """Scatter of OOD R1 (y) against the certified saturation gap per token, padded convention (x, upper
-    end of the interval, log scale): one point per run.  Returns False when no run has a finite gap."""
+def _or_nan(x: float | None) -> float:
+    """``x``, or NaN for an undefined value (no OOD completion scored, no gap)."""
+    return math.nan if x is None else x
+
+
+def figure(rows: Sequence[RunRow | UnfinishedRun], path: Path, aggregation: str = "best-validation") -> bool:
+    """Scatter of OOD R1 (y) against the certified saturation gap in nats per padded token (x, upper end
+    of the interval, log scale): one point per run.  Returns False when no run has a finite gap."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [r for r in row_dicts(rows) if r.get("gap_padded_hi") is not None and math.isfinite(r["gap_padded_hi"])
-           and _pick(r, "ood_r1", aggregation) is not None]
+    pts = [(r, r.gap.gap_padded_hi, ood) for r in finished_runs(rows)
+           if r.gap is not None and math.isfinite(r.gap.gap_padded_hi) and (ood := r.metric("ood_r1", aggregation)) is not None]
     if not pts:
         return False
     colours = {"ml": "tab:blue", "adversarial": "tab:red", "oracle": "tab:green"}
     markers = {"transformer": "o", "transformer-nopos": "x", "lstm": "s", "linear": "^", "ssm": "D"}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     seen = set()
-    for r in pts:
-        key = (r["arch"], r["regime"])
-        ax.scatter(max(r["gap_padded_hi"], 1e-12), _pick(r, "ood_r1", aggregation), c=colours.get(r["regime"], "k"),
-                   marker=markers.get(r["arch"], "o"), label=f"{r['arch']} {r['regime']}" if key not in seen else None)
+    for r, hi, ood in pts:
+        key = (r.arch, r.regime)
+        ax.scatter(max(hi, 1e-12), ood, c=colours.get(r.regime, "k"), marker=markers.get(r.arch, "o"),
+                   label=f"{r.arch} {r.regime}" if key not in seen else None)
         seen.add(key)
     ax.set_xscale("log")
-    ax.set_xlabel("certified saturation gap KL(P‖Q)/(T−1)  [nats/token, padded]")
+    ax.set_xlabel(f"certified saturation gap KL(P‖Q)/(T−1)  [{LOSS_UNIT}]")
     ax.set_ylabel(f"OOD R1 ({aggregation})")
     ax.set_ylim(-0.05, 1.05)
-    langs = sorted({r["language"] for r in pts})
+    langs = sorted({r.language for r, _hi, _ood in pts})
     ax.set_title(f"Rule extrapolation vs saturation gap ({', '.join(langs)}; one point per run)")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()

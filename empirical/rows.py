@@ -1,18 +1,27 @@
 """One run's result as a frozen record: :class:`RunRow` (a finished run) and :class:`UnfinishedRun`.
 
 :func:`empirical.experiment.run_one` builds a :class:`RunRow`; its :meth:`RunRow.to_dict` is what
-``result.json`` stores (under ``"row"``) and what ``results.csv`` and the report read, key for key in
-the producer's order, values unchanged (so the files are the same bytes as before the record).
-:meth:`RunRow.from_dict` reads a stored row back and refuses a missing, unknown or mistyped key
-with :class:`InvalidExperimentConfig`.
+``result.json`` stores (under ``"row"``), key for key in the producer's order, values unchanged (so the
+files are the same bytes as before the record).  The consumers — :mod:`empirical.report` (``results.csv``,
+the Markdown report, the figure) and :mod:`empirical.certificate` — take records, never dicts; the
+columns they show are named once, here (:attr:`RunRow.CSV_COLUMNS`, :attr:`RunRow.CERTIFICATE_COLUMNS`,
+checked against :meth:`RunRow.columns` at import).  The one way back from a stored row is
+:meth:`RunRow.from_dict`, which refuses a missing, unknown or mistyped key with
+:class:`InvalidExperimentConfig` (:func:`empirical.certificate.load_rows` reads a run folder through it).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 from empirical.errors import InvalidExperimentConfig
+
+RULE_METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")
+"""The four rule metrics of a run (THEORY.md §4), each stored at the best-validation evaluation (``id_r1``)
+and as its maximum over checkpoints (``max_id_r1``)."""
+MAX_OVER_CHECKPOINTS = "max-over-checkpoints"
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,11 @@ class GapRecord:
     gap_prefixes: int
     gap_method: str
     gap_rigorous: bool
+
+    @property
+    def certified(self) -> bool:
+        """Finite, and from enclosures of the network's real function (not one float evaluation)."""
+        return self.gap_rigorous is True and math.isfinite(self.gap_padded_hi)
 
 
 @dataclass(frozen=True)
@@ -69,13 +83,63 @@ class RunRow:
     gap: GapRecord | None
     gap_note: str | None = None  # why there is no gap (only when ``gap`` is None)
 
+    CSV_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "name", "language", "arch", "regime", "seed", "size", "steps_done", "wall_s", "params", "best_step",
+        "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c",
+        "min_test_loss_padded", "min_test_loss_token", "max_id_r1", "max_id_r2", "max_ood_r1", "max_ood_r2c",
+        "entropy", "floor_padded", "floor_token", "gap_lo", "gap_hi", "gap_padded_lo", "gap_padded_hi",
+        "gap_token_lo", "gap_token_hi", "gap_prefixes", "test_exact", "gap_note", "data", "gap_method")
+    """The columns of ``results.csv``, in order: stored columns (:meth:`columns`) by name; a column a row
+    does not store (a gap's on a row without one) is written empty.  Not in the CSV: ``finished``, ``steps``,
+    ``aux_lengths``, ``step`` and ``gap_rigorous`` (``result.json`` keeps them)."""
+    CERTIFICATE_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "name", "language", "arch", "regime", "seed", "size", "steps_done", "best_step", "params",
+        "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c", "min_test_loss_padded",
+        "max_id_r1", "max_ood_r1", "max_ood_r2c", "floor_padded", "gap_padded_lo", "gap_padded_hi",
+        "gap_prefixes", "gap_note", "gap_rigorous", "data")
+    """The columns of a run in the experiment certificate's ``runs`` (those the row stores; the wall time
+    goes to the certificate's timings, never hashed)."""
+
+    @classmethod
+    def columns(cls) -> tuple[str, ...]:
+        """Every column a stored row can hold, in the producer's order: ``name``, ``finished``, the fields
+        (:func:`dataclasses.fields`), the gap's (:class:`GapRecord`), ``gap_note``.  A row with a gap stores
+        all but ``gap_note``; one without stores ``gap_lo`` = ``gap_hi`` = None and ``gap_note`` instead of
+        the gap's."""
+        return ("name", "finished", *_own_fields(), *(f.name for f in fields(GapRecord)), "gap_note")
+
+    def __getitem__(self, column: str) -> Any:
+        """A stored column by name (``row["gap_hi"]``), as :meth:`to_dict` holds it.
+
+        Raises:
+            KeyError: a column this row does not store.
+        """
+        return self.to_dict()[column]
+
+    __iter__: ClassVar[None] = None  # columns by name only: not iterable (no fallback to row[0], row[1], …)
+
+    def test_loss_padded_under(self, aggregation: str) -> float:
+        """The test loss in nats per padded token under ``aggregation``: the best-validation one, or its
+        minimum over checkpoints (``max-over-checkpoints``)."""
+        return self.min_test_loss_padded if aggregation == MAX_OVER_CHECKPOINTS else self.test_loss_padded
+
+    def metric(self, name: str, aggregation: str) -> float | None:
+        """A rule metric (:data:`RULE_METRICS`) under ``aggregation``: at the best-validation evaluation, or
+        its maximum over checkpoints (``max-over-checkpoints``); None where it is undefined.
+
+        Raises:
+            KeyError: not a rule metric.
+        """
+        if name not in RULE_METRICS:
+            raise KeyError(name)
+        value: float | None = getattr(self, f"max_{name}" if aggregation == MAX_OVER_CHECKPOINTS else name)
+        return value
+
     def to_dict(self) -> dict[str, Any]:
         """The stored row: the producer's keys in its order (``finished`` is always True here)."""
         d: dict[str, Any] = {"name": self.name, "finished": True}
-        for f in fields(self):
-            if f.name in ("name", "gap", "gap_note"):
-                continue
-            d[f.name] = getattr(self, f.name)
+        for name in _own_fields():
+            d[name] = getattr(self, name)
         if self.aux_lengths is not None:
             d["aux_lengths"] = list(self.aux_lengths)
         if self.gap is not None:
@@ -94,7 +158,7 @@ class RunRow:
         if not isinstance(d, Mapping):
             raise InvalidExperimentConfig(f"{where}: a run row must be an object, not {type(d).__name__}")
         has_gap = "gap_note" not in d
-        expected = ["finished", *(f.name for f in fields(cls) if f.name not in ("gap", "gap_note"))]
+        expected = ["finished", "name", *_own_fields()]
         expected += [f.name for f in fields(GapRecord)] if has_gap else ["gap_lo", "gap_hi", "gap_note"]
         missing = [k for k in expected if k not in d]
         unknown = [k for k in d if k not in expected]
@@ -113,7 +177,7 @@ class RunRow:
             if d["gap_lo"] is not None or d["gap_hi"] is not None:
                 raise InvalidExperimentConfig(f"{where}: a row without a gap has gap_lo = gap_hi = null")
             gap, note = None, d["gap_note"]
-        values = {f.name: d[f.name] for f in fields(cls) if f.name not in ("gap", "gap_note")}
+        values = {name: d[name] for name in ("name", *_own_fields())}
         if values["aux_lengths"] is not None:
             values["aux_lengths"] = tuple(values["aux_lengths"])
         return cls(**values, gap=gap, gap_note=note)
@@ -160,7 +224,34 @@ _TYPES = {
 }
 
 
-def row_dicts(rows: Iterable[RunRow | UnfinishedRun | Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows as the dicts the report and the certificate read: records by their ``to_dict()``, stored
-    or hand-made dicts as they are (so a consumer takes either)."""
-    return [r.to_dict() if isinstance(r, (RunRow, UnfinishedRun)) else dict(r) for r in rows]
+def _own_fields() -> tuple[str, ...]:
+    """The fields of :class:`RunRow` stored as columns of their own (all but ``name``, first, and the gap)."""
+    return tuple(f.name for f in fields(RunRow) if f.name not in ("name", "gap", "gap_note"))
+
+
+def finished_runs(rows: Iterable[RunRow | UnfinishedRun]) -> list[RunRow]:
+    """The finished runs of ``rows``, in order (an :class:`UnfinishedRun` has no numbers yet).
+
+    Raises:
+        TypeError: an item that is not a record (a stored row is read back with :meth:`RunRow.from_dict`,
+            a run folder with :func:`empirical.certificate.load_rows`).
+    """
+    out = []
+    for r in rows:
+        if isinstance(r, RunRow):
+            out.append(r)
+        elif not isinstance(r, UnfinishedRun):
+            raise TypeError(f"a run row is a RunRow or an UnfinishedRun, not {type(r).__name__} "
+                            "(read a stored row back with RunRow.from_dict)")
+    return out
+
+
+def _check_columns() -> None:
+    """Every column a consumer names is a stored column, once (run at import: a typo fails loudly)."""
+    for name, cols in (("CSV_COLUMNS", RunRow.CSV_COLUMNS), ("CERTIFICATE_COLUMNS", RunRow.CERTIFICATE_COLUMNS)):
+        stray = [c for c in cols if c not in RunRow.columns()]
+        if stray or len(set(cols)) != len(cols):
+            raise AssertionError(f"RunRow.{name}: {', '.join(stray) or 'a repeated column'} is not a stored column once")
+
+
+_check_columns()

@@ -4,7 +4,10 @@ evaluation, atomic checkpoints and exact resume.
 
 Loss: the token-mean NLL of ``[SOS x]`` → ``[x EOS]`` over the batch (PAD positions carry no loss),
 plus ``aux_weight`` × the token-mean NLL of the completions and EOS of the regime pairs (prompt
-positions carry no loss; they are OOD, so the term only touches prefixes off the support of P).
+positions carry no loss; they are OOD, so the term only touches prefixes off the support of P).  The
+progress line names each number's unit: ``train`` (the batch's term) and ``regime`` in nats per token,
+``val`` (the evaluation's ``val_loss``) in nats per sequence, ``test`` (its ``test_loss_padded``, when it
+has one) in nats per padded token.
 
 Determinism and resume.  The batch of step s is drawn from its own ``torch.Generator`` seeded from
 (seed, s), so the data order depends on nothing but the seed.  A checkpoint holds the model, the
@@ -144,6 +147,21 @@ def load_checkpoint(path: Path, fingerprint: dict) -> dict:
     return ckpt
 
 
+def progress_line(label: str, step: int, steps: int, train_loss: float, regime_loss: float | None,
+                  evaluation: dict | None, wall_s: float) -> str:
+    """The training loop's progress line, each loss with its unit: the batch's loss and the regime term's
+    (before ``aux_weight``) in nats per token, the last evaluation's ``val_loss`` in nats per sequence and
+    its ``test_loss_padded`` (when it has one) in nats per padded token."""
+    text = f"  [{label}] step {step}/{steps}  train {train_loss:.4f} nats/token"
+    if regime_loss is not None:
+        text += f"  regime {regime_loss:.4f} nats/token"
+    if evaluation is not None:
+        text += f"  val {evaluation['val_loss']:.4f} nats/seq"
+        if evaluation.get("test_loss_padded") is not None:
+            text += f"  test {evaluation['test_loss_padded']:.4f} nats/padded token"
+    return f"{text}  ({wall_s:.1f}s)"
+
+
 def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: TrainConfig, *,
           aux_pairs: Sequence[tuple[str, str]] = (), evaluate: Callable[[torch.nn.Module], dict] | None = None,
           run_dir: Path | None = None, fingerprint: dict | None = None, resume: bool = False,
@@ -151,7 +169,8 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
           progress: bool = True) -> TrainResult:
     """Train ``model`` in place (moved to ``device``) and return a :class:`TrainResult`.
 
-    ``evaluate(model)`` must return a dict with ``val_loss``; it runs every ``cfg.eval_every`` steps
+    ``evaluate(model)`` must return a dict with ``val_loss`` (nats per sequence; ``test_loss_padded``, nats
+    per padded token, is printed too when present); it runs every ``cfg.eval_every`` steps
     and at the end, and the weights of the lowest ``val_loss`` are kept.  With ``run_dir`` a
     checkpoint is written there every ``cfg.checkpoint_every`` steps and at the end; with ``resume``
     an existing one is continued (see the module docstring).  ``stop_after`` stops after that many
@@ -220,10 +239,12 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
             return result
         s = result.step
         inputs, targets = data.batch(_batch_index(cfg.seed, s, 0, data.n, cfg.batch_size))
-        loss = _token_nll(model, inputs, targets)
+        data_loss = loss = _token_nll(model, inputs, targets)
+        aux_loss: torch.Tensor | None = None
         if aux.n and cfg.aux_weight:
             a_in, a_tg = aux.batch(_batch_index(cfg.seed, s, 1, aux.n, cfg.aux_batch_size))
-            loss = loss + cfg.aux_weight * _token_nll(model, a_in, a_tg)
+            aux_loss = _token_nll(model, a_in, a_tg)
+            loss = loss + cfg.aux_weight * aux_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -239,8 +260,9 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
         now = time.perf_counter() - start
         if progress and (now - last_print > 10 or result.step == cfg.steps):
             last_print = now
-            val = f" val {result.history[-1]['val_loss']:.4f}" if result.history else ""
-            out.line(f"  [{label}] step {result.step}/{cfg.steps} loss {loss.item():.4f}{val} ({result.wall_s:.1f}s)")
+            out.line(progress_line(label, result.step, cfg.steps, data_loss.item(),
+                                   None if aux_loss is None else aux_loss.item(),
+                                   result.history[-1] if result.history else None, result.wall_s))
     out.close()
     result.finished = True
     return result

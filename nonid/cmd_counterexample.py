@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from constructions.compile.config import CompileConfig
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -34,7 +38,7 @@ N_MAX_CASES = ("anbn", "L3", "L5")
 """The cases with a length bound n (the others are bounded by their word length, fixed per case)."""
 
 
-def validate(args: argparse.Namespace) -> tuple[str, object]:
+def validate(args: argparse.Namespace) -> tuple[str, CompileConfig]:
     """Every option checked, before torch is imported: the canonical case name and the compile knobs.
 
     Raises:

@@ -3,8 +3,11 @@ positional encoding and its published defect, the causal linear mask, the satura
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,12 +15,13 @@ import torch
 
 from empirical.architectures import ModelSize, build_model, check_fits
 from empirical.data import Vocab, language_data, oracle_completion, regime_pairs, violating_completion
-from empirical.errors import ConfigTooLarge, CorruptCheckpoint, UnknownArchitecture, UnknownRegime
-from empirical.experiment import aggregate, run_grid
+from empirical.errors import ConfigTooLarge, CorruptCheckpoint, InvalidExperimentConfig, UnknownArchitecture, UnknownRegime
+from empirical.experiment import aggregate, run_grid, summary_line
 from empirical.linear import LinearModel
 from empirical.metrics import TrainedNetworkModel, greedy_completions, measure_losses, rule_metrics_batched, score_completions
+from empirical.rows import RunRow
 from empirical.saturation import saturation_gap
-from empirical.train import CHECKPOINT_NAME, TrainConfig, load_checkpoint, train
+from empirical.train import CHECKPOINT_NAME, TrainConfig, load_checkpoint, progress_line, train
 from empirical.transformer import position_sensitivity
 from nonid.cli import main
 from theory.alphabet import EOS
@@ -249,7 +253,7 @@ def _cli(capsys, *args):
     (["--arch", "gru"], "unknown architecture 'gru'"),
     (["--language", "L1", "--regime", "oracle"], "equal counts"),
     (["--regime", "ml", "--device", "tpu"], "device 'tpu'"),
-    (["--size", "huge"], "unknown size 'huge'"),
+    (["--size", "huge"], "--size 'huge' is not one of 'cpu', 'paper'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragment):
     code, out = _cli(capsys, "--out", str(tmp_path / "o"), "--seeds", "1", *args)
@@ -281,6 +285,8 @@ def test_cli_tiny_run_and_corrupt_resume(tmp_path, capsys):
     assert code == 0, res.err
     assert "L3-linear-oracle-s0" in res.out and "| L3 | linear | ml | 1 |" in res.out
     assert (out / "results.csv").read_text().count("\n") == 3 and (out / "report.md").exists()
+    assert (out / "results.csv").read_text().splitlines()[0] == ",".join(RunRow.CSV_COLUMNS)
+    assert "| test loss (nats/padded token) |" in res.out and "L3-linear-ml-s0              test loss (nats/padded token) " in res.out
     assert (out / "ood_r1_vs_gap.png").stat().st_size > 1000
     ckpt = out / "L3-linear-ml-s0" / CHECKPOINT_NAME
     ckpt.write_bytes(b"garbage")
@@ -294,31 +300,149 @@ def test_parallel_jobs_give_the_same_rows(tmp_path):
     kw = dict(steps=10, progress=False, echo=None)
     one = run_grid(["L3"], ["linear"], ["ml", "oracle"], [0], tmp_path / "a", torch.device("cpu"), jobs=1, **kw)
     two = run_grid(["L3"], ["linear"], ["ml", "oracle"], [0], tmp_path / "b", torch.device("cpu"), jobs=2, **kw)
-    strip = lambda r: {k: v for k, v in r.items() if k != "wall_s"}  # noqa: E731
-    assert [strip(r) for r in one] == [strip(r) for r in two]
+    strip = lambda r: replace(r, wall_s=0.0)  # noqa: E731
+    assert [strip(r) for r in one] == [strip(r) for r in two] and all(isinstance(r, RunRow) for r in one)
+
+
+_GAP = {"gap_lo": 13.5, "gap_hi": 13.6, "gap_padded_lo": 0.41, "gap_padded_hi": 0.42, "gap_token_lo": 0.75,
+        "gap_token_hi": 0.76, "floor_padded": 0.084, "floor_token": 0.154, "entropy": 2.77, "gap_prefixes": 153,
+        "gap_method": "rigorous", "gap_rigorous": True}
+_BASE = {"name": "L3-lstm-oracle-s0", "finished": True, "language": "L3", "arch": "lstm", "regime": "oracle",
+         "seed": 0, "size": "cpu", "steps": None, "aux_lengths": [6, 7], "steps_done": 20, "wall_s": 0.1,
+         "best_step": 20, "params": 1287, "test_exact": True, "data": "L3", "step": 20, "test_loss_padded": 0.49,
+         "test_loss_token": 0.9, "id_r1": 0.0, "id_r2": 0.2, "ood_r1": None, "ood_r2c": 1.0,
+         "min_test_loss_padded": 0.49, "min_test_loss_token": 0.9, "max_id_r1": 0.0, "max_id_r2": 0.2,
+         "max_ood_r1": None, "max_ood_r2c": 1.0}
+_NO_GAP = {"gap_lo": None, "gap_hi": None, "gap_note": "support too large to enumerate"}
 
 
 def test_run_row_round_trips_and_refuses_bad_keys():
-    from empirical.errors import InvalidExperimentConfig
-    from empirical.experiment import summary_line
-    from empirical.rows import RunRow
-
-    gap = {"gap_lo": 13.5, "gap_hi": 13.6, "gap_padded_lo": 0.41, "gap_padded_hi": 0.42, "gap_token_lo": 0.75,
-           "gap_token_hi": 0.76, "floor_padded": 0.084, "floor_token": 0.154, "entropy": 2.77, "gap_prefixes": 153,
-           "gap_method": "rigorous", "gap_rigorous": True}
-    base = {"name": "L3-lstm-oracle-s0", "finished": True, "language": "L3", "arch": "lstm", "regime": "oracle",
-            "seed": 0, "size": "cpu", "steps": None, "aux_lengths": [6, 7], "steps_done": 20, "wall_s": 0.1,
-            "best_step": 20, "params": 1287, "test_exact": True, "data": "L3", "step": 20, "test_loss_padded": 0.49,
-            "test_loss_token": 0.9, "id_r1": 0.0, "id_r2": 0.2, "ood_r1": None, "ood_r2c": 1.0,
-            "min_test_loss_padded": 0.49, "min_test_loss_token": 0.9, "max_id_r1": 0.0, "max_id_r2": 0.2,
-            "max_ood_r1": None, "max_ood_r2c": 1.0}
-    for row in ({**base, **gap}, {**base, "gap_lo": None, "gap_hi": None, "gap_note": "support too large to enumerate"}):
+    base, gap = _BASE, _GAP
+    for row in ({**base, **gap}, {**base, **_NO_GAP}):
         rec = RunRow.from_dict(row)
         assert rec.to_dict() == row and list(rec.to_dict()) == list(row) and rec.aux_lengths == (6, 7)
-        assert summary_line(rec) == summary_line(row)
+        assert list(row) == [c for c in RunRow.columns() if c in row]  # columns() is the producer's order
+        assert all(rec[k] == v for k, v in row.items())  # a stored column by name
     assert RunRow.from_dict({**base, **gap}).gap.gap_prefixes == 153
     for bad, fragment in (({**base}, "missing gap_lo"), ({**base, **gap, "extra": 1}, "unknown extra"),
                           ({**base, **gap, "seed": "0"}, "seed = '0' is not int"),
                           ({**base, **gap, "finished": False}, "finished must be true"), ([], "must be an object")):
         with pytest.raises(InvalidExperimentConfig, match=fragment):
             RunRow.from_dict(bad)
+
+
+def test_summary_line_names_units_and_keeps_brackets_for_certified_gaps():
+    rec = RunRow.from_dict({**_BASE, **_GAP})
+    assert summary_line(rec) == ("L3-lstm-oracle-s0            test loss (nats/padded token) 0.49000  gap [4.099999e-01, "
+                                 "4.200000e-01] over floor 0.08400  ID R1 0.000  OOD R1   -    OOD R2c 1.000  step 20  0.1s")
+    measured = summary_line(RunRow.from_dict({**_BASE, **_GAP, "gap_rigorous": False}))
+    assert "gap ≈ 4.200000e-01 (float, not certified) over floor" in measured and "[" not in measured
+    assert "gap n/a (support too large to enumerate)" in summary_line(RunRow.from_dict({**_BASE, **_NO_GAP}))
+
+
+# ---- the consumers: columns from RunRow, records only, units named ---------------------------------
+_LEGACY_CSV_HEADER = ("name,language,arch,regime,seed,size,steps_done,wall_s,params,best_step,test_loss_padded,test_loss_token,"
+                      "id_r1,id_r2,ood_r1,ood_r2c,min_test_loss_padded,min_test_loss_token,max_id_r1,max_id_r2,max_ood_r1,"
+                      "max_ood_r2c,entropy,floor_padded,floor_token,gap_lo,gap_hi,gap_padded_lo,gap_padded_hi,gap_token_lo,"
+                      "gap_token_hi,gap_prefixes,test_exact,gap_note,data,gap_method")
+
+
+def _seeds(regime: str, *gaps: tuple[float, float], rigorous: bool = True) -> list[RunRow]:
+    """One row per seed of L3 lstm ``regime``, the padded gap of seed i in gaps[i]."""
+    return [RunRow.from_dict({**_BASE, **_GAP, "name": f"L3-lstm-{regime}-s{i}", "regime": regime, "seed": i,
+                              "gap_padded_lo": lo, "gap_padded_hi": hi, "gap_rigorous": rigorous})
+            for i, (lo, hi) in enumerate(gaps)]
+
+
+def test_csv_columns_are_the_run_rows_and_unstored_ones_are_empty(tmp_path):
+    from empirical.report import write_csv
+
+    assert set(RunRow.CSV_COLUMNS) <= set(RunRow.columns()) and len(set(RunRow.CSV_COLUMNS)) == len(RunRow.CSV_COLUMNS)
+    assert ",".join(RunRow.CSV_COLUMNS) == _LEGACY_CSV_HEADER  # the file's columns did not move
+    rows = [RunRow.from_dict({**_BASE, **_GAP}), RunRow.from_dict({**_BASE, **_NO_GAP, "name": "L3-lstm-oracle-s1", "seed": 1})]
+    write_csv(rows, tmp_path / "results.csv")
+    text = (tmp_path / "results.csv").read_text()
+    assert text.splitlines()[0] == ",".join(RunRow.CSV_COLUMNS)
+    read = list(csv.DictReader(text.splitlines()))
+    assert [list(r) for r in read] == [list(RunRow.CSV_COLUMNS)] * 2
+    assert read[0]["gap_padded_hi"] == "0.42" and read[0]["gap_note"] == "" and read[0]["ood_r1"] == ""
+    assert read[1]["gap_padded_hi"] == "" and read[1]["gap_note"] == "support too large to enumerate"
+
+
+def test_certificate_runs_carry_the_run_rows_certificate_columns():
+    from empirical.certificate import experiment_certificate
+
+    rows = _seeds("ml", (1e-3, 1e-3)) + _seeds("adversarial", (1e-3, 1e-3)) + _seeds("oracle", (1e-3, 1e-3))
+    runs = experiment_certificate(rows).quantities["runs"]
+    assert [r["regime"] for r in runs] == ["ml", "adversarial", "oracle"]
+    assert set(RunRow.CERTIFICATE_COLUMNS) <= set(RunRow.columns())
+    for run in runs:  # a row with a gap stores every certificate column but gap_note
+        assert set(run) == (set(RunRow.CERTIFICATE_COLUMNS) - {"gap_note"}) | {"gap_certified"} and run["gap_certified"]
+
+
+def test_consumers_take_records_not_dicts(tmp_path):
+    from empirical.certificate import experiment_certificate
+    from empirical.report import markdown, write_csv
+
+    row = {**_BASE, **_GAP}
+    for consume in (lambda rows: write_csv(rows, tmp_path / "r.csv"), markdown, experiment_certificate):
+        with pytest.raises(TypeError, match="not dict .*RunRow.from_dict"):
+            consume([row])
+    assert not (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda r: {**r, "seed": "0"}, "result.json: seed = '0' is not int"),
+    (lambda r: {k: v for k, v in r.items() if k != "best_step"}, "result.json: not a finished run row (missing best_step)"),
+    (lambda r: {**r, "gap_padded_hi": None}, "result.json: gap_padded_hi = None is not float"),
+    (lambda r: {**r, "loss": 1.0}, "result.json: not a finished run row (unknown loss)"),
+])
+def test_a_malformed_row_read_back_from_a_run_folder_is_refused(tmp_path, edit, fragment):
+    from empirical.certificate import load_rows
+
+    run = tmp_path / "L3-lstm-oracle-s0"
+    run.mkdir()
+    (run / "result.json").write_text(json.dumps({"row": {**_BASE, **_GAP}, "history": []}))
+    assert load_rows(tmp_path) == [RunRow.from_dict({**_BASE, **_GAP})]  # the boundary: stored rows become records
+    (run / "result.json").write_text(json.dumps({"row": edit({**_BASE, **_GAP}), "history": []}))
+    with pytest.raises(InvalidExperimentConfig) as err:
+        load_rows(tmp_path)
+    assert type(err.value) is InvalidExperimentConfig and fragment in str(err.value)
+
+
+def test_report_names_the_unit_of_every_loss_and_keeps_brackets_for_certified_intervals():
+    from empirical.report import markdown
+
+    rows = (_seeds("ml", (1e-3, 2e-3), (3e-3, 4e-3)) + _seeds("adversarial", (5e-3, 6e-3))
+            + _seeds("oracle", (1e-2, 1e-2), rigorous=False))
+    md = markdown(rows)
+    lines = md.splitlines()
+    header = next(line for line in lines if line.startswith("| language |")).split(" | ")
+    losses = [h for h in header if "loss" in h or h.startswith(("floor", "gap"))]
+    assert losses == ["test loss (nats/padded token)", "floor (nats/padded token)", "gap (nats/padded token)",
+                      "published test loss (nats/padded token)"]
+    caption = lines[1]
+    assert "nats/padded token" in caption and "mean ± sample std over seeds" in caption
+    assert "[lo, hi] is a certified interval" in caption and "(a–b over n seeds) the spread over seeds" in caption
+    cells = {r.split(" | ")[2]: r.split(" | ")[6] for r in lines if r.startswith("| L3 |")}
+    assert cells == {"ml": "[2.00e-03, 3.00e-03] (1.00e-03–4.00e-03 over 2 seeds)",  # certified mean, then the spread
+                     "adversarial": "[5.00e-03, 6.00e-03]",  # one seed: its certified interval
+                     "oracle": "≈ 1.00e-02"}  # a float measurement is never written as an interval
+    bullet = next(line for line in lines if line.startswith("- **L3 lstm**"))
+    assert "mean test loss (nats/padded token) ml 0.49000" in bullet
+    assert "largest gap (float, not certified; nats/padded token) per regime 4.00e-03 / 6.00e-03 / 1.00e-02" in bullet
+
+
+def test_progress_line_names_each_loss_unit(tmp_path, capsys):
+    assert progress_line("run", 5, 10, 0.0213, None, {"step": 5, "val_loss": 3.41}, 1.25) == \
+        "  [run] step 5/10  train 0.0213 nats/token  val 3.4100 nats/seq  (1.2s)"
+    assert progress_line("run", 10, 10, 0.5, 0.25, {"val_loss": 3.0, "test_loss_padded": 0.085}, 2.0) == \
+        "  [run] step 10/10  train 0.5000 nats/token  regime 0.2500 nats/token  val 3.0000 nats/seq  test 0.0850 nats/padded token  (2.0s)"
+    data = language_data("L3", n_max=4)
+    model = build_model("lstm", VOCAB, 16, TINY, seed=3)
+    pairs = regime_pairs(L3, "oracle", paper_prompts(L3).ood_prompts[:20])
+    train(model, VOCAB, data.train, _CFG, aux_pairs=pairs, label="tiny",
+          evaluate=lambda m: {"val_loss": measure_losses(m, data).per_sequence, "test_loss_padded": measure_losses(m, data).padded})
+    last = [line for line in capsys.readouterr().err.splitlines() if "[tiny]" in line][-1]
+    assert last.startswith("  [tiny] step 10/10  train ") and " nats/token  regime " in last
+    assert " nats/seq  test " in last and last.endswith("s)") and "nats/padded token" in last
