@@ -1,5 +1,6 @@
-"""Run every benchmark script and write its section of BENCHMARKS.md: ``python -m benchmarks``
-(``make bench``).  Each script can also be run alone; see its docstring."""
+"""Run every benchmark script with ``--write``: each rewrites its section of BENCHMARKS.md and its
+tracked figures and data in benchmarks/out/ — ``python -m benchmarks`` (``make bench``).  Each script
+can also be run alone; without ``--write`` it changes no tracked file (see its docstring)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ SCRIPTS = (
     ("benchmarks.bench_empirical", []),
     ("benchmarks.bench_soundness", []),
     ("benchmarks.bench_appendix", []),
+    ("benchmarks.bench_enclosure", []),
+    ("benchmarks.bench_cli", []),
 )
 
 

@@ -1,4 +1,4 @@
-"""``nonid appendix`` (issue 9): wall time of two fresh runs, and which files are byte-identical
+"""``nonid appendix``: wall time of two fresh runs, and which files are byte-identical
 between them (all but the measured timings should be).
 
     python -m benchmarks.bench_appendix [--write]
@@ -55,7 +55,7 @@ def main() -> None:
     print(body)
     print(f"\n{machine()}")
     if args.write:
-        write_section("appendix", "The paper appendix: `nonid appendix` (issue 9)", body,
+        write_section("appendix", "The paper appendix: `nonid appendix`", body,
                       "python -m benchmarks.bench_appendix --write")
 
 

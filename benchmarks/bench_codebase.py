@@ -1,4 +1,4 @@
-"""The shape of the codebase (issue 15): lines of source, the largest modules, and the test suite's
+"""The shape of the codebase: lines of source, the largest modules, and the test suite's
 wall time, for the working tree and for an earlier revision (``--base REV``, read with ``git show``,
 nothing checked out).
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default=None, help="the earlier revision to compare with")
     ap.add_argument("--suite", action="store_true", help="also time the test suite (pytest -n 2)")
-    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     args = ap.parse_args(argv)
     rows = []
     for label, rev in ((f"`{args.base}`", args.base), ("working tree", None)):
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         from benchmarks.report import write_section
 
-        write_section("codebase", "Codebase shape (issue 15)", body, "python -m benchmarks.bench_codebase")
+        write_section("codebase", "Codebase shape", body, "python -m benchmarks.bench_codebase")
     return 0
 
 

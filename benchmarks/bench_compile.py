@@ -1,4 +1,4 @@
-"""Benchmarks of the compiler, the exhaustive checker and the distiller (issue 6).
+"""Benchmarks of the compiler, the exhaustive checker and the distiller.
 
 * compile time and parameter count against the horizon (all binary words up to L) and against n_max of aⁿbⁿ
   (support prefixes + the paper's 256 prompts and both greedy paths);
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a small shared machine more threads were slower)")
-    ap.add_argument("--skip-distill", action="store_true")
+    ap.add_argument("--skip-distill", action="store_true", help="leave out the distillation timing")
     ap.add_argument("--anbn", type=int, nargs="*", default=[8, 16, 32, 64])
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)

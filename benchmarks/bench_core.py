@@ -1,4 +1,4 @@
-"""Foundation benchmarks (issue 2): exact KL over a binary prefix trie of depth 16 (131,071 nodes)
+"""Foundation benchmarks: exact KL over a binary prefix trie of depth 16 (131,071 nodes)
 by the chain rule vs naive per-sequence enumeration; import time of `theory`; optionally the whole
 test suite.
 
@@ -94,7 +94,7 @@ def main() -> None:
     body = "\n".join(lines) + "\n\nBoth KL computations return the same exact value (checked in the script).\n"
     print(body)
     if args.write:
-        write_section("core", "Foundation: exact KL, import time, test suite (issue 2)", body,
+        write_section("core", "Foundation: exact KL, import time, test suite", body,
                       "python -m benchmarks.bench_core --suite --write")
 
 

@@ -1,4 +1,4 @@
-"""Rule-extrapolation experiments (issue 7) at the CPU default: aⁿbⁿ (n ≤ 16), Transformer and LSTM,
+"""Rule-extrapolation experiments at the CPU default: aⁿbⁿ (n ≤ 16), Transformer and LSTM,
 maximum-likelihood / adversarial / oracle training, a few seeds.  Prints the wall time of every run
 (regime × seed) and the results table against the published numbers; ``--write`` puts both into
 BENCHMARKS.md and copies the CSV and the figure to benchmarks/out/.
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (CPU processes); 1 gives per-run times free of contention")
     ap.add_argument("--regime-lengths", default=None, help="OOD prompt lengths of the regime term (default: 8, the evaluated ones)")
     ap.add_argument("--out", default=None, help="run folder (default: a temporary folder)")
-    ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    ap.add_argument("--write", action="store_true", help="refresh the tracked results: the section of BENCHMARKS.md, and the CSV and the figure in benchmarks/out/")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_empirical_"))

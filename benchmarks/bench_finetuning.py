@@ -1,14 +1,19 @@
-"""Proposition 3 benchmarks (issue 5): the fine-tuning gap between reparametrised twins as a function
-of α, for SGD and Adam, and the time of the whole `prop-3-*` check on the CPU.
+"""Proposition 3 benchmarks: the fine-tuning gap between reparametrised twins as a function of α, for
+SGD and Adam, and the time of the whole `prop-3-*` check on the CPU.
 
 Each family (qk, vo, mlp) applies the same α to every head / MLP layer of the standard setup's
 pretrained 2-layer transformer (:class:`constructions.finetuning.Proposition3Setup`); θ and T_α(θ) are
 fine-tuned on aⁿbⁿaⁿ with the setup's SGD and Adam runs; the gap is |L(θ_k) − L(θ'_k)| (nats per
 sequence) and the mean total variation over OOD prefixes.  The permutation control is the reference
 line.  α = 1 is the identity map: its gap is exactly 0 (not drawn on the log axis); α = 1 ± δ for small
-δ shows how the gap vanishes as the map approaches the identity.
+δ shows how the gap vanishes as the map approaches the identity.  A caption saying what the figure
+shows (every panel, line and symbol) is printed, and written into BENCHMARKS.md, with it.
 
-    python -m benchmarks.bench_finetuning [--out benchmarks/out] [--repeats 3] [--write]
+The figure goes to ``--out``: by default ``out/benchmarks/`` (git-ignored); with ``--write``, by default
+the tracked ``benchmarks/out/finetuning_gap.png`` and ``.pdf``, and the section of BENCHMARKS.md is
+rewritten too.  Without ``--write`` no tracked file changes.
+
+    python -m benchmarks.bench_finetuning [--out DIR] [--repeats 3] [--write]
 """
 
 from __future__ import annotations
@@ -21,12 +26,29 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.report import ROOT, write_section
-from empirical.figures import save_figure
+from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, write_section
+from empirical.figures import save_figure, tex_number
 
 ALPHAS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
 DELTAS = (1e-4, 1e-3, 1e-2, 1e-1)  # near the identity: alpha = 1 + delta and 1 - delta
 FAMILIES = ("qk", "vo", "mlp")
+FAMILY_LABELS = {"qk": "$(W_Q, W_K)$ scaling", "vo": "$(W_V, W_O)$ scaling", "mlp": "$(W_1, W_2)$ scaling"}
+FLOOR = 1e-17  # gaps below this (0 included) are drawn at it, so that the log axis shows them
+
+CAPTION = (
+    "`finetuning_gap.png` (and `.pdf`): the pretrained 2-layer transformer θ and its rescaled twin θ′ = T_α(θ) "
+    "compute the same function; both are fine-tuned from aⁿbⁿ to aⁿbⁿaⁿ for k steps (left column SGD, middle "
+    "column Adam, k in the panel titles), giving θ_k and θ′_k. **Top row:** the loss gap |L(θ_k) − L(θ′_k)|, L the "
+    "fine-tuning loss in nats per sequence; **bottom row:** the mean total variation between the two fine-tuned "
+    "models' next-token distributions over the OOD prefixes. One colour per family, the same α on every head or "
+    "MLP layer: qk (W_Q, W_K) → (α W_Q, W_K / α) (blue circles), vo (W_V, W_O) → (α W_V, W_O / α) (orange squares), "
+    "mlp (W_1, W_2) → (α W_1, W_2 / α) (green triangles); × marks a diverged run. α = 1 is the identity (gap "
+    "exactly 0, not drawn). The dashed grey line is the permutation control (heads and hidden units permuted: "
+    "the same function and the same training, so only float noise). **Right column:** near the identity, "
+    "α = 1 ± δ against δ = |α − 1|: solid α = 1 + δ and dotted α = 1 − δ for SGD (filled markers), faint hollow "
+    "markers for Adam; the grey dashed (SGD) and dash-dotted (Adam) lines are the controls, the grey dotted line a "
+    "slope-1 guide (∝ δ). Values below 10⁻¹⁷ (a gap of exactly 0) are drawn at 10⁻¹⁷.")
+"""What :func:`figure` shows, every symbol defined (Markdown, for BENCHMARKS.md)."""
 
 
 def family_map(model, family: str, alpha: float):
@@ -108,28 +130,29 @@ def figure(res: dict, out: Path) -> list[Path]:
     gaps = res["gaps"]
     fig, axes = plt.subplots(2, 3, figsize=(12.5, 6.6), constrained_layout=True)
     styles = {"qk": ("C0", "o"), "vo": ("C1", "s"), "mlp": ("C2", "^")}
-    quantities = (("loss_gap", "|L(θ_k) − L(θ'_k)|  (nats / sequence)"), ("ood_tv_mean", "mean OOD total variation"))
+    quantities = (("loss_gap", r"$|L(\theta_k) - L(\theta'_k)|$ (nats / sequence)"), ("ood_tv_mean", "mean OOD total variation"))
     for col, opt in enumerate(("sgd", "adam")):
         for row, (attr, label) in enumerate(quantities):
             ax = axes[row, col]
             for f in FAMILIES:
                 xs = [a for a in ALPHAS if a != 1.0 and math.isfinite(getattr(gaps[(f, opt, a)], attr))]
-                ys = [max(getattr(gaps[(f, opt, a)], attr), 1e-17) for a in xs]
+                ys = [max(getattr(gaps[(f, opt, a)], attr), FLOOR) for a in xs]
                 colour, marker = styles[f]
-                ax.plot(xs, ys, marker=marker, color=colour, label=f"{f} scaling")
+                ax.plot(xs, ys, marker=marker, color=colour, label=FAMILY_LABELS[f])
                 bad = [a for a in ALPHAS if not math.isfinite(getattr(gaps[(f, opt, a)], attr))]
                 if bad:
                     ax.plot(bad, [1.0] * len(bad), "x", color=colour, markersize=9)
-            ctrl = max(getattr(gaps[("control", opt, None)], attr), 1e-17)
+            ctrl = max(getattr(gaps[("control", opt, None)], attr), FLOOR)
             ax.axhline(ctrl, color="0.4", ls="--", lw=1, label="permutation control")
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            ax.set_ylim(1e-17, 10)
+            ax.set_ylim(FLOOR / 3, 10)
             ax.grid(True, which="major", alpha=0.3)
             if row == 0:
-                ax.set_title(f"{'SGD' if opt == 'sgd' else 'Adam'}, {gaps[('qk', opt, 1.0)].steps} steps, gap vs α")
+                ax.set_title(f"{'SGD' if opt == 'sgd' else 'Adam'}, $k = {gaps[('qk', opt, 1.0)].steps}$ steps: "
+                             r"gap against $\alpha$")
             else:
-                ax.set_xlabel("α  (same scale on every head / MLP layer)")
+                ax.set_xlabel(r"$\alpha$ (the same on every head / MLP layer)")
             if col == 0:
                 ax.set_ylabel(label)
         # near the identity: gap vs delta = |alpha - 1|, both sides
@@ -138,32 +161,35 @@ def figure(res: dict, out: Path) -> list[Path]:
             for f in FAMILIES:
                 colour, marker = styles[f]
                 for sign, ls in ((1, "-"), (-1, ":")):
-                    ys = [max(getattr(gaps[(f, opt, 1 + sign * d)], attr), 1e-17) for d in DELTAS]
+                    ys = [max(getattr(gaps[(f, opt, 1 + sign * d)], attr), FLOOR) for d in DELTAS]
                     ax.plot(DELTAS, ys, ls=ls, marker=marker, color=colour, alpha=1.0 if opt == "sgd" else 0.45,
                             markerfacecolor=colour if opt == "sgd" else "none")
     from matplotlib.lines import Line2D
 
-    axes[0, 2].set_title("near the identity, α = 1 ± δ")
+    axes[0, 2].set_title(r"near the identity: $\alpha = 1 \pm \delta$")
     for row in (0, 1):
         a = axes[row, 2]
         a.plot(DELTAS, [1e-3 * d for d in DELTAS], color="0.5", lw=1, ls=(0, (1, 2)))  # slope-1 guide, below the data
-        a.text(DELTAS[-1], 1e-3 * DELTAS[-1] * 0.05, "slope 1 (∝ δ)", color="0.4", fontsize=7, ha="right", va="top")
+        a.text(DELTAS[-1], 1e-3 * DELTAS[-1] * 0.05, r"slope 1 ($\propto \delta$)", color="0.4", fontsize=7, ha="right",
+               va="top")
         a.set_xscale("log")
         a.set_yscale("log")
-        a.set_ylim(1e-17, 10)
+        a.set_ylim(FLOOR / 3, 10)
         a.grid(True, which="major", alpha=0.3)
         for opt, ls in (("sgd", "--"), ("adam", "-.")):
-            a.axhline(max(getattr(gaps[("control", opt, None)], quantities[row][0]), 1e-17), color="0.4", ls=ls, lw=1)
-    axes[1, 2].set_xlabel("δ = |α − 1|")
+            a.axhline(max(getattr(gaps[("control", opt, None)], quantities[row][0]), FLOOR), color="0.4", ls=ls, lw=1)
+    axes[1, 2].set_xlabel(r"$\delta = |\alpha - 1|$")
     axes[0, 2].legend(handles=[
-        Line2D([], [], color="0.2", marker="o", ls="-", label="SGD, α = 1 + δ"),
-        Line2D([], [], color="0.2", marker="o", ls=":", label="SGD, α = 1 − δ"),
-        Line2D([], [], color="0.2", marker="o", ls="-", alpha=0.45, markerfacecolor="none", label="Adam, α = 1 ± δ"),
-        Line2D([], [], color="0.4", ls="--", lw=1, label="control (SGD --, Adam -.)"),
+        Line2D([], [], color="0.2", marker="o", ls="-", label=r"SGD, $\alpha = 1 + \delta$"),
+        Line2D([], [], color="0.2", marker="o", ls=":", label=r"SGD, $\alpha = 1 - \delta$"),
+        Line2D([], [], color="0.2", marker="o", ls="-", alpha=0.45, markerfacecolor="none", label=r"Adam, $\alpha = 1 \pm \delta$"),
+        Line2D([], [], color="0.4", ls="--", lw=1, label="permutation control, SGD"),
+        Line2D([], [], color="0.4", ls="-.", lw=1, label="permutation control, Adam"),
     ], fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 0.24))
     axes[0, 0].legend(fontsize=8, loc="center right")
-    fig.suptitle("Fine-tuning gap between function-identical twins θ and T_α(θ), a^n b^n → a^n b^n a^n  "
-                 "(α = 1: gap exactly 0; × = diverged)", fontsize=10)
+    fig.suptitle(r"Fine-tuning gap between function-identical twins $\theta$ and $\theta' = T_\alpha(\theta)$, fine-tuned "
+                 r"from $a^n b^n$ to $a^n b^n a^n$ ($\alpha = 1$: gap exactly 0, not drawn; $\times$: diverged; values below "
+                 f"${tex_number(FLOOR)}$ drawn at it)", fontsize=10)
     return save_figure(fig, out / "finetuning_gap", ("png", "pdf"), dpi=150)
 
 
@@ -208,18 +234,23 @@ def markdown_times(runs: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out", help="folder for the figure (PNG + PDF)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help=f"folder for the figure, PNG + PDF (default: {SCRATCH.relative_to(ROOT)}/, git-ignored; with --write: "
+                         f"{TRACKED_OUT.relative_to(ROOT)}/, tracked)")
     ap.add_argument("--repeats", type=int, default=3, help="fresh interpreters timing the whole check")
-    ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    ap.add_argument("--write", action="store_true",
+                    help=f"refresh the tracked results: the section of BENCHMARKS.md and the figure in {TRACKED_OUT.relative_to(ROOT)}/")
     args = ap.parse_args()
+    out = args.out if args.out else TRACKED_OUT if args.write else SCRATCH
     res = gap_table()
-    paths = figure(res, args.out)
+    paths = figure(res, out)
     body = ("### Fine-tuning gap vs α\n\n" + markdown_gaps(res) + "\n\nFigure: "
             + ", ".join(f"`{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in paths)
+            + "\n\n" + CAPTION
             + "\n\n### Time of the whole check\n\n" + markdown_times(time_checks(args.repeats)) + "\n")
     print(body)
     if args.write:
-        write_section("finetuning", "Proposition 3: fine-tuning gap vs α, check time (issue 5)", body,
+        write_section("finetuning", "Proposition 3: fine-tuning gap vs α, check time", body,
                       "python -m benchmarks.bench_finetuning --write")
 
 

@@ -1,4 +1,4 @@
-"""Proposition 2 (ICL) benchmarks and appendix material (issue 4), at Xie et al.'s GINC size.
+"""Proposition 2 (ICL) benchmarks and appendix material, at Xie et al.'s GINC size.
 
 * timing: the exact posterior predictive (certified float64 forward) for 2,500 ICL prompts of 1,024
   tokens (k = 5, n = 170) under the 5-concept mixture over 100 hidden states, vocabulary 50 — target
@@ -6,13 +6,18 @@
   concept, timed on a subset and scaled);
 * M(A) per n and the per-example decay of ln P(u)/R(u), for k ∈ {3, 5, 8, 10};
 * the ε-grid (10⁻¹ … 10⁻⁶): smallest n with an ICL-accuracy gap > ½ for the surgery and the mixture;
-* curves: accuracy of P and Q against n for several ε — CSV and PNG/PDF under --out;
+* curves: accuracy of P and Q against n for several ε — CSV and PNG/PDF under --out, with a caption
+  (printed) saying what each panel and line is;
 * the two certificates at GINC size (k = 10) as JSON under --out;
 * ``--small-curve``: only the Bayes predictor's ICL accuracy curve on the ``small`` instance of
   ``nonid prove`` (ID and held-out concepts), with the expectations it is read against — a report,
   not a test (it was ``tests/test_icl.py::test_bayes_icl_curve_report``); it takes well under a second.
 
-    python -m benchmarks.bench_icl [--out benchmarks/out] [--quick] [--write]
+Files go to ``--out``: by default ``out/benchmarks/`` (git-ignored); with ``--write``, by default the
+tracked ``benchmarks/out/``, and the section of BENCHMARKS.md is rewritten too.  Without ``--write`` no
+tracked file changes.
+
+    python -m benchmarks.bench_icl [--out DIR] [--quick] [--write]
     python -m benchmarks.bench_icl --small-curve
 """
 
@@ -26,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import ROOT, write_section
+from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, write_section
 
 EPSILONS = tuple(Fraction(1, 10**j) for j in range(1, 7))
 LAMBDA = Fraction(3, 5)
@@ -117,7 +122,7 @@ def print_small_instance_curve() -> None:
 
 
 def main() -> None:
-    from benchmarks.icl_figures import curve_rows, plot_curves, write_csv
+    from benchmarks.icl_figures import CAPTION, curve_rows, plot_curves, write_csv
     from constructions.icl import (
         GINCConfig,
         boundary_rates,
@@ -133,16 +138,18 @@ def main() -> None:
     from theory.certificate import write_atomic
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out"), help="folder for CSV, figures, certificates")
+    ap.add_argument("--out", default=None, help=f"folder for CSV, figures, certificates (default: {SCRATCH.relative_to(ROOT)}/, "
+                    f"git-ignored; with --write: {TRACKED_OUT.relative_to(ROOT)}/, tracked)")
     ap.add_argument("--quick", action="store_true", help="fewer prompts (a smoke run)")
-    ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    ap.add_argument("--write", action="store_true",
+                    help=f"refresh the tracked results: the section of BENCHMARKS.md and the files in {TRACKED_OUT.relative_to(ROOT)}/")
     ap.add_argument("--small-curve", action="store_true",
                     help="only print the Bayes ICL accuracy curve on the small instance (see the docstring)")
     args = ap.parse_args()
     if args.small_curve:
         print_small_instance_curve()
         return
-    out = Path(args.out)
+    out = Path(args.out) if args.out else TRACKED_OUT if args.write else SCRATCH
     out.mkdir(parents=True, exist_ok=True)
     per_concept = 20 if args.quick else 100
 
@@ -206,8 +213,10 @@ def main() -> None:
         rows += [r for r in curve_rows(evh, EPSILONS[::2], LAMBDA, "held-out") if r["model"] == "P"]
         rows_all += rows
         plot_curves(rows, out / f"icl_curves_k{k}",
-                    title=f"GINC-size mixture of HMMs, k = {k}, {len(ids)} ID prompts per n: ICL accuracy of P and of Q "
-                          f"with KL(P||Q) <= M(A) ln(1/(1-lam)) <= eps (surgery, lam = 3/5), <= -ln(1-eps) (mixture)")
+                    title=f"GINC-size mixture of HMMs, $k = {k}$ tokens per example, {len(ids)} ID prompts per $n$: ICL "
+                          r"accuracy of $P$ and of $Q$ with $\mathrm{KL}(P\,\|\,Q) \leq M(A) \ln\frac{1}{1 - \lambda} \leq "
+                          r"\varepsilon$ (surgery, $\lambda = 3/5$), $\mathrm{KL}(P\,\|\,Q_\varepsilon) \leq -\ln(1 - \varepsilon)$ "
+                          "(mixture)")
         if k == 10:
             certs = [surgery_certificate(ev, LAMBDA, Fraction(1, 10**6)), mixture_certificate(ev, Fraction(1, 10**6))]
             write_atomic(out / "icl_certificates_ginc_k10.json", json.dumps([c.to_dict() for c in certs], sort_keys=True, indent=2) + "\n")
@@ -223,10 +232,10 @@ def main() -> None:
     body = "\n".join(lines + mass_lines + [""] + decay_lines + [""] + acc_lines + [""] + grid_lines + [""] + cert_lines) + (
         f"\n\n{per_concept} prompts per concept and n (nested pools, n ∈ {{0..16, 20, 24, 32, 48, 64}}); evaluating P, R "
         f"and the held-out set took {timing_note}.  Files: {shown}/icl_curves.csv, icl_epsilon_grid.csv, "
-        "icl_curves_k*.png/.pdf, icl_certificates_ginc_k10.json.\n")
+        "icl_curves_k*.png/.pdf, icl_certificates_ginc_k10.json.\n\n" + CAPTION + "\n")
     print(body)
     if args.write:
-        write_section("icl", "Proposition 2: ICL on a GINC-size mixture of HMMs (issue 4)", body,
+        write_section("icl", "Proposition 2: ICL on a GINC-size mixture of HMMs", body,
                       "python -m benchmarks.bench_icl --write")
 
 

@@ -57,7 +57,7 @@ def main() -> None:
     print(body)
     print(f"\n{machine()}")
     if args.write:
-        write_section("prove", "The whole `nonid prove` (issues 2-5)", body, "python -m benchmarks.bench_prove --write")
+        write_section("prove", "The whole `nonid prove`", body, "python -m benchmarks.bench_prove --write")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def main() -> None:
     print(body)
     print(f"\n{machine()}")
     if args.write:
-        write_section("smt", "z3 Lemmas A/B/C by horizon (issue 3)", body, "python -m benchmarks.bench_smt --write")
+        write_section("smt", "z3 Lemmas A/B/C by horizon", body, "python -m benchmarks.bench_smt --write")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Soundness (issue 8): the mutation catalogue's kill rate and the fuzzing of the entry points.
+"""Soundness: the mutation catalogue's kill rate and the fuzzing of the entry points.
 
 Runs every mutant of tests/mutants (its control must be accepted, the mutant rejected with the
 verdict it must get) and every fuzz target of tests/fuzz with ``--examples`` derandomised examples
@@ -70,7 +70,7 @@ def main() -> int:
     body = "\n".join(lines)
     print(f"\n{lines[0]}\n{lines[2]}\n{machine()}")
     if args.write:
-        write_section("soundness", "Soundness: mutation kill rate and fuzzing (issue 8)", body,
+        write_section("soundness", "Soundness: mutation kill rate and fuzzing", body,
                       f"python -m benchmarks.bench_soundness --examples {args.examples} --write")
     return 1 if not_killed or crashes else 0
 

@@ -5,7 +5,8 @@ of examples n, for several ε; and the posterior weight w(u) of the mixture.
 (one per k, prompt set, n, model, ε) — the CSV data; :func:`plot_curves` draws them with matplotlib
 (Agg backend) into a PNG and a PDF whose metadata carry no timestamp, so reruns give the same bytes.
 Accuracies are certified intervals; the plots show their midpoints (the intervals are points whenever
-every greedy answer was decided, which the CSV records).
+every greedy answer was decided, which the CSV records).  :data:`CAPTION` says what a figure shows and
+defines its symbols; ``bench_icl`` prints it with the figures' names and writes it into BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -20,10 +21,25 @@ import numpy as np
 
 from constructions.icl.surgery import boundary_rates
 from constructions.icl.witness import ICLEvaluation, smallest_surgery_n
-from empirical.figures import save_figure
+from empirical.figures import save_figure, tex_number
 from theory.fileio import write_atomic
 
 FIELDS = ("k", "prompts", "n", "model", "epsilon", "acc_lo", "acc_hi", "median_w", "median_log_P_over_R")
+
+CAPTION = (
+    "Each `icl_curves_k*.png` (and `.pdf`) plots, for prompts of n examples of k tokens each from the GINC-size "
+    "mixture of HMMs, a quantity against the number of examples n (x axis linear up to 4, logarithmic beyond). "
+    "**Left:** ICL accuracy (the fraction of prompts whose greedy answer is the correct label) of P, the Bayes-optimal "
+    "predictor of the pretraining distribution (thick solid black: prompts of the pretraining, in-distribution "
+    "concepts; thin dashed black: prompts of held-out concepts), and of the local-surgery witness Q, one coloured "
+    "line per ε: Q = P except at the ICL-format answer prefixes A(n), where q = (1 − λ) p + λ δ_d puts weight "
+    "λ = 3/5 on the delimiter d (δ_d: the point mass on d), switched on from the smallest n at which its certified "
+    "KL(P‖Q) ≤ M(A) ln(1/(1 − λ)) is at most ε (M(A): the pretraining mass of A(n)); from there its accuracy is 0. "
+    "**Middle:** the same for the mixture Q_ε = (1 − ε) P + ε R, with R a model that does no in-context learning "
+    "(its answers ignore the examples), KL(P‖Q_ε) ≤ −ln(1 − ε). **Right:** the median over prompts u of the "
+    "mixture's posterior weight on R, w(u) = εR(u) / (εR(u) + (1 − ε) P(u)), one line per ε. Accuracies are "
+    "certified intervals, drawn at their midpoints; the CSV holds both ends.")
+"""What a figure of :func:`plot_curves` shows, every symbol defined (Markdown, for BENCHMARKS.md)."""
 
 
 def curve_rows(ev: ICLEvaluation, epsilons: Sequence[Fraction], lam: Fraction, prompts: str) -> list[dict[str, object]]:
@@ -70,7 +86,8 @@ def rows_to_csv(rows: Iterable[dict[str, object]]) -> str:
 
 def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "") -> list[Path]:
     """Three panels — surgery, mixture, median w(u) — for the in-distribution prompts (held-out P
-    dashed).  Writes ``out_stem``.png and .pdf (no timestamps); returns the paths."""
+    dashed), labels in mathtext (:data:`CAPTION` defines every symbol).  Writes ``out_stem``.png and .pdf
+    (no timestamps); returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,22 +112,23 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
         ax.set_xticklabels([str(t) for t in ticks])
         ax.set_xlim(-0.3, n_top * 1.1)
         ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("examples in the prompt, n")
+        ax.set_xlabel("examples in the prompt, $n$")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
 
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), constrained_layout=True)
     handles = []
-    for ax, model, name in ((axes[0], "Q_surgery", "local surgery: q = (1 - lam) p + lam delta on A(n)"),
-                            (axes[1], "Q_mixture", "mixture Q = (1 - eps) P + eps R (R: no ICL)")):
+    for ax, model, name in ((axes[0], "Q_surgery", r"local surgery: $q = (1 - \lambda)\, p + \lambda\, \delta_d$ on $A(n)$"),
+                            (axes[1], "Q_mixture", r"mixture $Q_\varepsilon = (1 - \varepsilon) P + \varepsilon R$ ($R$: no ICL)")):
         n, a = series("P", "in-distribution")
-        hp, = ax.plot(n, a, "k-o", ms=3, lw=2, label="P (Bayes-optimal), ID concepts")
+        hp, = ax.plot(n, a, "k-o", ms=3, lw=2, label="$P$ (Bayes-optimal), ID concepts")
         n, a = series("P", "held-out")
-        hh = ax.plot(n, a, "k--", lw=1, label="P, held-out concepts")[0] if n else None
+        hh = ax.plot(n, a, "k--", lw=1, label="$P$, held-out concepts")[0] if n else None
         hq = []
         for eps, col in zip(epsilons, colours):
             n, a = series(model, "in-distribution", eps)
-            hq.append(ax.plot(n, a, "-", color=col, lw=1.4, marker=".", ms=4, label=f"Q, eps = {eps}")[0])
+            hq.append(ax.plot(n, a, "-", color=col, lw=1.4, marker=".", ms=4,
+                              label=f"$Q$, $\\varepsilon = {tex_number(eps)}$")[0])
         ax.set_title(name, fontsize=10)
         style(ax, "ICL accuracy")
         if not handles:
@@ -120,8 +138,8 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
         pts = sorted((int(r["n"]), float(r["median_w"])) for r in rows
                      if r["model"] == "Q_mixture" and r["prompts"] == "in-distribution" and r["epsilon"] == eps)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=col, marker=".", ms=4)
-    ax.set_title("mixture: median posterior weight w(u) on R", fontsize=10)
-    style(ax, "w(u)")
+    ax.set_title("mixture: median posterior weight $w(u)$ on $R$", fontsize=10)
+    style(ax, "median $w(u)$")
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)

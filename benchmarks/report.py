@@ -1,5 +1,9 @@
 """Write a benchmark's Markdown section into BENCHMARKS.md (between markers, atomically), with the
-machine and date named."""
+machine and date named; and where benchmarks put their files.
+
+A benchmark rewrites tracked files — its section of BENCHMARKS.md, its figures and data in
+:data:`TRACKED_OUT` — only when run with ``--write``; otherwise its files go to :data:`SCRATCH`
+(under the git-ignored ``out/``) or a temporary folder, so that a plain run leaves the checkout clean."""
 
 from __future__ import annotations
 
@@ -13,6 +17,10 @@ from theory.fileio import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
+TRACKED_OUT = ROOT / "benchmarks" / "out"
+"""The tracked figures and data that BENCHMARKS.md links to: written only with ``--write``."""
+SCRATCH = ROOT / "out" / "benchmarks"
+"""Where a benchmark run without ``--write`` puts its files (``/out/`` is git-ignored)."""
 HEADER = "# Benchmarks\n\nEach section is written by the script it names; rerun the script to refresh it.\n"
 
 

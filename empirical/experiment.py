@@ -296,13 +296,17 @@ def _finished(row: RunRow | UnfinishedRun) -> RunRow:
 def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[str], seeds: Sequence[int], out: Path,
              device: torch.device, *, size: str = "cpu", steps: int | None = None, resume: bool = False,
              progress: bool = True, echo: Callable[[str], object] | None = print, memory_budget: int | None = None,
-             threads: int | None = 1, jobs: int = 1, aux_lengths: Sequence[int] | None = None) -> list[RunRow]:
+             threads: int | None = 1, jobs: int = 1, aux_lengths: Sequence[int] | None = None,
+             prepare: Callable[[], object] | None = None) -> list[RunRow]:
     """Every run of the grid (each checked before any is trained); returns their records in grid order
     (:class:`empirical.rows.RunRow`, what :mod:`empirical.report` and :mod:`empirical.certificate` take).
 
     On the CPU each process uses ``threads`` intra-op threads (default 1: these models are tiny, and
     more threads only contend); ``jobs`` > 1 trains that many runs at once in separate processes
-    (CPU only).  Results do not depend on ``jobs``.
+    (CPU only).  Results do not depend on ``jobs``.  ``prepare()`` is called once every run has been
+    checked (names, lengths, memory) and before anything is written: the command line marks or clears
+    its output folder there, so a refused grid leaves the folder as it was.  An interrupt terminates
+    the worker processes at once (:func:`theory.processes.parallel_imap`).
     """
     lengths = tuple(aux_lengths) if aux_lengths else None
     specs = [RunSpec(lang, a, r, s, size, steps, lengths if r != "ml" else None)
@@ -312,6 +316,8 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     check_int(jobs, "jobs =", minimum=1, error=InvalidExperimentConfig)
     for spec in {replace(s, seed=0) for s in specs}:
         check_memory(spec, device, memory_budget)
+    if prepare is not None:
+        prepare()
     out.mkdir(parents=True, exist_ok=True)
     if device.type != "cpu" or jobs == 1 or len(specs) == 1:
         if device.type == "cpu" and threads:
@@ -323,15 +329,16 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
             if echo is not None:
                 echo(summary_line(row))
         return rows
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from theory.processes import parallel_imap
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_in_worker, spec, out, str(device), resume, progress, threads) for spec in specs]
-        rows = []
-        for fut in futures:
-            row = fut.result()
-            rows.append(row)
-            if echo is not None:
-                echo(summary_line(row))
+    work = [(spec, out, str(device), resume, progress, threads) for spec in specs]
+    rows = []
+    for row in parallel_imap(_run_packed, work, jobs, start_method="spawn"):
+        rows.append(row)
+        if echo is not None:
+            echo(summary_line(row))
     return rows
+
+
+def _run_packed(args: tuple) -> RunRow:
+    return _run_in_worker(*args)

@@ -16,10 +16,11 @@ import csv
 import io
 import math
 import statistics
+from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
-from empirical.figures import save_figure
+from empirical.figures import ood_vs_gap, save_figure
 from empirical.reference_data import OOD_R1_CHANCE, PublishedRow, published
 from empirical.rows import RunRow, UnfinishedRun, finished_runs
 from theory.fileio import write_atomic
@@ -79,11 +80,17 @@ def _gap_cell(rs: Sequence[RunRow]) -> str:
         return "n/a"
     if not all(math.isfinite(g.gap_padded_hi) for g in gaps):
         return "+∞"
+    from constructions.check import scientific  # printed bounds round outward, so they still bound
+
     his = [g.gap_padded_hi for g in gaps]
-    spread = f" ({min(g.gap_padded_lo for g in gaps):.2e}–{max(his):.2e} over {len(gaps)} seeds)" if len(gaps) > 1 else ""
+    los = [max(g.gap_padded_lo, 0.0) for g in gaps]  # KL ≥ 0 (Gibbs): a negative lower bound says no more than 0
+    spread = (f" ({scientific(Fraction(min(los)), 'down')}–{scientific(Fraction(max(his)), 'up')} over {len(gaps)} seeds)"
+              if len(gaps) > 1 else "")
     if not all(g.gap_rigorous for g in gaps):
         return f"≈ {statistics.fmean(his):.2e}{spread}"
-    return f"[{statistics.fmean(g.gap_padded_lo for g in gaps):.2e}, {statistics.fmean(his):.2e}]{spread}"
+    mean_lo = sum(map(Fraction, los), Fraction(0)) / len(los)  # exact means of the bounds, then rounded outward
+    mean_hi = sum(map(Fraction, his), Fraction(0)) / len(his)
+    return f"[{scientific(mean_lo, 'down')}, {scientific(mean_hi, 'up')}]{spread}"
 
 
 def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-validation") -> str:
@@ -163,7 +170,7 @@ def _or_nan(x: float | None) -> float:
 
 def figure(rows: Sequence[RunRow | UnfinishedRun], path: Path, aggregation: str = "best-validation") -> bool:
     """Scatter of OOD R1 (y) against the certified saturation gap in nats per padded token (x, upper end
-    of the interval, log scale): one point per run.  Returns False when no run has a finite gap."""
+    of the interval; the gap axis of :func:`empirical.figures.gap_axis`, as in the appendix): one point per run.  Returns False when no run has a finite gap."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,17 +180,8 @@ def figure(rows: Sequence[RunRow | UnfinishedRun], path: Path, aggregation: str 
            if r.gap is not None and math.isfinite(r.gap.gap_padded_hi) and (ood := r.metric("ood_r1", aggregation)) is not None]
     if not pts:
         return False
-    colours = {"ml": "tab:blue", "adversarial": "tab:red", "oracle": "tab:green"}
-    markers = {"transformer": "o", "transformer-nopos": "x", "lstm": "s", "linear": "^", "ssm": "D"}
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    seen = set()
-    for r, hi, ood in pts:
-        key = (r.arch, r.regime)
-        ax.scatter(max(hi, 1e-12), ood, c=colours.get(r.regime, "k"), marker=markers.get(r.arch, "o"),
-                   label=f"{r.arch} {r.regime}" if key not in seen else None)
-        seen.add(key)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"certified saturation gap KL(P‖Q)/(T−1)  [{LOSS_UNIT}]")
+    ood_vs_gap(ax, [(r.arch, r.regime, hi, ood) for r, hi, ood in pts])  # the appendix's axis rule and markers
     ax.set_ylabel(f"OOD R1 ({aggregation})")
     ax.set_ylim(-0.05, 1.05)
     langs = sorted({r.language for r, _hi, _ood in pts})

@@ -74,9 +74,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from nonid.appendix import Options, check_output_dir, write_appendix
+    from nonid.appendix import Options, check_output_dir, compile_appendix, write_appendix
     from nonid.appendix.sources import NAME_WIDTH, READ_BACK, RERUN
-    from nonid.appendix.texcheck import check_latex, compile_pdf, latex_engine
+    from nonid.appendix.texcheck import check_latex, latex_engine
 
     check_output_dir(args.out, args.force)
     if args.from_path and (args.only or args.experiment or args.experiment_steps is not None):
@@ -129,12 +129,14 @@ def run(args: argparse.Namespace) -> int:
         if latex_engine() is None:
             how += "; --compile: no pdflatex installed"
         else:
-            ok, log = compile_pdf(out)
+            ok, log = compile_appendix(out)  # leaves DIR/appendix.pdf, listed in the manifest
             if not ok:
                 print(f"appendix.tex: pdflatex failed:\n{log}")
                 return 1
             how = "compiled with pdflatex (two-column article, booktabs, graphicx) and checked by the parser"
     names = ["appendix.tex", "appendix.md", "certificates.json", "timings.json", "manifest.json"]
+    if (out / "appendix.pdf").is_file():
+        names.insert(1, "appendix.pdf")
     names += [f"figures/{f.name}.{{pdf,png}}" for f in figures]
     if (out / "counterexample-anbn").is_dir():
         names.append("counterexample-anbn/")

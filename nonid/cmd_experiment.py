@@ -164,18 +164,21 @@ def run(args: argparse.Namespace) -> int:
     n = len(languages) * len(archs) * len(regimes) * args.seeds
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
           f"{args.seeds} seeds), size {args.size}, device {device}", flush=True)
-    if args.force and out.is_dir():
-        _start_afresh(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / MARKER).exists():
+
+    def prepare() -> None:  # every run checked: only now is the folder cleared (--force) and marked
         import json
 
-        write_atomic(out / MARKER, json.dumps({"format": "nonid-experiment-1", "experiment": args.name}, indent=2) + "\n")
+        if args.force and out.is_dir():
+            _start_afresh(out)
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / MARKER).exists():
+            write_atomic(out / MARKER, json.dumps({"format": "nonid-experiment-1", "experiment": args.name}, indent=2) + "\n")
+
     start = time.perf_counter()
     try:
         rows = run_grid(languages, archs, regimes, list(range(args.seeds)), out, device, size=args.size, steps=args.steps,
                         resume=args.resume, progress=not args.quiet, echo=lambda s: print(s, flush=True),
-                        threads=args.threads, jobs=args.jobs, aux_lengths=lengths)
+                        threads=args.threads, jobs=args.jobs, aux_lengths=lengths, prepare=prepare)
     except KeyboardInterrupt:
         raise Interrupted(f"finished runs and checkpoints are kept; continue with: {_resume_command(args)}") from None
     write_csv(rows, out / "results.csv")

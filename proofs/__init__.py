@@ -71,9 +71,12 @@ def select(checks: list[ProofCheck], patterns: Iterable[str]) -> list[ProofCheck
 def run(check: ProofCheck) -> Certificate:
     """Run one check and time it.  A check that crashes yields an ``unknown`` certificate carrying
     the exception: a crash is never reported as a verdict."""
+    from theory.processes import raise_if_interrupted
+
     start = time.perf_counter()
     try:
         cert = check.run()
+        raise_if_interrupted()  # a check cut short by Ctrl-C has no verdict, even if it returned one
     except Exception as exc:  # noqa: BLE001 - reported, not swallowed
         last = traceback.extract_tb(exc.__traceback__)[-1]
         cert = Certificate(

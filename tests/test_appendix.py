@@ -2,7 +2,8 @@
 
 One small appendix is generated twice per module (fixture ``built``) — a few proof checks, z3 at
 horizons 2 and 4, three alphas, a 60-step experiment, the compiled pair — and every test reads it.
-The .tex is compiled with pdflatex when installed, and always checked with the LaTeX-aware parser.
+The .tex is compiled with pdflatex when installed (and the PDF placed beside it), and always checked
+with the LaTeX-aware parser.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nonid.appendix import file_hashes
+from nonid.appendix import PDF, check_output_dir, compile_appendix, file_hashes
+from nonid.appendix.manifest import read_manifest
 from nonid.appendix.render import tex
 from nonid.appendix.texcheck import check_latex, compile_pdf, latex_engine
 from nonid.cli import main
@@ -104,6 +106,42 @@ def test_tex_compiles(built):
     if latex_engine():
         ok, log = compile_pdf(one)
         assert ok, log
+
+
+def test_figure_captions_keep_their_math_and_cite_docs_theory(built):
+    one, _two, _codes = built
+    text, md = (one / "appendix.tex").read_text(), (one / "appendix.md").read_text()
+    caption = next(line for line in text.splitlines() if line.startswith(r"\caption{ICL accuracy (the fraction"))
+    assert r"$Q_\varepsilon = (1 - \varepsilon) P + \varepsilon R$" in caption and r"$\varepsilon = 10^{-6}$" in caption
+    assert r"$\varepsilon = 10^{-6}$" in md and r"\$" not in caption  # math, not escaped dollars
+    assert "THEORY.md" not in text + md and "Statements are those of docs/theory.md." in text
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_compile_leaves_the_pdf_in_the_folder(tiny, tmp_path):
+    out, again = tmp_path / "appendix", tmp_path / "again"
+    for d in (out, again):
+        shutil.copytree(tiny, d)
+        ok, log = compile_appendix(d)
+        assert ok, log
+    pdf = (out / PDF).read_bytes()
+    assert pdf.startswith(b"%PDF") and pdf == (again / PDF).read_bytes()  # dates fixed: the same sources, the same bytes
+    assert PDF in read_manifest(out)  # listed, so a later `nonid appendix --out` replaces it as its own file
+    check_output_dir(out)  # without --force
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "appendix"]  # no temporary file left beside
+    assert file_hashes(out).keys() - file_hashes(tiny).keys() == {PDF}
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--quiet"]) == 0 and not (out / PDF).exists()
+
+
+def test_compile_without_pdflatex_writes_no_pdf(tiny, tmp_path, monkeypatch):
+    from nonid.appendix import texcheck
+
+    monkeypatch.setattr(texcheck, "latex_engine", lambda: None)
+    out = tmp_path / "appendix"
+    shutil.copytree(tiny, out)
+    with pytest.raises(FileNotFoundError, match="pdflatex is not installed"):
+        compile_appendix(out)
+    assert file_hashes(out) == file_hashes(tiny)
 
 
 @pytest.mark.parametrize("breakage, found", [
@@ -327,10 +365,17 @@ def test_bad_options_are_refused(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def _row(regime: str, loss: float, ood: float, gap: float | None = 1e-3) -> dict:
-    return {"name": f"L3-lstm-{regime}-s0", "language": "L3", "arch": "lstm", "regime": regime, "seed": 0,
-            "test_loss_padded": loss, "ood_r1": ood, "id_r1": 1.0, "ood_r2c": 1.0, "floor_padded": 0.084,
-            "gap_padded_lo": gap, "gap_padded_hi": gap, "gap_rigorous": True, "wall_s": 1.0}
+def _row(regime: str, loss: float, ood: float, gap: float | None = 1e-3, rigorous: bool = True):
+    from empirical.rows import GapRecord, RunRow
+
+    g = None if gap is None else GapRecord(
+        gap_lo=257 * gap, gap_hi=257 * gap, gap_padded_lo=gap, gap_padded_hi=gap, gap_token_lo=2 * gap, gap_token_hi=2 * gap,
+        floor_padded=0.084, floor_token=0.154, entropy=2.77, gap_prefixes=153, gap_method="rigorous", gap_rigorous=rigorous)
+    return RunRow(name=f"L3-lstm-{regime}-s0", language="L3", arch="lstm", regime=regime, seed=0, size="cpu", steps=None,
+                  aux_lengths=None, steps_done=20, wall_s=1.0, best_step=20, params=1287, test_exact=True, data="L3", step=20,
+                  test_loss_padded=loss, test_loss_token=loss, id_r1=1.0, id_r2=1.0, ood_r1=ood, ood_r2c=1.0,
+                  min_test_loss_padded=loss, min_test_loss_token=loss, max_id_r1=1.0, max_id_r2=1.0, max_ood_r1=ood,
+                  max_ood_r2c=1.0, gap=g, gap_note=None if g is not None else "no gap")
 
 
 def test_experiment_certificate_states_its_claim():
@@ -346,6 +391,6 @@ def test_experiment_certificate_states_its_claim():
     assert "OOD R1 range" in experiment_certificate(same).reason
     assert experiment_certificate(good[:2]).status.value == "unknown"
     assert experiment_certificate(good[:2] + [_row("oracle", 0.0852, 1.0, gap=None)]).status.value == "unknown"
-    float_only = [_row("ml", 0.0850, 0.3), _row("adversarial", 0.0851, 0.0), {**_row("oracle", 0.0852, 1.0), "gap_rigorous": False}]
+    float_only = [_row("ml", 0.0850, 0.3), _row("adversarial", 0.0851, 0.0), _row("oracle", 0.0852, 1.0, rigorous=False)]
     assert experiment_certificate(float_only).status.value == "unknown"  # a gap from one float pass certifies nothing
     assert "wall_s" not in json.dumps(c.to_dict()) and c.timings  # wall times are timings, never hashed

@@ -225,3 +225,29 @@ def test_a_distillation_stopped_by_its_step_cap_is_an_honest_unknown(tmp_path, c
     assert main(["check", str(out)]) == 1  # the re-check cannot verify it either
     one_line_error(capsys, main(["counterexample", "anbn", "--method", "distill", "--max-steps", "0", "--out",
                                  str(tmp_path / "e")]), "--max-steps 0 must be an int >= 1")
+
+
+def test_check_json_prints_exactly_one_json_document_and_human_lines_on_stderr(built, capsys):
+    capsys.readouterr()
+    assert main(["check", "--json", str(built)]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # the whole of stdout, nothing after it
+    assert doc["status"] == "verified" and captured.err.startswith(f"verified: {built}")
+
+
+def test_check_points_from_an_appendix_folder_to_its_pair(built, tmp_path, capsys):
+    appendix = tmp_path / "appendix"
+    appendix.mkdir()
+    shutil.copytree(built, appendix / "counterexample-anbn")
+    one_line_error(capsys, main(["check", str(appendix)]),
+                   f"no certificate.json here, but a counterexample folder inside it: try `nonid check {appendix / 'counterexample-anbn'}`")
+
+
+def test_counterexample_prints_its_size_estimate_before_building(tmp_path, capsys):
+    assert main(["counterexample", "anbn", "--n-max", "2", "--out", str(tmp_path / "p")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    est = next(i for i, line in enumerate(lines) if line.startswith("estimate: 2 models x "))
+    first_compile = next(i for i, line in enumerate(lines) if line.startswith("compiled "))
+    assert est < first_compile and "MB on disk" in lines[est] and "prefixes to check" in lines[est]
+    params = int(lines[est].split(" x ")[1].split(" parameters")[0].replace(",", ""))
+    assert f"{params:,} params" in lines[first_compile]  # the estimate is the model that is built

@@ -123,6 +123,63 @@ def test_parallel_imap_stops_its_workers_at_once_on_an_interrupt(python_sigint):
     assert time.perf_counter() - start < 10, "the parent waited for its workers"
 
 
+class _SwallowsAnInterrupt:
+    """A finalizer during which SIGINT arrives: Python prints "Exception ignored in …" and goes on."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the handler runs here; its KeyboardInterrupt is swallowed with the finalizer
+
+
+@pytest.fixture
+def remembered_sigint(python_sigint):
+    import theory.processes as processes
+
+    assert processes.install_sigint_handler()
+    yield
+    processes._PENDING = False
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # swallowed on purpose
+def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_next_commit(tmp_path, remembered_sigint):
+    from theory.fileio import write_atomic
+    from theory.processes import interrupt_pending
+
+    _SwallowsAnInterrupt()  # made and freed at once: the interrupt is lost to Python, not to us
+    assert interrupt_pending()
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(tmp_path / "result.json", "{}")
+    assert list(tmp_path.iterdir()) == [], "a file was committed after the interrupt"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # swallowed on purpose
+def test_a_command_whose_interrupt_was_swallowed_exits_130(capsys, python_sigint):
+    from theory.errors import exit_status
+
+    def body() -> int:
+        _SwallowsAnInterrupt()
+        return 0
+
+    assert exit_status("nonid", body) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "nonid: interrupted"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # swallowed on purpose
+def test_a_check_cut_short_by_a_swallowed_interrupt_records_no_verdict(remembered_sigint):
+    import proofs
+    from theory.certificate import Certificate, Status
+
+    def run() -> Certificate:
+        _SwallowsAnInterrupt()
+        return Certificate(check="fake", claim="a claim", status=Status.VERIFIED, method="exact", detail="")
+
+    check = next(iter(proofs.discover()))
+    from dataclasses import replace
+
+    with pytest.raises(KeyboardInterrupt):
+        proofs.run(replace(check, run=run))
+
+
 # ---- the command line -----------------------------------------------------------------------------
 def _interrupt_cli(args: list[str], after_s: float, cwd: Path) -> tuple[int, str, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -143,8 +143,14 @@ def exit_status(prog: str, call: Callable[[], int]) -> int:
     a verdict), a closed pipe 0."""
     import sys
 
+    from theory.processes import install_sigint_handler, interrupt_pending
+
+    install_sigint_handler()
     try:
-        return call()
+        status = call()
+        if interrupt_pending():  # an interrupt Python swallowed (inside a finalizer): still an interrupt
+            raise KeyboardInterrupt
+        return status
     except NonidError as e:
         print(f"{prog}: " + one_line(e), file=sys.stderr)
         return 2

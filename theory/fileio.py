@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
+from theory.processes import raise_if_interrupted
+
 __all__ = ["write_atomic", "make_temp_dir", "replace_directory", "output_dir_problem", "claimed_folder_problem",
            "walk_tree", "file_sha256"]
 
@@ -56,6 +58,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
+        raise_if_interrupted()  # a Ctrl-C Python swallowed somewhere still stops the commit
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -79,6 +82,7 @@ def replace_directory(tmp: str | os.PathLike[str], target: str | os.PathLike[str
     """Put the finished folder ``tmp`` at ``target`` by renames only (``tmp`` must be a sibling of
     ``target``): an existing ``target`` is first moved aside and removed afterwards, so a reader sees
     the old folder or the new one, never a mixture."""
+    raise_if_interrupted()  # a Ctrl-C Python swallowed somewhere still stops the commit
     tmp, target = Path(tmp), Path(target)
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))

@@ -23,6 +23,43 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+_PENDING = False  # set by the SIGINT handler of install_sigint_handler
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    global _PENDING
+    _PENDING = True
+    raise KeyboardInterrupt
+
+
+def install_sigint_handler() -> bool:
+    """Make SIGINT remembered as well as raised (when Python's own handler is in place; an ignored
+    SIGINT stays ignored).  Python swallows an exception raised inside a finalizer (``__del__``), so an
+    interrupt that lands there would be lost; :func:`raise_if_interrupted` at the points where work is
+    committed (a verdict recorded, a folder renamed into place) raises it again.  Returns whether the
+    handler was installed."""
+    import signal
+
+    global _PENDING
+    _PENDING = False
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return False
+    signal.signal(signal.SIGINT, _on_sigint)
+    return True
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`KeyboardInterrupt` if a SIGINT arrived since :func:`install_sigint_handler` (even
+    one Python swallowed): called before work is committed, so a lost interrupt still stops it."""
+    if _PENDING:
+        raise KeyboardInterrupt
+
+
+def interrupt_pending() -> bool:
+    """Whether a SIGINT arrived since :func:`install_sigint_handler`."""
+    return _PENDING
+
+
 def interruptible(call: Callable[[], R], cancel: Callable[[], None], *, poll_s: float = 0.05) -> R:
     """Run ``call()`` in a helper thread and return its result (or raise its exception).  On
     :class:`KeyboardInterrupt` in the waiting main thread, ``cancel()`` is called (it must make
@@ -48,6 +85,7 @@ def interruptible(call: Callable[[], R], cancel: Callable[[], None], *, poll_s: 
         raise
     if "error" in box:
         raise box["error"]  # type: ignore[misc]  # a BaseException instance stored by work()
+    raise_if_interrupted()
     return box["value"]  # type: ignore[return-value]  # set by work() when no error was stored
 
 

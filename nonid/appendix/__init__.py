@@ -5,7 +5,7 @@ certificates only.
 (nothing half-written is left on failure):
 
 * ``appendix.tex`` — one ``\\section`` (booktabs tables, figures from ``\\nonidfigdir``) stating each
-  lemma and proposition of THEORY.md with its certificates: claim, verdict (a ``falsified`` or
+  lemma and proposition of docs/theory.md with its certificates: claim, verdict (a ``falsified`` or
   ``unknown`` one is shown as such, with its reason), method, solver, horizon, numbers, versions, hash
   and a reproduction command;
 * ``appendix.md`` — the same content in Markdown;
@@ -15,6 +15,10 @@ certificates only.
 * ``counterexample-anbn/`` — when computed here, the compiled transformer pair (``nonid check`` re-verifies it);
 * ``manifest.json`` — every file above with its size and SHA-256 (:mod:`nonid.appendix.manifest`), written
   last: it is how a later run tells this appendix's files from a user's.
+
+:func:`compile_appendix` (``nonid appendix --compile``) then compiles ``appendix.tex`` with pdflatex and
+puts the PDF beside it as ``appendix.pdf`` (atomically, and listed in ``manifest.json``), byte-identical
+for the same ``appendix.tex`` and figures (``SOURCE_DATE_EPOCH`` fixes its dates and ID).
 
 The same certificates give byte-identical ``.tex``, ``.md``, ``certificates.json`` and figures, except
 the solver-seconds panel of ``z3-time-vs-horizon`` (measured times).
@@ -28,6 +32,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -37,10 +43,12 @@ from theory.certificate import CERTIFICATE_FORMAT, status_counts
 from theory.errors import InvalidArtifact
 from theory.fileio import file_sha256, make_temp_dir, output_dir_problem, replace_directory, write_atomic
 
+PDF = "appendix.pdf"
 OUTPUT_NAMES = frozenset({"appendix.tex", "appendix.md", "certificates.json", "timings.json", "figures", COUNTEREXAMPLE_DIR,
-                          MANIFEST})
+                          MANIFEST, PDF})
 
-__all__ = ["Entry", "Options", "check_output_dir", "collect", "load_entries", "write_appendix", "OUTPUT_NAMES"]
+__all__ = ["Entry", "Options", "check_output_dir", "collect", "compile_appendix", "load_entries", "write_appendix",
+           "OUTPUT_NAMES", "PDF"]
 
 
 def _listing(names: list[str], more: bool = False) -> str:
@@ -151,6 +159,71 @@ def write_appendix(out: str | os.PathLike[str], *, options: Options | None = Non
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return entries, figs
+
+
+SOURCE_DATE_EPOCH = "0"
+"""The date pdfTeX writes into the PDF (and derives its /ID from): fixed, so the same sources give the same bytes."""
+
+
+def _pdflatex(appendix_dir: Path, timeout: float) -> tuple[bool, str, bytes | None]:
+    """Compile ``appendix_dir``'s ``appendix.tex`` and ``figures/`` in a scratch copy, wrapped as in
+    :func:`nonid.appendix.texcheck.compile_pdf`; returns (ok, the log's error lines or tail, the PDF's bytes when ok)."""
+    from nonid.appendix import texcheck
+
+    engine = texcheck.latex_engine()
+    if engine is None:
+        raise FileNotFoundError("pdflatex is not installed")
+    with tempfile.TemporaryDirectory(prefix="nonid-tex-") as tmp:
+        t = Path(tmp)
+        shutil.copy(appendix_dir / "appendix.tex", t / "appendix.tex")
+        if (appendix_dir / "figures").is_dir():
+            shutil.copytree(appendix_dir / "figures", t / "figures")
+        (t / "main.tex").write_text(texcheck.WRAPPER)
+        env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "FORCE_SOURCE_DATE": "1"}
+        proc = subprocess.run([engine, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "main.tex"],
+                              cwd=t, capture_output=True, text=True, timeout=timeout, errors="replace", env=env)
+        log = (t / "main.log").read_text(errors="replace") if (t / "main.log").exists() else proc.stdout
+        errors = [ln for ln in log.splitlines() if ln.startswith("!") or "Undefined" in ln or "Missing character" in ln]
+        ok = proc.returncode == 0 and (t / "main.pdf").exists() and not errors
+        return ok, "\n".join(errors) if errors else "\n".join(log.splitlines()[-15:]), (t / "main.pdf").read_bytes() if ok else None
+
+
+def compile_appendix(out: str | os.PathLike[str], timeout: float = 120) -> tuple[bool, str]:
+    """Compile the appendix in ``out`` (``appendix.tex`` with its figures, in a two-column ``article``
+    loading booktabs and graphicx) with pdflatex and, when it compiles, put the PDF at ``out/appendix.pdf``
+    (:func:`theory.fileio.write_atomic`) and list it in ``manifest.json`` (rewritten atomically), so that a
+    later ``nonid appendix --out`` replaces it as one of its own files.  Returns (ok, the log's error lines
+    or tail), as :func:`nonid.appendix.texcheck.compile_pdf` does; when not ok no PDF is written (an
+    earlier ``appendix.pdf`` is left as it was).  The PDF's dates are fixed (``SOURCE_DATE_EPOCH``): the
+    same ``appendix.tex`` and figures give the same bytes.
+
+    If a file under ``out`` that the manifest does not list as it is (a user's) appears while pdflatex
+    runs, the PDF is removed again and the manifest left alone: ok is False and the log says why.
+
+    Raises:
+        FileNotFoundError: pdflatex is not installed (nothing is written).
+        InvalidArtifact: ``out`` is not an appendix folder (no readable ``manifest.json``).
+    """
+    target = Path(out)
+    before = read_manifest(target)
+    if before is None:
+        raise InvalidArtifact(f"{target}: not an appendix folder (no readable {MANIFEST} of `nonid appendix`)")
+    ok, log, pdf = _pdflatex(target, timeout)
+    if not ok or pdf is None:
+        return False, log
+    write_atomic(target / PDF, pdf)
+    os.chmod(target / PDF, 0o644)
+    text = manifest_json(target)
+    listed = {rel: (rec["bytes"], rec["sha256"]) for rel, rec in json.loads(text)["files"].items()}
+    others_now = {k: v for k, v in listed.items() if k != PDF}
+    if others_now != {k: v for k, v in before.items() if k != PDF}:
+        changed = sorted(k for k in set(others_now) | set(before) - {PDF} if others_now.get(k) != before.get(k))
+        (target / PDF).unlink(missing_ok=True)
+        return False, (f"{target}: files changed while pdflatex ran ({', '.join(changed[:3])}"
+                       f"{' and more' if len(changed) > 3 else ''}); {PDF} not kept, rerun the command")
+    write_atomic(target / MANIFEST, text)
+    os.chmod(target / MANIFEST, 0o644)
+    return True, log
 
 
 def _copy_counterexample(src: Path, dst: Path) -> None:

@@ -1,7 +1,7 @@
 """The appendix's content, independent of the output format: statements, tables and records, every
 number read from a certificate.
 
-:func:`sections` groups the entries by the statement of ``../shared/THEORY.md`` they certify and
+:func:`sections` groups the entries by the statement of ``docs/theory.md`` they certify and
 builds, for each group, its tables (:class:`Table`, plain-text cells) and one record per certificate;
 :mod:`nonid.appendix.render` writes them as LaTeX and Markdown.  A certificate that is ``falsified`` or
 ``unknown`` is kept, with its reason, in every table and record it belongs to.
@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from empirical.figures import tex_number
 from nonid.appendix.sources import READ_BACK, RERUN, Entry
 
 # (key, heading, statement; inline math between $…$, valid in LaTeX and in GitHub Markdown)
@@ -200,9 +201,15 @@ def versions(entry: Entry) -> str:
 
 
 # ---- tables ---------------------------------------------------------------------------------------------
+def _plain(v: Any) -> str:
+    """Certificate text inside a caption: never a math delimiter."""
+    return str(v).replace("$", "")
+
+
 @dataclass(frozen=True)
 class Table:
-    """A table of plain-text cells.  ``align``: one of l, r, c per column; ``wide``: spans both columns."""
+    """A table of plain-text cells and a caption of text with inline math between ``$…$``.  ``align``: one
+    of l, r, c per column; ``wide``: spans both columns."""
 
     label: str
     caption: str
@@ -237,7 +244,7 @@ def z3_table(entries: Sequence[Entry]) -> Table | None:
     if not seen:
         return None
     rows = tuple(seen[k] for k in sorted(seen))
-    return Table("tab:nonid-z3", "z3 proofs of Lemmas A, B and C by horizon L (modular encoding): row variables per "
+    return Table("tab:nonid-z3", "z3 proofs of Lemmas A, B and C by horizon $L$ (modular encoding): row variables per "
                  "model, variables and assertions in all, verdict.",
                  ("lemma", "L", "vars/model", "vars", "assertions", "status", "certificate"), "lrrrrll", rows)
 
@@ -253,8 +260,9 @@ def prop1_table(entries: Sequence[Entry]) -> Table | None:
                      f"{fmt(q.get('sampled_r1_q1'))} / {fmt(q.get('sampled_r1_q2'))}", fmt(q.get("ood_prompts")), status_cell(e)))
     if not rows:
         return None
-    return Table("tab:nonid-prop1", "Proposition 1: the R1-completer Q1 and the R1-violator Q2 per language. KL in "
-                 "nats per sequence (exact); OOD R1 greedy and sampled (exact probability).",
+    return Table("tab:nonid-prop1", "Proposition 1: the $R_1$-completer $Q_1$ and the $R_1$-violator $Q_2$ per language. "
+                 "$\\mathrm{KL}(P \\| Q_i)$ in nats per sequence (exact); OOD R1 (the fraction of OOD prompts completed to a "
+                 "word satisfying $R_1$) greedy and sampled (exact probability).",
                  ("certificate", "data", "KL(P||Q1)", "KL(P||Q2)", "OOD R1 greedy Q1/Q2", "sampled Q1/Q2", "OOD prompts",
                   "status"), "llllllrl", tuple(rows), wide=True)
 
@@ -272,8 +280,8 @@ def prop2_tables(entries: Sequence[Entry]) -> list[Table]:
                             fmt(q.get("acc_P", at.get("acc_P"))), fmt(acc_q if acc_q is not None else at.get("acc_Q")),
                             status_cell(e)))
     if summary:
-        out.append(Table("tab:nonid-prop2", "Proposition 2: the smallest number of examples n at which the ICL accuracy "
-                         "gap is certified, the certified KL bound, and the accuracies of P and Q there.",
+        out.append(Table("tab:nonid-prop2", "Proposition 2: the smallest number of examples $n$ at which the ICL accuracy "
+                         "gap is certified, the certified bound on $\\mathrm{KL}(P \\| Q)$, and the accuracies of $P$ and $Q$ there.",
                          ("certificate", "epsilon", "n", "KL(P||Q) <=", "acc P", "acc Q", "status"), "lrrrrrl",
                          tuple(summary)))
     for e in entries:
@@ -282,9 +290,10 @@ def prop2_tables(entries: Sequence[Entry]) -> list[Table]:
             rows = tuple((n, fmt(per_n[n].get("acc_P")), fmt(per_n[n].get("acc_Q")), fmt(per_n[n].get("acc_R")),
                           fmt(per_n[n].get("gap_lower")), fmt(per_n[n].get("median_w_lower")))
                          for n in sorted(per_n, key=int))
-            out.append(Table("tab:nonid-icl", f"ICL accuracy against the number of examples n: P, the mixture "
-                             f"Q_eps (eps = {fmt(_q(e, 'epsilon'))}) and the no-ICL model R; certified lower bound on the "
-                             "gap; median posterior weight w(u) of R (lower bound). From prop-2-icl-mixture.",
+            out.append(Table("tab:nonid-icl", f"ICL accuracy against the number of examples $n$: $P$, the mixture "
+                             f"$Q_\\varepsilon = (1 - \\varepsilon) P + \\varepsilon R$ ($\\varepsilon = "
+                             f"{_plain(tex_number(_q(e, 'epsilon', 'exact') or '?'))}$) and the no-ICL model $R$; certified lower "
+                             "bound on the gap; median posterior weight $w(u)$ of $R$ (lower bound). From prop-2-icl-mixture.",
                              ("n", "acc P", "acc Q_eps", "acc R", "gap >=", "median w >="), "rrrrrr", rows))
     return out
 
@@ -298,7 +307,7 @@ def prop3_tables(entries: Sequence[Entry]) -> list[Table]:
             rows.append((e.check, fmt(q.get("max_abs_dlogprob_upper")), fmt(q.get("prefixes")), fmt(sgd.get("loss_gap")),
                          fmt(sgd.get("ood_tv_mean")), fmt(adam.get("loss_gap")), status_cell(e)))
     if rows:
-        out.append(Table("tab:nonid-prop3", "Proposition 3: twins theta, T(theta). An upper bound of max |delta log q| over every prefix "
+        out.append(Table("tab:nonid-prop3", "Proposition 3: twins $\\theta$, $T(\\theta)$. An upper bound of max $|\\Delta \\log q|$ over every prefix "
                          "(rigorous enclosures of both real functions), then the loss gap (nats per sequence) and mean OOD total variation after 20 SGD steps, "
                          "and Adam's loss gap (reported, not certified).",
                          ("certificate", "max |dlogp| <=", "prefixes", "SGD loss gap", "SGD OOD TV", "Adam loss gap", "status"),
@@ -313,8 +322,9 @@ def prop3_tables(entries: Sequence[Entry]) -> list[Table]:
                                                                         fmt(by.get((f, a), {}).get("ood_tv_mean"))))
                           for a in alphas)
             header = ("alpha",) + tuple(c for f in fams for c in (f"{f} loss gap", f"{f} OOD TV"))
-            out.append(Table("tab:nonid-alpha", f"Fine-tuning gap against alpha (the same alpha on every head or MLP layer; "
-                             f"{fmt(_q(e, 'steps'))} SGD steps, lr {fmt(_q(e, 'lr'))}); status {status_cell(e)}. "
+            out.append(Table("tab:nonid-alpha", f"Fine-tuning gap against $\\alpha$ (the same $\\alpha$ on every head or MLP layer; "
+                             f"{_plain(fmt(_q(e, 'steps')))} SGD steps, lr {_plain(fmt(_q(e, 'lr')))}); status "
+                             f"{_plain(status_cell(e))}. "
                              "From finetuning-gap-vs-alpha.", header, "r" * len(header), rows2))
     return out
 
@@ -340,9 +350,10 @@ def empirical_table(entries: Sequence[Entry]) -> Table | None:
                              f"{pub['source']}, {pub['runs']} runs, {pub['aggregation']}" if pub else "not published"))
             agg = _q(e, "aggregation") or "best-validation"
             return Table("tab:nonid-empirical",
-                         f"Rule extrapolation, our runs ({agg}) beside the published numbers. Test loss in nats per token, "
-                         "padded convention; floor H(P)/(T-1) exact; gap = largest certified upper bound on KL(P||Q)/(T-1). "
-                         f"Status of the claim: {status_cell(e)}. From {e.check}.",
+                         f"Rule extrapolation, our runs ({_plain(agg)}) beside the published numbers. Losses in nats per padded token "
+                         "(sequences padded to length $T$, all $T-1$ targets counted); floor $H(P)/(T-1)$ exact; gap = largest "
+                         "certified upper bound on $\\mathrm{KL}(P \\| Q)/(T-1)$. "
+                         f"Status of the claim: {_plain(status_cell(e))}. From {_plain(e.check)}.",
                          ("language", "arch", "regime", "runs", "test loss", "floor", "gap <=", "ID R1", "OOD R1",
                           "published loss", "published ID R1", "published OOD R1", "published source"),
                          "lllrrrrrrrrrl", tuple(rows), wide=True)
@@ -364,7 +375,7 @@ def counterexample_table(entries: Sequence[Entry]) -> Table | None:
         return None
     return Table("tab:nonid-models", "Counterexample transformer pairs, checked on rigorous enclosures of the real "
                  "function of their weights: prefixes checked, upper bounds on the max total variation to the construction "
-                 "and on KL(P||Q) (nats per sequence), greedy OOD R1, for Q1 / Q2.",
+                 "and on $\\mathrm{KL}(P \\| Q)$ (nats per sequence), greedy OOD R1, for $Q_1$ / $Q_2$.",
                  ("certificate", "data", "prefixes", "max TV <= Q1/Q2", "KL <= Q1/Q2", "OOD R1 Q1/Q2", "status"),
                  "llrllll", tuple(rows), wide=True)
 
@@ -384,7 +395,7 @@ FIGURE_SECTION = {"z3-time-vs-horizon": "z3", "icl-accuracy-vs-n": "prop-2", "fi
 
 
 def sections(entries: Sequence[Entry], figures: Sequence[str] = ()) -> list[Section]:
-    """The non-empty sections, in THEORY.md order, each with its entries, tables and figure names."""
+    """The non-empty sections, in docs/theory.md order, each with its entries, tables and figure names."""
     out = {key: Section(key, heading, statement) for key, heading, statement in STATEMENTS}
     for e in entries:
         out[group_of(e.check)].entries.append(e)

@@ -3,7 +3,8 @@
 ``appendix.tex`` is one ``\\section`` to ``\\input`` into a paper whose preamble loads ``booktabs`` and
 ``graphicx``; figures are read from ``\\nonidfigdir`` (default ``figures/``, relative to the main file:
 ``\\def\\nonidfigdir{appendix/figures/}`` before the ``\\input`` when the appendix lives elsewhere).
-Everything is ASCII; text from certificates is escaped.
+Everything is ASCII; text from certificates is escaped.  Table and figure captions are text with inline math
+between ``$…$`` (:func:`tex_inline`, :func:`md_inline`): the text is escaped, the math kept as written.
 """
 
 from __future__ import annotations
@@ -52,6 +53,24 @@ def md(s: str) -> str:
     return re.sub(r"([\\|*_`<>\[\]])", r"\\\1", text)
 
 
+def _inline(s: str, text) -> str:
+    parts = str(s).split("$")
+    if len(parts) % 2 == 0:  # an unpaired $: all of it is text
+        return text(s)
+    return "".join(text(p) if i % 2 == 0 else "$" + "".join(ch if ord(ch) < 128 else f"[U+{ord(ch):04X}]" for ch in p) + "$"
+                   for i, p in enumerate(parts))
+
+
+def tex_inline(s: str) -> str:
+    """Text with inline math between ``$…$`` for LaTeX: the text escaped (:func:`tex`), the math as written."""
+    return _inline(s, tex)
+
+
+def md_inline(s: str) -> str:
+    """Text with inline math between ``$…$`` for (GitHub) Markdown: the text escaped (:func:`md`), the math as written."""
+    return _inline(s, md)
+
+
 def code(s: str) -> str:
     s = "".join(ch if ord(ch) < 128 else f"[U+{ord(ch):04X}]" for ch in str(s))
     return f"`{s}`" if "`" not in s else f"`` {s} ``"
@@ -67,7 +86,7 @@ def _intro(entries: Sequence[Entry], version: str) -> str:
             f"{n['falsified']} falsified, {n['unknown']} unknown); every number below is read from a certificate, "
             "and certificates.json beside this file holds each one in full with its SHA-256. A certificate's method "
             "says how its verdict was reached: exact rational arithmetic, symbolic (sympy), smt (z3), bound "
-            "(rigorous intervals) or exhaustive (every prefix, stated tolerance). Statements are those of THEORY.md.")
+            "(rigorous intervals) or exhaustive (every prefix, stated tolerance). Statements are those of docs/theory.md.")
     unchecked = sum(1 for e in entries if e.provenance == READ_BACK)
     rerun = sum(1 for e in entries if e.provenance == RERUN)
     if unchecked:
@@ -95,7 +114,7 @@ def _tex_table(t: C.Table) -> list[str]:
     width = r"\textwidth" if t.wide else r"\columnwidth"
     spec = "@{}" + t.align + "@{}"
     lines = [rf"\begin{{{env}}}[tbp]", r"\centering", r"\scriptsize",
-             rf"\caption{{{tex(t.caption)}}}\label{{{t.label}}}",
+             rf"\caption{{{tex_inline(t.caption)}}}\label{{{t.label}}}",
              rf"\resizebox{{\ifdim\width>{width}{width}\else\width\fi}}{{!}}{{%",
              rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
              " & ".join(tex(h) for h in t.header) + r" \\", r"\midrule"]
@@ -131,7 +150,7 @@ def _tex_figure(f: Figure) -> list[str]:
     env = "figure*" if f.wide else "figure"
     width = r"\textwidth" if f.wide else r"\columnwidth"
     return [rf"\begin{{{env}}}[tbp]", r"\centering", rf"\includegraphics[width={width}]{{\nonidfigdir {f.name}}}",
-            rf"\caption{{{tex(f.caption)}}}\label{{fig:nonid-{f.name}}}", rf"\end{{{env}}}", ""]
+            rf"\caption{{{tex_inline(f.caption)}}}\label{{fig:nonid-{f.name}}}", rf"\end{{{env}}}", ""]
 
 
 def latex(entries: Sequence[Entry], figures: Sequence[Figure], version: str) -> str:
@@ -157,7 +176,7 @@ def latex(entries: Sequence[Entry], figures: Sequence[Figure], version: str) -> 
 # ---- Markdown -------------------------------------------------------------------------------------------
 def _md_table(t: C.Table) -> list[str]:
     rows = [[code(c) if i == 0 and t.header[0] == "certificate" else md(c) for i, c in enumerate(row)] for row in t.rows]
-    return [f"*Table: {md(t.caption)}*", "", *markdown_table([md(h) for h in t.header], rows, t.align), ""]
+    return [f"*Table: {md_inline(t.caption)}*", "", *markdown_table([md(h) for h in t.header], rows, t.align), ""]
 
 
 def _md_record(e: Entry) -> list[str]:
@@ -191,7 +210,7 @@ def markdown(entries: Sequence[Entry], figures: Sequence[Figure], version: str) 
             lines += _md_table(t)
         for name in s.figures:
             f = by_name[name]
-            lines += [f"![{md(f.caption)}](figures/{f.name}.png)", "", f"*Figure: {md(f.caption)}* "
+            lines += [f"![{md(f.caption)}](figures/{f.name}.png)", "", f"*Figure: {md_inline(f.caption)}* "
                       f"([PDF](figures/{f.name}.pdf))", ""]
         for e in s.entries:
             lines += _md_record(e)

@@ -130,38 +130,48 @@ def _solve(q: _Query, timeout_ms: int, want: Sequence[str] = (), simple: bool = 
         return _Outcome("unknown", 0.0, "timeout: no time left of the timeout_ms budget for this query")
     from theory.processes import interruptible
 
-    ctx = z3.Context()
-    start = time.perf_counter()
-    s = z3.SimpleSolver(ctx=ctx) if simple else z3.Solver(ctx=ctx)
-    s.set("timeout", int(timeout_ms))
-    # z3's own SIGINT handler would turn a Ctrl-C into an "unknown" answer; with it off the interrupt
-    # reaches Python, cancels the query through ctx.interrupt() and propagates (never a verdict)
-    s.set("ctrl_c", False)
+    holder: dict[str, z3.Context] = {}
 
-    def parse_and_check() -> z3.CheckSatResult:
-        s.from_string(q.text())
-        return s.check()
+    def solve() -> _Outcome:
+        # Everything z3 owns is made, used and freed in this helper thread: a signal is delivered to
+        # the main thread only, so an interrupt can never land inside z3's finalizers (where Python
+        # would swallow it) — it reaches the main thread's wait and cancels the query instead.
+        ctx = holder.setdefault("ctx", z3.Context())
+        start = time.perf_counter()
+        s = z3.SimpleSolver(ctx=ctx) if simple else z3.Solver(ctx=ctx)
+        s.set("timeout", int(timeout_ms))
+        # z3's own SIGINT handler would turn a Ctrl-C into an "unknown" answer; with it off the
+        # interrupt reaches Python, which cancels the query through ctx.interrupt() and propagates
+        s.set("ctrl_c", False)
+        try:
+            s.from_string(q.text())
+            r = s.check()
+            if r == z3.unsat:
+                return _Outcome("unsat", time.perf_counter() - start)
+            if r == z3.unknown:
+                why = s.reason_unknown()
+                if "interrupted" in why:  # a SIGINT that reached z3 all the same: an interrupt, not an answer
+                    raise KeyboardInterrupt
+                return _Outcome("unknown", time.perf_counter() - start,
+                                f"timeout: z3 stopped at the {timeout_ms} ms budget ({why})"
+                                if "timeout" in why or "canceled" in why else f"z3 returned unknown: {why}")
+            m = s.model()
+            shown: list[tuple[str, str]] = []
+            for d in sorted(m.decls(), key=lambda d: d.name()):
+                if d.arity() == 0 and len(shown) < MAX_COUNTERMODEL_ENTRIES:
+                    shown.append((d.name(), str(m[d])))
+            values = {name: m.eval(z3.Real(name, ctx), model_completion=True).as_fraction() for name in want}
+            return _Outcome("sat", time.perf_counter() - start, model=tuple(shown), values=values)
+        finally:
+            holder.clear()  # the last references go here, in this thread
+            del s, ctx
 
-    r = interruptible(parse_and_check, ctx.interrupt)
-    if r == z3.unsat:
-        return _Outcome("unsat", time.perf_counter() - start)
-    if r == z3.unknown:
-        why = s.reason_unknown()
-        if "interrupted" in why:  # a SIGINT that reached z3 all the same: an interrupt, not an answer
-            raise KeyboardInterrupt
-        return _Outcome("unknown", time.perf_counter() - start,
-                        f"timeout: z3 stopped at the {timeout_ms} ms budget ({why})" if "timeout" in why or "canceled" in why
-                        else f"z3 returned unknown: {why}")
-    m = s.model()
-    shown: list[tuple[str, str]] = []
-    for d in sorted(m.decls(), key=lambda d: d.name()):
-        if d.arity() == 0 and len(shown) < MAX_COUNTERMODEL_ENTRIES:
-            shown.append((d.name(), str(m[d])))
-    values = {}
-    for name in want:
-        v = m.eval(z3.Real(name, ctx), model_completion=True)
-        values[name] = v.as_fraction()
-    return _Outcome("sat", time.perf_counter() - start, model=tuple(shown), values=values)
+    def cancel() -> None:
+        ctx = holder.get("ctx")
+        if ctx is not None:
+            ctx.interrupt()
+
+    return interruptible(solve, cancel)
 
 
 def _budget(variables: int, max_variables: int) -> str:
