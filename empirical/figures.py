@@ -43,8 +43,13 @@ def save_figure(fig: Any, stem: str | os.PathLike[str], formats: Sequence[str] =
     Raises:
         OSError: the folder cannot be written (files already written stay; none is half-written).
     """
+    import logging
+
     import matplotlib.pyplot as plt
 
+    # fontTools, subsetting an embedded TrueType font (pdf.fonttype 42), warns on stderr that the font's
+    # own creation date "seems very low": harmless, and not a line a user should have to read
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []

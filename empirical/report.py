@@ -71,6 +71,14 @@ def _groups(rows: Sequence[RunRow | UnfinishedRun]) -> dict[tuple[str, str, str]
     return groups
 
 
+def _upper(x: float, measured: bool) -> str:
+    """A certified upper bound printed rounded up (so it still bounds); a float measurement, or a
+    non-finite value, as it is."""
+    from constructions.check import scientific
+
+    return f"{x:.2e}" if measured or not math.isfinite(x) else scientific(Fraction(x), "up")
+
+
 def _gap_cell(rs: Sequence[RunRow]) -> str:
     """The gap of a group of seeds: ``[lo, hi]`` certified (of the mean over seeds), then the spread
     ``(a–b over n seeds)`` when there are several; ``+∞`` when a seed's gap is unbounded, ``≈ x`` when
@@ -156,7 +164,8 @@ def regime_comparison(rows: Sequence[RunRow | UnfinishedRun], aggregation: str =
         out.append(f"- **{lang} {arch}**: mean test loss ({LOSS_UNIT}) ml {loss['ml']:.5f} / adversarial "
                    f"{loss['adversarial']:.5f} / oracle {loss['oracle']:.5f} — spread {100 * spread:.1f} % "
                    f"({'within' if spread <= 0.10 else 'NOT within'} 10 %); {largest} per regime "
-                   f"{gaps['ml']:.2e} / {gaps['adversarial']:.2e} / {gaps['oracle']:.2e}; OOD R1 {ood['ml']:.3f} / "
+                   f"{_upper(gaps['ml'], measured)} / {_upper(gaps['adversarial'], measured)} / "
+                   f"{_upper(gaps['oracle'], measured)}; OOD R1 {ood['ml']:.3f} / "
                    f"{ood['adversarial']:.3f} / {ood['oracle']:.3f}"
                    + (" (published, for the position paper's Transformer only, best-validation, n ≤ 128: "
                       "0.462 / 0.000 / 0.830)." if lang == "L3" else "."))
