@@ -21,6 +21,7 @@ SCRIPTS = (
     ("benchmarks.bench_appendix", []),
     ("benchmarks.bench_enclosure", []),
     ("benchmarks.bench_cli", []),
+    ("benchmarks.bench_steps", []),
 )
 
 

@@ -19,7 +19,7 @@ import stat
 from pathlib import Path
 
 from theory.errors import InvalidArtifact, NonidError
-from theory.fileio import output_dir_problem, walk_tree
+from theory.fileio import walk_tree
 
 DIRECTORY_FORMAT = "nonid-counterexample-2"
 """Format 2: checked on rigorous enclosures, verdict bounds fixed by the method (``kl_bound`` recorded)."""
@@ -117,30 +117,23 @@ def check_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> No
     Raises:
         InvalidArtifact: naming the path (and the first foreign files).
     """
+    from theory.fileio import claimed_folder_problem
+
+    problem = claimed_folder_problem(out, "counterexample", marker="config.json", is_ours=_is_counterexample,
+                                     foreign=foreign_entries, force=overwrite)
+    if problem:
+        raise InvalidArtifact(problem)
+
+
+def _is_counterexample(folder: Path) -> bool:
+    """Whether ``folder`` holds the ``config.json`` of a format ``nonid counterexample`` writes or wrote."""
     from theory.jsonio import SMALL_FILE_LIMITS, read_json_file
 
-    problem = output_dir_problem(out)
-    if problem:
-        raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
-    target = Path(out)
     try:
-        if target.is_dir() and any(target.iterdir()):
-            foreign = foreign_entries(target)
-            if foreign:
-                raise InvalidArtifact(f"{target}: directory is not empty and holds {', '.join(foreign)}, which "
-                                      "`nonid counterexample` did not write; --force will not delete it")
-            try:  # --force deletes the old directory: only ever one that `nonid counterexample` wrote
-                config = read_json_file(target / "config.json", limits=SMALL_FILE_LIMITS)
-                ours = isinstance(config, dict) and config.get("format") in (DIRECTORY_FORMAT, *EARLIER_FORMATS)
-            except NonidError:
-                ours = False
-            if not ours:
-                raise InvalidArtifact(f"{target}: directory is not empty and is not one written by `nonid counterexample` "
-                                      f"(no config.json of format {DIRECTORY_FORMAT!r}); --force will not delete it")
-            if not overwrite:
-                raise InvalidArtifact(f"{target}: directory is not empty (an earlier counterexample: pass --force to replace it)")
-    except OSError as e:  # a folder we may not list
-        raise InvalidArtifact(f"output directory {str(out)!r} is unusable ({e.strerror or e})") from None
+        config = read_json_file(folder / "config.json", limits=SMALL_FILE_LIMITS)
+    except NonidError:
+        return False
+    return isinstance(config, dict) and config.get("format") in (DIRECTORY_FORMAT, *EARLIER_FORMATS)
 
 
 def folder_to_check_problem(directory: str | os.PathLike[str]) -> str | None:

@@ -71,6 +71,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+# Measured on the project's 2-core machine (BENCHMARKS.md, the appendix and prove sections): seconds of
+# an average proof check, of one lemma's z3 proof at horizon 10 (fourfold per two horizons either way),
+# of one fine-tuning twin, and of building and checking the model pair.  The estimate is "about".
+_CHECK_S, _HORIZON_S, _ALPHA_S, _MODELS_S = 1.3, 0.8, 0.25, 3.0
+
+
+def _estimate(args: argparse.Namespace, horizons: tuple, alphas: tuple, steps: int) -> str:
+    """The one line printed before the work: what will be computed and a rough time on 2 cores."""
+    import proofs
+    from empirical.names import estimate_seconds
+
+    checks = len(proofs.select(proofs.discover(), args.only))
+    z3 = sum(_HORIZON_S * 4 ** ((h - 10) / 2) for h in horizons)
+    runs = 0 if args.experiment or steps == 0 else 3
+    train = estimate_seconds([args.experiment_arch], ["ml", "adversarial", "oracle"], 1, steps, "cpu") if runs else 0.0
+    total = checks * _CHECK_S + 3 * z3 + len(alphas) * 3 * _ALPHA_S + (train or 0.0) + (0 if args.no_models else _MODELS_S)
+    def many(n: int, word: str) -> str:
+        return f"{n} {word}" + ("" if n == 1 else "s")
+
+    parts = [many(checks, "proof check"), f"z3 series at {many(len(horizons), 'horizon')}" if horizons else "",
+             f"fine-tuning series of {many(len(alphas), 'alpha')}" if alphas else "",
+             f"experiment {runs} runs x {steps:,} steps" if runs else "", "" if args.no_models else "the model pair"]
+    return f"estimate: {', '.join(p for p in parts if p)}; about {total:.0f} s on 2 cores"
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -109,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         load_rows(args.experiment)  # an unreadable experiment folder too (bounded reads: cheap)
     options = Options(only=tuple(args.only), horizons=horizons, alphas=alphas, experiment_dir=args.experiment,
                       experiment_steps=steps, experiment_arch=args.experiment_arch, models=not args.no_models)
+    if not args.from_path:
+        print(_estimate(args, horizons, alphas, steps), flush=True)
     start = time.perf_counter()
     echo = (lambda _m: None) if args.quiet else (lambda m: print(m, flush=True))
     if not args.quiet:

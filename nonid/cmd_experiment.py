@@ -66,12 +66,14 @@ OUTPUT_FILES = ("results.csv", "report.md", "ood_r1_vs_gap.png", MARKER)
 RUN_FILES = ("checkpoint.pt", "result.json")
 
 
+def _is_ours(folder: Path) -> bool:
+    return (folder / MARKER).is_file() and not (folder / MARKER).is_symlink()
+
+
 def _foreign(folder: Path) -> list[str]:
     """Entries of ``folder`` this command did not write: anything but its output files and run folders
     holding only run files (and the temporary files of an atomic write, ``.name.*``)."""
     names = sorted(p.name for p in folder.iterdir())
-    if MARKER not in names:
-        return [f"no {MARKER}"] + names[:2]
     bad = []
     for name in names:
         p = folder / name
@@ -127,9 +129,10 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
             check_regime(get_language(lang), regime)
     if args.resume and args.force:
         raise InvalidExperimentConfig("--resume continues the runs in --out and --force replaces them: give one")
-    problem = claimed_folder_problem(args.out, "experiment", _foreign, force=args.force, resume=args.resume)
+    problem = claimed_folder_problem(args.out, "experiment", marker=MARKER, is_ours=_is_ours, foreign=_foreign,
+                                     force=args.force, resume=args.resume, replace=False)
     if problem:
-        raise InvalidExperimentConfig(f"--out {problem}")
+        raise InvalidExperimentConfig(f"--out: {problem}")
     return languages, archs, regimes, lengths
 
 
@@ -164,6 +167,13 @@ def run(args: argparse.Namespace) -> int:
     n = len(languages) * len(archs) * len(regimes) * args.seeds
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
           f"{args.seeds} seeds), size {args.size}, device {device}", flush=True)
+    from empirical.names import DEFAULT_STEPS, estimate_seconds
+
+    seconds = estimate_seconds(archs, regimes, len(languages) * args.seeds, args.steps, args.size, args.jobs)
+    steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.size]
+    when = (f"about {seconds:.0f} s on 2 CPU cores" if seconds is not None and device.type == "cpu"
+            else "no time estimate for this size and device (the memory check runs before training)")
+    print(f"estimate: {n} runs × up to {steps:,} steps, {when}", flush=True)
 
     def prepare() -> None:  # every run checked: only now is the folder cleared (--force) and marked
         import json

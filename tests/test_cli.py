@@ -91,7 +91,7 @@ REFUSED_EARLY = [
     (["experiment", "rule-extrapolation", "--language", "L1", "--regime-lengths", "6", "--out", "{d}/e"],
      "--regime-lengths applies to the adversarial and oracle regimes only"),
     (["experiment", "rule-extrapolation", "--resume", "--force", "--out", "{d}/e"], "give one"),
-    (["experiment", "rule-extrapolation", "--out", "{d}/foreign"], "which `nonid experiment` did not write"),
+    (["experiment", "rule-extrapolation", "--out", "{d}/foreign"], "is not an earlier output of `nonid experiment`"),
     (["appendix", "--out", "{d}/a", "--experiment", "{d}/missing"], "missing"),
     (["appendix", "--out", "{d}/a", "--experiment-arch", "lstn"], "did you mean 'lstm'?"),
 ]
@@ -139,7 +139,7 @@ def test_experiment_out_holding_an_earlier_output_needs_resume_or_force(tmp_path
     base = ["experiment", "rule-extrapolation", "--arch", "linear", "--regime", "ml", "--seeds", "1", "--steps", "2",
             "--quiet", "--out", str(out)]
     assert main(base) == 2
-    assert "holds an earlier `nonid experiment` output: pass --resume to continue it or --force" in capsys.readouterr().err
+    assert "(an earlier output of `nonid experiment`: pass --force to replace it or --resume to continue it)" in capsys.readouterr().err
     (out / "L3-linear-ml-s0" / "draft.tex").write_text("a user's file\n")
     assert main(base + ["--force"]) == 2  # a file it did not write: never deleted, not even with --force
     assert "L3-linear-ml-s0/draft.tex" in capsys.readouterr().err

@@ -448,3 +448,18 @@ def test_progress_line_names_each_loss_unit(tmp_path, capsys):
     last = [line for line in capsys.readouterr().err.splitlines() if "[tiny]" in line][-1]
     assert last.startswith("  [tiny] step 10/10  train ") and " nats/token  regime " in last
     assert " nats/seq  test " in last and last.endswith("s)") and "nats/padded token" in last
+
+
+def test_the_light_name_lists_match_the_presets_and_architectures():
+    """empirical.names (importable without torch, for refusing options early) and the modules that
+    build on it name the same sizes, step counts and architectures."""
+    from empirical.architectures import SIZES
+    from empirical.experiment import PRESETS
+    from empirical.names import ARCHITECTURES, CPU_SECONDS_PER_STEP, DEFAULT_STEPS, SIZE_NAMES, estimate_seconds
+
+    assert tuple(PRESETS) == SIZE_NAMES and set(SIZES) == set(SIZE_NAMES)
+    assert {k: p.train.steps for k, p in PRESETS.items()} == DEFAULT_STEPS
+    assert set(CPU_SECONDS_PER_STEP) == set(ARCHITECTURES)
+    one = estimate_seconds(["lstm"], ["ml"], 1, None, "cpu")
+    assert one is not None and estimate_seconds(["lstm"], ["ml", "oracle"], 2, None, "cpu") > 2 * one
+    assert estimate_seconds(["lstm"], ["ml"], 1, None, "paper") is None

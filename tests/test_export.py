@@ -173,7 +173,7 @@ def test_force_never_deletes_a_folder_that_is_not_a_counterexample(tmp_path, cap
     d.mkdir()
     (d / "config.json").write_text(json.dumps({"format": "my-own-config"}))
     one_line_error(capsys, main(["counterexample", "anbn", "--out", str(d), "--n-max", "2", "--force"]),
-                   "is not one written by `nonid counterexample`")
+                   "is not an earlier output of `nonid counterexample`")
     (d / "config.json").write_text('{"format": ' + "1" * 5000 + "}")  # unreadable as bounded JSON: not ours either
     one_line_error(capsys, main(["counterexample", "anbn", "--out", str(d), "--n-max", "2", "--force"]),
                    "--force will not delete it")

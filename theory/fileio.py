@@ -7,10 +7,12 @@
 * :func:`output_dir_problem` — the checks every output folder passes before any work starts (each
   writer adds its own rule on what it may replace: a counterexample folder only if it is one, an
   appendix folder only if its manifest lists everything in it);
-* :func:`claimed_folder_problem` — the one rule on a non-empty output folder that commands which
-  continue their own work (``nonid experiment``) apply: a folder that is not this command's earlier
-  output is refused even with ``--force``; an earlier one needs ``--resume`` (continue) or ``--force``
-  (start afresh), and the refusal says which;
+* :func:`claimed_folder_problem` — the one rule on a non-empty output folder, for every command that
+  writes one: a folder that is not this command's earlier output, or holds anything it did not write,
+  is refused even with ``--force``; an earlier one needs ``--force`` (or ``--resume``, where the
+  command continues its own work), and the refusal says which (``nonid appendix`` applies the same rule
+  through its manifest, which lists every file it wrote with its SHA-256: an unchanged earlier appendix
+  is regenerated as it is, one with a user's file or edit is replaced only with ``--force``);
 * :func:`walk_tree` — the one walk of a folder (links never followed, no recursion) those rules use;
 * :func:`file_sha256` — the SHA-256 of a file, read in 1 MiB chunks.
 
@@ -119,30 +121,43 @@ def output_dir_problem(out: str | os.PathLike[str], *, replace: bool = True) -> 
     return None
 
 
-def claimed_folder_problem(out: str | os.PathLike[str], command: str, foreign: Callable[[Path], list[str]], *,
-                           force: bool, resume: bool) -> str | None:
-    """Why ``nonid COMMAND --out OUT`` may not write into ``out``, or ``None``.  ``foreign(folder)`` lists
-    the entries of a non-empty folder that ``command`` did not write (its marker file missing counts as
-    one).  A folder with foreign entries is refused even with ``--force`` (never delete a user's file);
-    an earlier output of ``command`` needs ``--resume`` or ``--force``.  An empty or missing folder is
-    fine.  :func:`output_dir_problem` (``replace=False``) is checked first."""
-    problem = output_dir_problem(out, replace=False)
+def claimed_folder_problem(out: str | os.PathLike[str], command: str, *, marker: str,
+                           is_ours: Callable[[Path], bool], foreign: Callable[[Path], list[str]],
+                           force: bool, resume: bool | None = None, replace: bool = True,
+                           own_needs_force: bool = True) -> str | None:
+    """The one output-folder rule of the command line: why ``nonid COMMAND --out OUT`` may not write
+    into ``out``, or ``None``.
+
+    * :func:`output_dir_problem` first (``replace``: the folder is renamed into place wholesale).
+    * A missing or empty folder is fine.
+    * A folder that is not an earlier output of ``command`` (``is_ours`` false: its ``marker`` missing
+      or not of the command's format) is refused, even with ``--force``: a user's folder is never
+      deleted.  So is an earlier output holding entries ``command`` did not write (``foreign``, in
+      the order found): never deleted either.
+    * An earlier output needs ``--force`` (replace it) or, where the command continues its own work
+      (``resume`` is not None), ``--resume``; with ``own_needs_force=False`` (an output regenerated
+      from scratch, whose ``foreign`` check already covers every user edit) it is replaced as it is.
+    """
+    problem = output_dir_problem(out, replace=replace)
     if problem:
-        return f"{os.fspath(out)!r} {problem}"
+        return f"output directory {os.fspath(out)!r} {problem}"
     target = Path(out)
     try:
         if not target.is_dir() or not any(target.iterdir()):
             return None
+        if not is_ours(target):
+            return (f"{target}: directory is not empty and is not an earlier output of `nonid {command}` (no {marker} "
+                    "of its format); --force will not delete it: choose another folder or empty it yourself")
         alien = foreign(target)
-    except OSError as e:
-        return f"{os.fspath(out)!r} is unusable ({e.strerror or e})"
+    except OSError as e:  # a folder we may not list
+        return f"output directory {os.fspath(out)!r} is unusable ({e.strerror or e})"
     if alien:
         shown = ", ".join(alien[:3]) + (" and more" if len(alien) > 3 else "")
-        return (f"{target}: folder is not empty and holds {shown}, which `nonid {command}` did not write; "
-                "neither --resume nor --force will use it: choose another folder")
-    if not (force or resume):
-        return (f"{target}: holds an earlier `nonid {command}` output: pass --resume to continue it or --force to "
-                "start afresh (its files are replaced)")
+        return (f"{target}: directory is not empty and holds {shown}, which `nonid {command}` did not write; "
+                "--force will not delete it")
+    if own_needs_force and not (force or resume):
+        how = "pass --force to replace it" + (" or --resume to continue it" if resume is not None else "")
+        return f"{target}: directory is not empty (an earlier output of `nonid {command}`: {how})"
     return None
 
 
