@@ -14,6 +14,7 @@ import sys
 import time
 
 from benchmarks.report import ROOT
+from theory.tables import markdown_table
 
 SOURCE = ("theory", "constructions", "empirical", "nonid", "proofs")
 
@@ -42,9 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         files = _files(rev)
         top = sorted(files.items(), key=lambda kv: -kv[1])[:3]
-        rows.append(f"| {label} | {len(files)} | {sum(files.values()):,} | " + ", ".join(f"`{p}` {n}" for p, n in top) + " |")
-    body = ("| revision | Python files (source folders) | lines | largest modules (lines) |\n|---|---|---|---|\n"
-            + "\n".join(rows))
+        rows.append([label, len(files), f"{sum(files.values()):,}", ", ".join(f"`{p}` {n}" for p, n in top)])
+    body = "\n".join(markdown_table(["revision", "Python files (source folders)", "lines", "largest modules (lines)"], rows))
     if args.suite:
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q"], cwd=ROOT, capture_output=True, text=True)

@@ -27,6 +27,7 @@ import torch
 
 from constructions.enclosure import enclose
 from constructions.transformer import DecoderTransformer, TransformerConfig
+from theory.tables import markdown_table
 
 
 def _best(fn, repeat: int = 3) -> float:
@@ -44,7 +45,7 @@ def _binary(length: int) -> tuple[list[str], list[str]]:
     return words, prefixes
 
 
-def bench_throughput(device: str = "cpu", length: int = 12, d_model: int = 64, n_layers: int = 2) -> list[str]:
+def bench_throughput(device: str = "cpu", length: int = 12, d_model: int = 64, n_layers: int = 2) -> list[list[str]]:
     cfg = TransformerConfig(alphabet="ab", d_model=d_model, n_heads=4, d_head=d_model // 4, d_mlp=4 * d_model,
                             n_layers=n_layers, max_len=length + 1, dtype="float64", seed=1)
     net = DecoderTransformer(cfg).to(device)
@@ -68,11 +69,11 @@ def bench_throughput(device: str = "cpu", length: int = 12, d_model: int = 64, n
     tf = _best(bare, 2 if length > 16 else 3)
     te = _best(rigorous, 1 if length > 16 else 3)
     e = box["e"]
-    return [f"| d_model {d_model} × {n_layers} layers, float64, {device} | {len(prefixes):,} | {tf:.3f} | {te:.3f} | "
-            f"{te / tf:.1f}× | {e.max_radius:.2e} |"]
+    return [[f"d_model {d_model} × {n_layers} layers, float64, {device}", f"{len(prefixes):,}", f"{tf:.3f}", f"{te:.3f}",
+             f"{te / tf:.1f}×", f"{e.max_radius:.2e}"]]
 
 
-def bench_radii(skip_distill: bool) -> list[str]:
+def bench_radii(skip_distill: bool) -> list[list[str]]:
     from constructions.check import check_pair
     from constructions.export import METHOD_BOUNDS, build_pair, case_prefixes, load_case
 
@@ -81,26 +82,27 @@ def bench_radii(skip_distill: bool) -> list[str]:
     rows = []
     pair = build_pair(case, "compile")
     q = pair.certificate.quantities
-    rows.append(f"| compiled aⁿbⁿ pair (n ≤ 16) | {len(ps):,} | {q['q1']['max_logprob_radius_upper']}, "
-                f"{q['q2']['max_logprob_radius_upper']} | {q['q1']['max_tv_upper']}, {q['q2']['max_tv_upper']} | "
-                f"{q['q1']['kl_upper']}, {q['q2']['kl_upper']} | {pair.certificate.status.value} |")
+    rows.append(["compiled aⁿbⁿ pair (n ≤ 16)", f"{len(ps):,}",
+                 f"{q['q1']['max_logprob_radius_upper']}, {q['q2']['max_logprob_radius_upper']}",
+                 f"{q['q1']['max_tv_upper']}, {q['q2']['max_tv_upper']}", f"{q['q1']['kl_upper']}, {q['q2']['kl_upper']}",
+                 f"{pair.certificate.status.value}"])
     if not skip_distill:
         dpair = build_pair(case, "distill", device="cpu")
         q = dpair.certificate.quantities
-        rows.append(f"| distilled aⁿbⁿ pair (n ≤ 16, float32 weights) | {len(ps):,} | {q['q1']['max_logprob_radius_upper']}, "
-                    f"{q['q2']['max_logprob_radius_upper']} | {q['q1']['max_tv_upper']}, {q['q2']['max_tv_upper']} | "
-                    f"{q['q1']['kl_upper']}, {q['q2']['kl_upper']} | {dpair.certificate.status.value} "
-                    f"(bounds {METHOD_BOUNDS['distill']}) |")
+        rows.append(["distilled aⁿbⁿ pair (n ≤ 16, float32 weights)", f"{len(ps):,}",
+                     f"{q['q1']['max_logprob_radius_upper']}, {q['q2']['max_logprob_radius_upper']}",
+                     f"{q['q1']['max_tv_upper']}, {q['q2']['max_tv_upper']}", f"{q['q1']['kl_upper']}, {q['q2']['kl_upper']}",
+                     f"{dpair.certificate.status.value} (bounds {METHOD_BOUNDS['distill']})"])
     net = DecoderTransformer(TransformerConfig(alphabet="ab", d_model=64, n_heads=4, d_head=16, d_mlp=256,
                                                max_len=ps.max_length + 1, seed=3))
     rnd = check_pair(case, net, net, ps)
     q = rnd.quantities
-    rows.append(f"| random d_model 64 × 2 (pre-LN) | {len(ps):,} | {q['q1']['max_logprob_radius_upper']} | "
-                f"{q['q1']['max_tv_upper']} | {q['q1']['kl_upper']} | {rnd.status.value} (as it must be) |")
+    rows.append(["random d_model 64 × 2 (pre-LN)", f"{len(ps):,}", f"{q['q1']['max_logprob_radius_upper']}",
+                 f"{q['q1']['max_tv_upper']}", f"{q['q1']['kl_upper']}", f"{rnd.status.value} (as it must be)"])
     return rows
 
 
-def bench_commands() -> list[str]:
+def bench_commands() -> list[list[str]]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cx"
@@ -108,12 +110,12 @@ def bench_commands() -> list[str]:
                        capture_output=True)
         t0 = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "nonid", "check", str(out)], capture_output=True, text=True)
-        rows.append(f"| `nonid check` on the default aⁿbⁿ pair (n ≤ 16) | {time.perf_counter() - t0:.1f} | < 5 | "
-                    f"exit {r.returncode} |")
+        rows.append(["`nonid check` on the default aⁿbⁿ pair (n ≤ 16)", f"{time.perf_counter() - t0:.1f}", "< 5",
+                     f"exit {r.returncode}"])
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "nonid", "prove"], capture_output=True, text=True)
     last = (r.stdout.strip().splitlines() or ["?"])[-1]
-    rows.append(f"| `nonid prove` (every check) | {time.perf_counter() - t0:.1f} | < 30 | exit {r.returncode}: {last} |")
+    rows.append(["`nonid prove` (every check)", f"{time.perf_counter() - t0:.1f}", "< 30", f"exit {r.returncode}: {last}"])
     return rows
 
 
@@ -124,18 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu-only", action="store_true", help="only the CUDA enclosure of every prefix of length <= 20")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    head = ("| network | prefixes | bare float forward (s) | rigorous enclosure (s) | ratio | widest log-prob radius |\n"
-            "|---|---|---|---|---|---|")
+    head = ["network", "prefixes", "bare float forward (s)", "rigorous enclosure (s)", "ratio", "widest log-prob radius"]
     parts = []
     if not args.gpu_only:
-        parts.append("### Rigorous enclosure vs the bare forward (CPU, 2 threads)\n\n" + head + "\n" + "\n".join(bench_throughput()))
-        parts.append("### Enclosure widths and certified bounds\n\n| pair | prefixes | widest log-prob radius (Q1, Q2) | "
-                     "max TV ≤ | KL ≤ (nats) | verdict |\n|---|---|---|---|---|---|\n" + "\n".join(bench_radii(args.skip_distill)))
-        parts.append("### Commands (fresh processes, wall time)\n\n| command | seconds | target | result |\n|---|---|---|---|\n"
-                     + "\n".join(bench_commands()))
+        parts.append("### Rigorous enclosure vs the bare forward (CPU, 2 threads)\n\n"
+                     + "\n".join(markdown_table(head, bench_throughput())))
+        parts.append("### Enclosure widths and certified bounds\n\n"
+                     + "\n".join(markdown_table(["pair", "prefixes", "widest log-prob radius (Q1, Q2)", "max TV ≤", "KL ≤ (nats)",
+                                                  "verdict"], bench_radii(args.skip_distill))))
+        parts.append("### Commands (fresh processes, wall time)\n\n"
+                     + "\n".join(markdown_table(["command", "seconds", "target", "result"], bench_commands())))
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0)
-        parts.append(f"### GPU ({name})\n\n" + head + "\n" + "\n".join(bench_throughput("cuda", 20, 128, 4)))
+        parts.append(f"### GPU ({name})\n\n" + "\n".join(markdown_table(head, bench_throughput("cuda", 20, 128, 4))))
     else:
         parts.append("### GPU\n\nNo CUDA device on this machine: the 2,097,150-prefix (length ≤ 20, d128 × 4) run was not made.")
     body = "\n\n".join(parts)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, write_section
 from empirical.figures import save_figure, tex_number
+from theory.tables import markdown_table
 
 ALPHAS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0, 8.0)
 DELTAS = (1e-4, 1e-3, 1e-2, 1e-1)  # near the identity: alpha = 1 + delta and 1 - delta
@@ -94,30 +95,31 @@ def markdown_gaps(res: dict) -> str:
     parts = []
     for opt, lr, steps in (("sgd", setup.sgd_lr, setup.sgd_steps), ("adam", setup.adam_lr, setup.adam_steps)):
         name = "SGD" if opt == "sgd" else "Adam"
-        head = "| α | " + " | ".join(f"{f} loss gap | {f} OOD TV" for f in FAMILIES) + " |"
-        rows = [f"**{name}** (lr {lr:g}, {steps} full-batch steps; loss gap in nats per sequence, OOD TV = mean "
-                f"total variation over {gaps[('qk', opt, 1.0)].n_ood_prefixes} OOD prefixes of length ≤ "
-                f"{setup.task.ood_length})\n", head, "|" + "---|" * (1 + 2 * len(FAMILIES))]
+        head = ["α", *(cell for f in FAMILIES for cell in (f"{f} loss gap", f"{f} OOD TV"))]
+        caption = (f"**{name}** (lr {lr:g}, {steps} full-batch steps; loss gap in nats per sequence, OOD TV = mean "
+                   f"total variation over {gaps[('qk', opt, 1.0)].n_ood_prefixes} OOD prefixes of length ≤ "
+                   f"{setup.task.ood_length})\n")
+        rows = []
         for a in ALPHAS:
-            cells = []
+            cells = [f"{a:g}"]
             for f in FAMILIES:
                 g = gaps[(f, opt, a)]
                 cells += [_fmt(g.loss_gap), _fmt(g.ood_tv_mean)]
-            rows.append(f"| {a:g} | " + " | ".join(cells) + " |")
+            rows.append(cells)
         c = gaps[("control", opt, None)]
-        rows.append(f"| permutation control | {_fmt(c.loss_gap)} | {_fmt(c.ood_tv_mean)} | — | — | — | — |")
-        parts.append("\n".join(rows))
-    rows = ["**Near the identity** (loss gap; α = 1 ± δ; the gap vanishes as δ → 0, roughly linearly for small δ, and "
-            "stays far above the control's float noise)\n", "| δ | " + " | ".join(f"{f} SGD α=1+δ | {f} SGD α=1−δ | {f} Adam α=1+δ"
-                                                             for f in FAMILIES) + " |",
-            "|" + "---|" * (1 + 3 * len(FAMILIES))]
+        rows.append(["permutation control", _fmt(c.loss_gap), _fmt(c.ood_tv_mean), "—", "—", "—", "—"])
+        parts.append("\n".join([caption, *markdown_table(head, rows)]))
+    caption = ("**Near the identity** (loss gap; α = 1 ± δ; the gap vanishes as δ → 0, roughly linearly for small δ, and "
+               "stays far above the control's float noise)\n")
+    head = ["δ", *(cell for f in FAMILIES for cell in (f"{f} SGD α=1+δ", f"{f} SGD α=1−δ", f"{f} Adam α=1+δ"))]
+    rows = []
     for d in DELTAS:
-        cells = []
+        cells = [f"{d:g}"]
         for f in FAMILIES:
             cells += [_fmt(gaps[(f, "sgd", 1 + d)].loss_gap), _fmt(gaps[(f, "sgd", 1 - d)].loss_gap),
                       _fmt(gaps[(f, "adam", 1 + d)].loss_gap)]
-        rows.append(f"| {d:g} | " + " | ".join(cells) + " |")
-    parts.append("\n".join(rows))
+        rows.append(cells)
+    parts.append("\n".join([caption, *markdown_table(head, rows)]))
     return "\n\n".join(parts)
 
 
@@ -218,18 +220,18 @@ def time_checks(repeats: int) -> list[dict]:
 
 def markdown_times(runs: list[dict]) -> str:
     names = list(runs[0]["checks"])
-    lines = ["| check | status | median s | min s |", "|---|---|---|---|"]
     med = lambda xs: statistics.median(xs)  # noqa: E731
-    lines.append(f"| import `proofs.finetuning` (no torch yet) | — | {med([r['import'] for r in runs]):.2f} | "
-                 f"{min(r['import'] for r in runs):.2f} |")
+    rows = [["import `proofs.finetuning` (no torch yet)", "—", f"{med([r['import'] for r in runs]):.2f}",
+             f"{min(r['import'] for r in runs):.2f}"]]
     for n in names:
         ts = [r["checks"][n][0] for r in runs]
         status = ",".join(sorted({r["checks"][n][1] for r in runs}))
-        lines.append(f"| `{n}` | {status} | {med(ts):.2f} | {min(ts):.2f} |")
+        rows.append([f"`{n}`", status, f"{med(ts):.2f}", f"{min(ts):.2f}"])
     tot = [r["total"] for r in runs]
-    lines.append(f"| **all prop-3 checks, fresh process** (torch import and pretraining in the first numeric check) | "
-                 f"— | **{med(tot):.2f}** | {min(tot):.2f} |")
-    return "\n".join(lines) + f"\n\n{len(runs)} fresh interpreters; target: under 20 s on the CPU."
+    rows.append(["**all prop-3 checks, fresh process** (torch import and pretraining in the first numeric check)", "—",
+                 f"**{med(tot):.2f}**", f"{min(tot):.2f}"])
+    return ("\n".join(markdown_table(["check", "status", "median s", "min s"], rows))
+            + f"\n\n{len(runs)} fresh interpreters; target: under 20 s on the CPU.")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, write_section
+from theory.tables import markdown_table
 
 EPSILONS = tuple(Fraction(1, 10**j) for j in range(1, 7))
 LAMBDA = Fraction(3, 5)
@@ -157,29 +158,26 @@ def main() -> None:
     hmm = build_ginc(GINCConfig.xie(seed=0))
     build_s = time.perf_counter() - t
     pred = bench_predictive(hmm, 500 if args.quick else 2500, 10 if args.quick else 40)
+    timing_rows = [
+        ["build the GINC mixture (exact Fractions)", f"{build_s:.2f} s", "—"],
+        [f"sample {pred['prompts']:,} ICL prompts (k = 5, n = 170, {pred['tokens']:,} tokens) + exact labels", f"{pred['sample_s']:.2f} s",
+         "—"],
+        [f"exact posterior predictive, {pred['prompts']:,} prompts × {pred['tokens']:,} tokens (certified float64)",
+         f"**{pred['fast_s']:.2f} s**", "< 10 s"],
+        [f"certify the {pred['prompts']:,} greedy answers (Fraction margin test)", f"{pred['certify_s']:.2f} s", "—"],
+        [f"plain per-prompt loop (dense 100 × 100 step; timed on {pred['baseline_prompts']}, scaled)", f"{pred['loop_s']:.1f} s", "—"],
+        ["ratio plain loop / batched", f"{pred['loop_s'] / pred['fast_s']:.1f}x", "—"],
+        ["rigorous relative error bound on every mass", f"{pred['rel_err_bound']:.2e}", "—"],
+        ["max relative difference batched vs plain loop (predictive)", f"{pred['max_rel_diff_vs_loop']:.1e}", "—"],
+        ["greedy answers left undecided by the bound", f"{pred['undecided']}", "0"],
+    ]
     lines = ["### Timing (GINC size: 100 hidden states, vocabulary 50, 5 pretraining concepts)", "",
-             "| what | measured | target |", "|---|---|---|",
-             f"| build the GINC mixture (exact Fractions) | {build_s:.2f} s | — |",
-             f"| sample {pred['prompts']:,} ICL prompts (k = 5, n = 170, {pred['tokens']:,} tokens) + exact labels | {pred['sample_s']:.2f} s | — |",
-             f"| exact posterior predictive, {pred['prompts']:,} prompts × {pred['tokens']:,} tokens (certified float64) | "
-             f"**{pred['fast_s']:.2f} s** | < 10 s |",
-             f"| certify the {pred['prompts']:,} greedy answers (Fraction margin test) | {pred['certify_s']:.2f} s | — |",
-             f"| plain per-prompt loop (dense 100 × 100 step; timed on {pred['baseline_prompts']}, scaled) | {pred['loop_s']:.1f} s | — |",
-             f"| ratio plain loop / batched | {pred['loop_s'] / pred['fast_s']:.1f}x | — |",
-             f"| rigorous relative error bound on every mass | {pred['rel_err_bound']:.2e} | — |",
-             f"| max relative difference batched vs plain loop (predictive) | {pred['max_rel_diff_vs_loop']:.1e} | — |",
-             f"| greedy answers left undecided by the bound | {pred['undecided']} | 0 |", ""]
+             *markdown_table(["what", "measured", "target"], timing_rows), ""]
 
-    mass_lines = ["### M(A): pretraining mass of ICL-format answer prefixes (exact, rounded up)", "",
-                  "| k | max_c rho_c (per example) | P(A_1) | P(A_4) | P(A_16) | P(A_64) | M(A(n)) bound n=8 | n=64 |",
-                  "|---|---|---|---|---|---|---|---|"]
-    decay_lines = ["### ln P(u)/R(u) per example (least-squares slope over n; R independent examples)", "",
-                   "| k | ID, R (wrong weight 0) | ID, R (wrong weight 3/5) | held-out, R (wrong weight 3/5) |", "|---|---|---|---|"]
-    grid_lines = ["### Smallest n with ICL-accuracy gap > 1/2 (certified), lambda = 3/5", "",
-                  "| k | eps | surgery: n with KL <= eps | surgery: n with gap > 1/2 | mixture R(3/5): n with gap > 1/2 | "
-                  "mixture R(0): n with gap > 1/2 |", "|---|---|---|---|---|---|"]
-    acc_lines = ["### ICL accuracy of the Bayes predictor P (ID / held-out concepts) and of R", "",
-                 "| k | n=0 | n=1 | n=4 | n=16 | n=64 | held-out n=0 | held-out n=64 | R (wrong weight 0) |", "|---|---|---|---|---|---|---|---|---|"]
+    mass_rows: list[list[str]] = []
+    decay_rows: list[list[str]] = []
+    grid_rows: list[list[str]] = []
+    acc_rows: list[list[str]] = []
     rows_all, eval_s = [], {}
     for k in (3, 5, 8, 10):
         t = time.perf_counter()
@@ -192,23 +190,23 @@ def main() -> None:
         rates = boundary_rates(hmm, k)
         fm = {n: float(format_mass(hmm, k, n, rates)) for n in (1, 4, 16, 64)}
         mb = {n: float(surgery_mass_bound(hmm, k, n, rates)) for n in (8, 64)}
-        mass_lines.append(f"| {k} | {max(float(r.rho) for r in rates):.4f} | {fm[1]:.2e} | {fm[4]:.2e} | {fm[16]:.2e} | "
-                          f"{fm[64]:.2e} | {mb[8]:.2e} | {mb[64]:.2e} |")
+        mass_rows.append([f"{k}", f"{max(float(r.rho) for r in rates):.4f}", f"{fm[1]:.2e}", f"{fm[4]:.2e}", f"{fm[16]:.2e}",
+                          f"{fm[64]:.2e}", f"{mb[8]:.2e}", f"{mb[64]:.2e}"])
         ns = np.array(ev.ns, dtype=float)
 
         def slope(e) -> float:
             return float(np.polyfit(ns, [np.mean(e.log_ratio(n)) for n in e.ns], 1)[0])
 
-        decay_lines.append(f"| {k} | {slope(ev0):.2f} nats | {slope(ev):.2f} nats | {slope(evh):.2f} nats |")
+        decay_rows.append([f"{k}", f"{slope(ev0):.2f} nats", f"{slope(ev):.2f} nats", f"{slope(evh):.2f} nats"])
         acc = {n: ev.acc_p[n].show() for n in (0, 1, 4, 16, 64)}
-        acc_lines.append(f"| {k} | {acc[0]} | {acc[1]} | {acc[4]} | {acc[16]} | {acc[64]} | {evh.acc_p[0].show()} | "
-                         f"{evh.acc_p[64].show()} | {ev0.acc_r[0].show()} |")
+        acc_rows.append([f"{k}", f"{acc[0]}", f"{acc[1]}", f"{acc[4]}", f"{acc[16]}", f"{acc[64]}", f"{evh.acc_p[0].show()}",
+                         f"{evh.acc_p[64].show()}", f"{ev0.acc_r[0].show()}"])
         grid = epsilon_grid(ev, EPSILONS, LAMBDA)
         grid0 = epsilon_grid(ev0, EPSILONS, LAMBDA)
         for g, g0 in zip(grid, grid0):
             show = lambda v: "none <= 64" if v is None else str(v)  # noqa: E731
-            grid_lines.append(f"| {k} | {float(g['epsilon']):.0e} | {show(g['surgery_n_kl'])} | {show(g['surgery_n_gap'])} | "
-                              f"{show(g['mixture_n_gap'])} | {show(g0['mixture_n_gap'])} |")
+            grid_rows.append([f"{k}", f"{float(g['epsilon']):.0e}", f"{show(g['surgery_n_kl'])}", f"{show(g['surgery_n_gap'])}",
+                              f"{show(g['mixture_n_gap'])}", f"{show(g0['mixture_n_gap'])}"])
         rows = curve_rows(ev, EPSILONS[::2], LAMBDA, "in-distribution")
         rows += [r for r in curve_rows(evh, EPSILONS[::2], LAMBDA, "held-out") if r["model"] == "P"]
         rows_all += rows
@@ -221,8 +219,20 @@ def main() -> None:
             certs = [surgery_certificate(ev, LAMBDA, Fraction(1, 10**6)), mixture_certificate(ev, Fraction(1, 10**6))]
             write_atomic(out / "icl_certificates_ginc_k10.json", json.dumps([c.to_dict() for c in certs], sort_keys=True, indent=2) + "\n")
             cert_lines = ["### Certificates at GINC size (k = 10, eps = 1e-6)", "",
-                          "| check | status | detail |", "|---|---|---|"] + [
-                f"| {c.check} | {c.status.value} | {c.detail} |" for c in certs]
+                          *markdown_table(["check", "status", "detail"],
+                                          [[f"{c.check}", f"{c.status.value}", f"{c.detail}"] for c in certs])]
+    mass_lines = ["### M(A): pretraining mass of ICL-format answer prefixes (exact, rounded up)", "",
+                  *markdown_table(["k", "max_c rho_c (per example)", "P(A_1)", "P(A_4)", "P(A_16)", "P(A_64)", "M(A(n)) bound n=8",
+                                   "n=64"], mass_rows)]
+    decay_lines = ["### ln P(u)/R(u) per example (least-squares slope over n; R independent examples)", "",
+                   *markdown_table(["k", "ID, R (wrong weight 0)", "ID, R (wrong weight 3/5)", "held-out, R (wrong weight 3/5)"],
+                                   decay_rows)]
+    grid_lines = ["### Smallest n with ICL-accuracy gap > 1/2 (certified), lambda = 3/5", "",
+                  *markdown_table(["k", "eps", "surgery: n with KL <= eps", "surgery: n with gap > 1/2",
+                                   "mixture R(3/5): n with gap > 1/2", "mixture R(0): n with gap > 1/2"], grid_rows)]
+    acc_lines = ["### ICL accuracy of the Bayes predictor P (ID / held-out concepts) and of R", "",
+                 *markdown_table(["k", "n=0", "n=1", "n=4", "n=16", "n=64", "held-out n=0", "held-out n=64", "R (wrong weight 0)"],
+                                 acc_rows)]
     write_csv(rows_all, out / "icl_curves.csv")
     grid_csv = "\n".join(["k,epsilon,surgery_n_kl,surgery_n_gap,mixture_n_gap,mixture_r0_n_gap"] + [
         ",".join(c.strip() for c in line.strip("|").split("|")) for line in grid_lines[4:]]) + "\n"

@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 from benchmarks.report import ROOT, machine, write_section
+from theory.tables import markdown_table
 
 CHILD = """
 import json, resource, sys, time
@@ -54,13 +55,13 @@ def run_parallel(horizon: int, jobs: int) -> dict:
 
 
 def table(rows: list[tuple[str, int, str, dict]]) -> str:
-    lines = ["| lemma | horizon | encoding | vars / model | vars in all | assertions | status | z3 s | wall s | peak RSS |",
-             "|---|---:|---|---:|---:|---:|---|---:|---:|---:|"]
+    cells = []
     for lemma, L, enc, r in rows:
         status = r["status"] if r["status"] == "verified" else f"{r['status']} ({r['reason'][:40]})"
-        lines.append(f"| {lemma.upper()} | {L} | {enc} | {r['model_variables']:,} | {r['variables']:,} | {r['assertions']:,} "
-                     f"| {status} | {r['z3_s']:.2f} | {r['wall_s']:.2f} | {r['rss_mib']:.0f} MiB |")
-    return "\n".join(lines)
+        cells.append([lemma.upper(), f"{L}", enc, f"{r['model_variables']:,}", f"{r['variables']:,}", f"{r['assertions']:,}",
+                      f"{status}", f"{r['z3_s']:.2f}", f"{r['wall_s']:.2f}", f"{r['rss_mib']:.0f} MiB"])
+    return "\n".join(markdown_table(["lemma", "horizon", "encoding", "vars / model", "vars in all", "assertions", "status", "z3 s",
+                                      "wall s", "peak RSS"], cells, "-r-rrr-rrr"))
 
 
 def main() -> None:

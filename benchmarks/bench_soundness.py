@@ -16,9 +16,10 @@ import time
 from collections import Counter
 
 from benchmarks.report import machine, write_section
+from theory.tables import markdown_table
 
 
-def mutants() -> tuple[list[str], dict[str, int], int]:
+def mutants() -> tuple[list[list[str]], dict[str, int], int]:
     from tests.mutants.registry import load_all, run_mutant
 
     rows, by_target, bad = [], Counter(), 0
@@ -27,7 +28,7 @@ def mutants() -> tuple[list[str], dict[str, int], int]:
         verdict = "killed" if out.killed else ("SURVIVED" if out.survived else "misjudged")
         bad += not out.killed
         by_target[m.target] += 1
-        rows.append(f"| {name} | {m.target} | {m.expected} | {out.observed} | {verdict} | {out.seconds:.2f} |")
+        rows.append([f"{name}", f"{m.target}", f"{m.expected}", f"{out.observed}", verdict, f"{out.seconds:.2f}"])
         print(f"{name:<44} {verdict:<9} {out.observed}", flush=True)
     return rows, dict(by_target), bad
 
@@ -63,9 +64,10 @@ def main() -> int:
         "than a typed `NonidError` with a one-line message, or, at the command line, anything but exit status 2 "
         "with one `nonid: …` line on stderr.",
         "",
-        "| mutant | target | must get | got | verdict | s |", "|---|---|---|---|---|---:|", *rows,
-        "", "| fuzz target | examples | crashes | s |", "|---|---:|---:|---:|",
-        *[f"| {r['target']} | {r['examples']} | {r['crashes']} | {r['seconds']:.1f} |" for r in fuzz],
+        *markdown_table(["mutant", "target", "must get", "got", "verdict", "s"], rows, "-----r"),
+        "",
+        *markdown_table(["fuzz target", "examples", "crashes", "s"],
+                        [[f"{r['target']}", f"{r['examples']}", f"{r['crashes']}", f"{r['seconds']:.1f}"] for r in fuzz], "-rrr"),
     ]
     body = "\n".join(lines)
     print(f"\n{lines[0]}\n{lines[2]}\n{machine()}")
