@@ -42,7 +42,7 @@ from theory.alphabet import Alphabet
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
 from theory.errors import InvalidModelConfig
-from theory.exact import decimal_string
+from theory.exact import decimal_string, scientific
 from theory.losses import entropy
 from theory.models import ARModel, validated
 from theory.probability import NextTokenDistribution
@@ -93,22 +93,6 @@ def evaluate(net: DecoderTransformer, prefixes: PrefixSet, *, device: str | torc
         if device is not None:
             net.to(home)  # Module.to moves in place: give the caller its network back where it was
     return out
-
-
-def scientific(x: Fraction, direction: str, digits: int = 3) -> str:
-    """``x`` ≥ 0 in scientific notation with ``digits`` significant digits, rounded toward +∞ ("up") or
-    −∞ ("down"), so a printed bound still bounds."""
-    x = Fraction(x)
-    if x <= 0:
-        return "0"
-    e = math.floor(math.log10(x.numerator) - math.log10(x.denominator))
-    shift = e - digits + 1
-    scaled = x / Fraction(10) ** shift
-    n = math.ceil(scaled) if direction == "up" else math.floor(scaled)
-    if n >= 10 ** digits:  # rounding up carried into a new digit
-        n, shift = -(-n // 10), shift + 1
-    text = str(n)
-    return f"{text[0]}.{text[1:]}e{shift + len(text) - 1:+03d}" if len(text) > 1 else f"{text}e{shift:+03d}"
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:

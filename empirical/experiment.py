@@ -255,7 +255,7 @@ def _bound(x: float, direction: str) -> str:
     """A printed bound with 7 significant digits, rounded outward (so it still bounds)."""
     from fractions import Fraction
 
-    from constructions.check import scientific
+    from theory.exact import scientific
 
     return scientific(Fraction(x), direction, 7)
 

@@ -74,7 +74,7 @@ def _groups(rows: Sequence[RunRow | UnfinishedRun]) -> dict[tuple[str, str, str]
 def _upper(x: float, measured: bool) -> str:
     """A certified upper bound printed rounded up (so it still bounds); a float measurement, or a
     non-finite value, as it is."""
-    from constructions.check import scientific
+    from theory.exact import scientific
 
     return f"{x:.2e}" if measured or not math.isfinite(x) else scientific(Fraction(x), "up")
 
@@ -88,7 +88,7 @@ def _gap_cell(rs: Sequence[RunRow]) -> str:
         return "n/a"
     if not all(math.isfinite(g.gap_padded_hi) for g in gaps):
         return "+∞"
-    from constructions.check import scientific  # printed bounds round outward, so they still bound
+    from theory.exact import scientific  # printed bounds round outward, so they still bound
 
     his = [g.gap_padded_hi for g in gaps]
     los = [max(g.gap_padded_lo, 0.0) for g in gaps]  # KL ≥ 0 (Gibbs): a negative lower bound says no more than 0

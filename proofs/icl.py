@@ -1,18 +1,20 @@
-"""Proposition 2 (in-context learning is ε-non-identifiable).  For the GINC-style pretraining
-distribution P — a mixture of HMMs over (entity, property) states with deterministic emissions,
-property 0 emitting the delimiter — and every ε > 0 there are models Q₁ = P and Q₂ with
-KL(P ‖ Q₂) ≤ ε whose ICL accuracies differ by ≥ ½.  Two constructions, both checked here on a
-small-but-real instance (4 entities × 5 properties, vocabulary 12, 2 + 2 concepts, k = 5, up to 64
-examples; the GINC size is ``benchmarks/bench_icl.py``'s):
+"""Proposition 2 (in-context learning is ε-non-identifiable), checked on an instance where the Bayes
+predictor really learns in context (:func:`constructions.icl.instance.learning_instance`: the GINC
+family with 2 entities × 3 properties, vocabulary 5, two concepts — "switch" and "stay" — that one
+example tells apart and the test input does not; k = 2), at the **population** level: every prompt
+with n ≤ 3 examples is enumerated with its exact probability, and every model answers with its
+argmax over the labels.  Δ = 3/10 is fixed before ε = 10⁻⁶.
 
-* ``prop-2-icl-surgery`` — Q₂ = P except at ICL-format answer prefixes with ≥ n examples, where
-  q = (1 − λ) p + λ δ_delimiter (λ = 3/5); KL ≤ M(A)·ln(1/(1 − λ)) with M(A) exact from the property
-  chain; n is the smallest with that bound ≤ ε = 10⁻⁶; Q₂'s accuracy is exactly 0, P's certified.
-* ``prop-2-icl-mixture`` — Q₂ = (1 − ε)P + εR with R a no-ICL model of ICL-format sequences
-  (independent examples, certain delimiters, weight 3/5 on the delimiter at the answer offset);
-  KL ≤ −ln(1 − ε); w(u) bracketed on every prompt; the smallest n with a certified gap ≥ ½.
+* ``prop-2-icl-effect`` — the instance is fit for Proposition 2: acc_P(n) − acc_P(0) ≥ Δ_ICL = 3/10.
+* ``prop-2-icl-surgery`` — Q = P except at ICL-format answer prefixes with ≥ n examples, where
+  q = (1 − λ)p + λδ_w (λ = 3/5, w a wrong label); KL ≤ M̄(A(n))·ln(1/(1 − λ)) ≤ ε with n the smallest
+  such; the exact accuracy gap ≥ Δ.
+* ``prop-2-icl-mixture`` — Q_ε = (1 − ε)P + εR with the literal no-ICL R; KL ≤ −ln(1 − ε); the exact
+  accuracy gap ≥ Δ at the smallest evaluated n with one; R's own ICL gain ≤ 1/100.
 * ``prop-2-kl-bound-symbolic`` — the lemma behind both bounds, ln(p/((1 − t)p + t r)) ≤ −ln(1 − t),
   its two uses and the strict argmax for λ > ½, each step proved by sympy.
+
+The GINC-size instance (10 × 10 states, sampled prompts) is ``benchmarks/bench_icl.py``'s.
 """
 
 from __future__ import annotations
@@ -25,31 +27,37 @@ from theory.certificate import Certificate, Status, library_versions
 
 EPSILON = Fraction(1, 10**6)
 LAMBDA = Fraction(3, 5)
-WRONG_WEIGHT = Fraction(3, 5)
-K = 5
-NS = tuple(range(0, 9)) + (12, 16, 24, 32, 48, 64)
-PROMPTS_PER_CONCEPT = 100
+DELTA = Fraction(3, 10)
+DELTA_ICL = Fraction(3, 10)
+R_GAIN_BOUND = Fraction(1, 100)
+K = 2
+NS = (0, 1, 2, 3)
 
 
 @lru_cache(maxsize=1)
-def _evaluation():
-    from constructions.icl import GINCConfig, build_ginc, evaluate_icl, sample_prompts
+def _report():
+    from constructions.icl.certify import evaluate_instance
+    from constructions.icl.instance import learning_instance
 
-    hmm = build_ginc(GINCConfig.small(seed=0))
-    prompts = sample_prompts(hmm, hmm.pretrain_concepts, NS, K, PROMPTS_PER_CONCEPT, seed=1)
-    return evaluate_icl(hmm, prompts, WRONG_WEIGHT)
+    return evaluate_instance(learning_instance(), K, NS, (EPSILON,), name="learning_instance()")
+
+
+def check_effect() -> Certificate:
+    from constructions.icl.certify import icl_effect_certificate
+
+    return icl_effect_certificate(_report(), DELTA_ICL)
 
 
 def check_surgery() -> Certificate:
-    from constructions.icl import surgery_certificate
+    from constructions.icl.certify import surgery_population_certificate
 
-    return surgery_certificate(_evaluation(), LAMBDA, EPSILON)
+    return surgery_population_certificate(_report(), LAMBDA, EPSILON, DELTA, DELTA_ICL)
 
 
 def check_mixture() -> Certificate:
-    from constructions.icl import mixture_certificate
+    from constructions.icl.certify import mixture_population_certificate
 
-    return mixture_certificate(_evaluation(), EPSILON)
+    return mixture_population_certificate(_report(), EPSILON, DELTA, DELTA_ICL, R_GAIN_BOUND)
 
 
 def check_symbolic() -> Certificate:
@@ -75,6 +83,7 @@ def check_symbolic() -> Certificate:
 
 CHECKS = [
     ProofCheck("prop-2-kl-bound-symbolic", "Prop. 2: KL <= -ln(1 - t), by sympy", check_symbolic),
+    ProofCheck("prop-2-icl-effect", "Prop. 2: the instance learns in context (exact)", check_effect),
     ProofCheck("prop-2-icl-surgery", "Prop. 2: ICL, local surgery", check_surgery),
     ProofCheck("prop-2-icl-mixture", "Prop. 2: ICL, mixture with a no-ICL R", check_mixture),
 ]

@@ -239,13 +239,17 @@ def small_eval():
     return evaluate_icl(h, prompts, Fraction(3, 5))
 
 
-def test_certificates_verify_and_are_deterministic(small_eval):
+def test_sampled_certificates_are_deterministic_and_honest_on_the_ginc_draw(small_eval):
+    """On the small GINC draw P barely learns in context (its accuracy is flat in n), so once every
+    model is scored on the labels the mixture's R, which answers like P at n = 0, gives no gap: the
+    certificate is `unknown` with the numbers — never `verified` on a delimiter answer.  The surgery,
+    which moves mass to a wrong *label*, still separates the accuracies on the sampled prompts."""
     eps = Fraction(1, 10**6)
     s1, s2 = surgery_certificate(small_eval, Fraction(3, 5), eps), surgery_certificate(small_eval, Fraction(3, 5), eps)
     assert s1.verified, s1.reason
-    assert s1.to_json() == s2.to_json()
+    assert s1.to_json() == s2.to_json() and "sampled prompts" in s1.detail
     m = mixture_certificate(small_eval, eps)
-    assert m.verified, m.reason
+    assert m.status.value == "unknown" and "has a certified accuracy gap >= 1/2" in m.reason
     assert Fraction(m.quantities["per_n"]["64"]["max_one_minus_w_upper"]["exact"]) < Fraction(1, 10**6)
 
 

@@ -16,6 +16,7 @@ certificate paths turn into ``unknown``); the plain constructors without a budge
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -384,6 +385,22 @@ def _mpf_to_fraction(raw: tuple) -> Fraction:
         raise OutsideDomain("non-finite interval endpoint")
     val = Fraction(man) * (Fraction(2) ** exp)
     return -val if sign else val
+
+
+def scientific(x: Fraction, direction: str, digits: int = 3) -> str:
+    """``x`` ≥ 0 in scientific notation with ``digits`` significant digits, rounded toward +∞ ("up") or
+    −∞ ("down"), so a printed bound still bounds."""
+    x = Fraction(x)
+    if x <= 0:
+        return "0"
+    e = math.floor(math.log10(x.numerator) - math.log10(x.denominator))
+    shift = e - digits + 1
+    scaled = x / Fraction(10) ** shift
+    n = math.ceil(scaled) if direction == "up" else math.floor(scaled)
+    if n >= 10 ** digits:  # rounding up carried into a new digit
+        n, shift = -(-n // 10), shift + 1
+    text = str(n)
+    return f"{text[0]}.{text[1:]}e{shift + len(text) - 1:+03d}" if len(text) > 1 else f"{text}e{shift:+03d}"
 
 
 def decimal_string(x: Fraction, direction: str, digits: int = 17) -> str:

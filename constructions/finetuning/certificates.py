@@ -101,7 +101,7 @@ def _sig_up(x: float, digits: int = 3) -> str:
     """An upper bound with a few significant digits, rounded up (so it still bounds), as text."""
     from fractions import Fraction
 
-    from constructions.check import scientific
+    from theory.exact import scientific
 
     return "unbounded" if not math.isfinite(x) else scientific(Fraction(x), "up", digits)
 
@@ -110,7 +110,7 @@ def _sig_down(x: float, digits: int = 3) -> str:
     """A lower bound with a few significant digits, rounded down (so it still bounds), as text."""
     from fractions import Fraction
 
-    from constructions.check import scientific
+    from theory.exact import scientific
 
     return scientific(Fraction(x), "down", digits)
 

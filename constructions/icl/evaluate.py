@@ -147,6 +147,8 @@ def mixture_next(p: Masses, r: Masses, epsilon: Fraction) -> Scaled:
     return stack_sum(r.next * scaled_constant(epsilon, shape), p.next * scaled_constant(1 - epsilon, shape))
 
 
-def greedy(next_masses: Scaled) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy answers (N,) from next-token masses and whether each is certified."""
-    return certified_argmax(next_masses)
+def greedy(next_masses: Scaled, delimiter: int) -> tuple[np.ndarray, np.ndarray]:
+    """A model's answers (N,): its argmax over the *labels* — every token but the delimiter, which the
+    ICL format rules out as an answer (docs/theory.md §4.2: one scoring rule for every model) — and
+    whether each is certified."""
+    return certified_argmax(next_masses, exclude=delimiter)

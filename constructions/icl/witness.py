@@ -27,7 +27,7 @@ from constructions.icl.models import check_mixture_weight, check_surgery_weight
 from constructions.icl.prompts import NestedPrompts, icl_examples
 from constructions.icl.surgery import BoundaryRates, boundary_rates, format_mass, surgery_mass_bound
 from theory.certificate import Certificate, Status, library_versions
-from theory.exact import FractionInterval, LogCombination, decimal_string
+from theory.exact import FractionInterval, LogCombination, decimal_string, scientific
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class ICLEvaluation:
 
     def mixture_accuracy(self, n: int, epsilon: Fraction) -> tuple[Accuracy, np.ndarray, np.ndarray]:
         """Q_ε's accuracy at n, with its answers and certainty flags."""
-        answers, sure = greedy(mixture_next(self.p[n], self.r[n], epsilon))
+        answers, sure = greedy(mixture_next(self.p[n], self.r[n], epsilon), self.hmm.delimiter)
         return accuracy(answers, sure, self.prompts.label), answers, sure
 
     def support_ok(self) -> bool:
@@ -106,8 +106,8 @@ def evaluate_icl(hmm: MixtureHMM, prompts: NestedPrompts, wrong_weight: Fraction
     lam = Fraction(wrong_weight)
     p = bayes_masses_nested(hmm, prompts)
     r = no_icl_masses_nested(hmm, prompts, wrong_weight=lam)
-    acc_p = {n: accuracy(*greedy(p[n].next), prompts.label) for n in prompts.ns}
-    acc_r = {n: accuracy(*greedy(r[n].next), prompts.label) for n in prompts.ns}
+    acc_p = {n: accuracy(*greedy(p[n].next, hmm.delimiter), prompts.label) for n in prompts.ns}
+    acc_r = {n: accuracy(*greedy(r[n].next, hmm.delimiter), prompts.label) for n in prompts.ns}
     return ICLEvaluation(hmm, prompts, lam, p, r, acc_p, acc_r)
 
 
@@ -152,8 +152,9 @@ def surgery_certificate(ev: ICLEvaluation, lam: Fraction | str, epsilon: Fractio
     lam, epsilon = check_surgery_weight(lam), check_mixture_weight(epsilon)
     rates = boundary_rates(hmm, k)
     claim = (f"ICL accuracy is {float(epsilon):g}-non-identifiable: Q = P except at ICL-format answer prefixes with "
-             f">= n examples (k = {k}), where q = (1 - lambda) p + lambda delta_delimiter, has KL(P || Q) <= "
-             f"M(A) * ln(1/(1 - lambda)) <= epsilon and ICL accuracy 0, while P's is >= {delta}.")
+             f">= n examples (k = {k}), where q = (1 - lambda) p + lambda delta_w with w a wrong label, has KL(P || Q) <= "
+             f"M(A) * ln(1/(1 - lambda)) <= epsilon, and, on the stated sampled prompts, Q's ICL accuracy (argmax over the "
+             f"labels; Q answers a wrong label) is below P's by >= {delta}.")
     n = smallest_surgery_n(hmm, k, lam, epsilon, prompts.n_max, rates)
     quantities: dict[str, object] = {
         "k": k, "lambda": lam, "epsilon": epsilon, "delta": delta, "hmm": hmm.describe(),
@@ -169,25 +170,33 @@ def surgery_certificate(ev: ICLEvaluation, lam: Fraction | str, epsilon: Fractio
     assert kl is not None  # n came from smallest_surgery_n: its bound exists
     ps = prompts.at(n)
     in_a = all(icl_examples(row, k, hmm.delimiter) == n for row in ps.tokens.tolist()) and ps.length < hmm.doc_length
-    labels_ok = bool(np.all(prompts.label != hmm.delimiter))
-    acc_q = Accuracy(0, 0, len(prompts)) if in_a and labels_ok else None
-    acc_p = _acc_at(ev, n)
-    gap = FractionInterval(acc_p.interval.lo, acc_p.interval.hi)
+    p_n = ev.p[n] if n in ev.p else bayes_masses_nested(hmm, prompts, (n,))[n]
+    p_answers, p_sure = greedy(p_n.next, hmm.delimiter)
+    acc_p = accuracy(p_answers, p_sure, prompts.label)
+    from constructions.icl.population import surgery_answers  # Q's answer at A(n): a wrong label (λ > ½)
+
+    acc_q = accuracy(*surgery_answers(p_answers, p_sure, hmm), prompts.label) if in_a else None
+    gap = FractionInterval(max(Fraction(0), acc_p.interval.lo - acc_q.interval.hi) if acc_q else Fraction(0),
+                           acc_p.interval.hi - (acc_q.interval.lo if acc_q else Fraction(0)))
     reasons = []
     if not ev.support_ok():
         reasons.append(_off_support(ev))
     if acc_q is None:
-        reasons.append("a prompt is not in A(n) or a label is the delimiter: Q's accuracy is not certainly 0")
+        reasons.append("a prompt is not in A(n): Q's answers there are not the surgery's")
     if gap.lo < delta:
-        reasons.append(f"P's accuracy at n = {n} lies in [{float(gap.lo):.3f}, {float(gap.hi):.3f}], not certified >= {delta}")
+        reasons.append(f"the accuracy gap of P over Q at n = {n} lies in [{float(gap.lo):.3f}, {float(gap.hi):.3f}], "
+                       f"not certified >= {delta}")
     status = Status.VERIFIED if not reasons else (Status.FALSIFIED if gap.hi < delta and acc_q is not None
                                                   and ev.support_ok() else Status.UNKNOWN)
     quantities.update({
-        "n": n, "M_A_upper": m_up, "kl_upper_bound": kl, "acc_P": acc_p.interval, "acc_Q": Fraction(0) if acc_q else None,
+        "n": n, "M_A_upper": m_up, "kl_upper_bound": kl, "acc_P": acc_p.interval, "acc_Q": acc_q.interval if acc_q else None,
         "accuracy_gap": gap, "labels_exact": prompts.label_exact,
         "format_mass_P_A_n": {str(j): round_up(format_mass(hmm, k, j, rates)) for j in range(0, min(n + 3, prompts.n_max) + 1)},
     })
-    detail = f"KL <= {float(kl):.2g}; acc {acc_p.show()} vs 0.00 (n={n}, k={k})"
+    from constructions.icl.certify import interval_text, kl_text
+
+    detail = (f"KL <= {kl_text(kl)}; acc {interval_text(acc_p.interval)} vs "
+              f"{interval_text(acc_q.interval) if acc_q else 'n/a'} (n={n}, k={k}, sampled prompts)")
     return Certificate(check=check, claim=claim, status=status, method="bound", detail=detail, reason="; ".join(reasons),
                        quantities=quantities, assumptions=ASSUMPTIONS,
                        versions=library_versions("numpy", "mpmath"))
@@ -204,13 +213,15 @@ def _acc_at(ev: ICLEvaluation, n: int) -> Accuracy:
     if n in ev.acc_p:
         return ev.acc_p[n]
     p = bayes_masses_nested(ev.hmm, ev.prompts, (n,))[n]
-    return accuracy(*greedy(p.next), ev.prompts.label)
+    return accuracy(*greedy(p.next, ev.hmm.delimiter), ev.prompts.label)
 
 
 def mixture_certificate(ev: ICLEvaluation, epsilon: Fraction | str, delta: Fraction = Fraction(1, 2),
                         check: str = "prop-2-icl-mixture") -> Certificate:
     """Certify Q_ε = (1 − ε)P + εR_λ on ``ev``'s prompts: the smallest n of the grid with a certified
     accuracy gap ≥ Δ, and w(u) at every n."""
+    from constructions.icl.certify import interval_text, kl_text
+
     hmm, prompts, k = ev.hmm, ev.prompts, ev.prompts.k
     epsilon = check_mixture_weight(epsilon)
     kl = LogCombination.log(1 / (1 - epsilon))
@@ -224,7 +235,7 @@ def mixture_certificate(ev: ICLEvaluation, epsilon: Fraction | str, delta: Fract
         w_lo = ev.weight_lower(n, epsilon)
         acc_p = ev.acc_p[n]
         gap_lo = max(Fraction(0), acc_p.interval.lo - acc_q.interval.hi, acc_q.interval.lo - acc_p.interval.hi)
-        r_ans, r_sure = greedy(ev.r[n].next)
+        r_ans, r_sure = greedy(ev.r[n].next, hmm.delimiter)
         follows_r = int(np.sum(sure & r_sure & (answers == r_ans)))
         per_n[str(n)] = {"acc_P": acc_p.interval, "acc_Q": acc_q.interval, "acc_R": ev.acc_r[n].interval,
                          "gap_lower": gap_lo, "max_one_minus_w_upper": round_up(1 - min(w_lo)),
@@ -241,14 +252,15 @@ def mixture_certificate(ev: ICLEvaluation, epsilon: Fraction | str, delta: Fract
         reasons.append(_off_support(ev))
     if found is None:
         reasons.append(f"no n in {list(ev.ns)} has a certified accuracy gap >= {delta}")
-        detail = f"KL <= {float(kl):.2g}; no gap >= {delta} for n <= {max(ev.ns)}"
+        detail = f"KL <= {kl_text(kl)}; no gap >= {delta} for n <= {max(ev.ns)}"
     else:
         n, acc_p, acc_q, wmin = found
         quantities["n"] = n
         n_top = max(ev.ns)
         one_minus_w = 1 - min(ev.weight_lower(n_top, epsilon))
         quantities["max_one_minus_w_at_n_max"] = round_up(one_minus_w)
-        detail = f"KL <= {float(kl):.2g}; acc {acc_p.show()} vs {acc_q.show()} (n={n}); 1-w <= {float(round_up(one_minus_w)):.0e}"
+        detail = (f"KL <= {kl_text(kl)}; acc {interval_text(acc_p.interval)} vs {interval_text(acc_q.interval)} (n={n}, "
+                  f"sampled prompts); 1-w <= {scientific(round_up(one_minus_w), 'up', 2)}")
     status = Status.VERIFIED if not reasons else Status.UNKNOWN
     return Certificate(check=check, claim=claim, status=status, method="bound", detail=detail, reason="; ".join(reasons),
                        quantities=quantities, assumptions=ASSUMPTIONS + (

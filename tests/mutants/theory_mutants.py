@@ -342,6 +342,54 @@ def _icl_zero(mutate: bool) -> str:
     return verdict(lambda: surgery_certificate(_icl(0 if mutate else None), Fraction(3, 5), Fraction(1, 10**3)))
 
 
+@lru_cache(maxsize=None)
+def _population(same_concepts: bool = False, surgery_target: str = "label", r_model: str = "literal"):
+    from constructions.icl.certify import evaluate_instance
+    from constructions.icl.instance import learning_instance
+
+    return evaluate_instance(learning_instance(same_concepts=same_concepts), 2, (0, 1, 2, 3), (Fraction(1, 10**6),),
+                             name="mutant", surgery_target=surgery_target, r_model=r_model)
+
+
+@mutant("icl-instance-without-icl-effect", "data", "falsified")
+def _icl_no_effect(mutate: bool) -> str:
+    """The designed instance with both concepts the same: P cannot learn anything from its examples,
+    so the instance is refused for Proposition 2 (exact population accuracies: no effect >= 3/10)."""
+    from constructions.icl.certify import icl_effect_certificate
+
+    return verdict(lambda: icl_effect_certificate(_population(same_concepts=mutate), Fraction(3, 10)))
+
+
+@mutant("icl-surgery-without-icl-effect", "data", "unknown")
+def _icl_surgery_no_effect(mutate: bool) -> str:
+    """The surgery certified on an instance whose P does not learn in context: not a witness of
+    Proposition 2, whatever its accuracy gap."""
+    from constructions.icl.certify import surgery_population_certificate
+
+    return verdict(lambda: surgery_population_certificate(_population(same_concepts=mutate), Fraction(3, 5),
+                                                          Fraction(1, 10**6)))
+
+
+@mutant("icl-surgery-onto-the-delimiter", "witness", "falsified")
+def _icl_surgery_delimiter(mutate: bool) -> str:
+    """The surgery's mass moved onto the delimiter instead of a wrong label: every model is scored on
+    the labels, so Q answers as P does and there is no gap (exact population accuracies)."""
+    from constructions.icl.certify import surgery_population_certificate
+
+    rep = _population(surgery_target="delimiter" if mutate else "label")
+    return verdict(lambda: surgery_population_certificate(rep, Fraction(3, 5), Fraction(1, 10**6)))
+
+
+@mutant("icl-r-that-learns-from-examples", "witness", "unknown")
+def _icl_r_learns(mutate: bool) -> str:
+    """The mixture's R replaced by P itself, a model that does learn from its examples: R's measured
+    ICL gain exceeds the no-ICL bound (1/100), so the mixture is not certified."""
+    from constructions.icl.certify import mixture_population_certificate
+
+    rep = _population(r_model="bayes" if mutate else "literal")
+    return verdict(lambda: mixture_population_certificate(rep, Fraction(1, 10**6)))
+
+
 @mutant("icl-delta-above-accuracy", "witness", "falsified")
 def _icl_delta(mutate: bool) -> str:
     """The surgery certificate asked for an accuracy gap of 1 - 1e-12 (P is not that accurate)."""

@@ -1,0 +1,141 @@
+"""Proposition 2 at the population level: the designed instance learns in context, every model is
+scored on the labels, the exact accuracies are what an independent brute force gives, and every
+number printed in a certificate's detail is rounded outward from its quantities."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+import pytest
+
+from constructions.icl.certify import (
+    evaluate_instance,
+    icl_effect_certificate,
+    interval_text,
+    kl_text,
+    mixture_population_certificate,
+    places,
+    surgery_population_certificate,
+)
+from constructions.icl.forward import exact_next_token_masses
+from constructions.icl.instance import learning_instance
+from constructions.icl.population import enumerate_prompts, evaluate_population
+from theory.errors import InvalidDistribution, InvalidHMM, InvalidPrompt
+
+EPS = Fraction(1, 10**6)
+
+
+@pytest.fixture(scope="module")
+def report():
+    return evaluate_instance(learning_instance(), 2, (0, 1, 2, 3), (EPS,), name="learning_instance()")
+
+
+def test_the_prompt_distribution_is_a_distribution_with_exact_weights():
+    hmm = learning_instance()
+    for n in (0, 1, 2):
+        pop = enumerate_prompts(hmm, n, 2)
+        assert sum(pop.weight, Fraction(0)) == 1 and all(w > 0 for w in pop.weight)
+        assert len(pop) == 4 * 8 ** n * 2  # (concept, start) x 8 examples each x 2 test inputs
+        assert set(pop.prompts.label.tolist()) <= {1, 2, 3, 4}  # labels never the delimiter
+
+
+def test_bayes_accuracy_matches_an_exact_fraction_brute_force():
+    """P's answers from the certified float forward against P's exact posterior predictive in
+    Fractions, prompt by prompt, at n = 1: the same accuracy to the last digit."""
+    hmm = learning_instance()
+    pop = enumerate_prompts(hmm, 1, 2)
+    ev = evaluate_population(hmm, 1, 2)
+    exact = Fraction(0)
+    tokens = pop.prompts.at(1).tokens.tolist()
+    for row, label, w in zip(tokens, pop.prompts.label.tolist(), pop.weight):
+        masses = exact_next_token_masses(hmm, row)
+        labels = [t for t in range(hmm.vocab_size) if t != hmm.delimiter]
+        best = max(masses[t] for t in labels)
+        answer = min(t for t in labels if masses[t] == best)
+        exact += w if answer == label else 0
+    assert ev.acc_p.lo == ev.acc_p.hi == exact
+
+
+def test_p_learns_in_context_and_r_does_not(report):
+    acc = {n: report.per_n[n].acc_p for n in report.ns}
+    assert acc[0].hi <= Fraction(1, 2) + Fraction(1, 100) and acc[1].lo >= Fraction(9, 10)
+    assert all(report.per_n[n].acc_r == report.per_n[0].acc_r for n in report.ns)  # R answers from the test input alone
+    cert = icl_effect_certificate(report, Fraction(3, 10))
+    assert cert.verified and cert.quantities["n"] == 1 and cert.method == "exact"
+
+
+def test_both_constructions_are_verified_with_delta_fixed_first(report):
+    s = surgery_population_certificate(report, Fraction(3, 5), EPS, Fraction(3, 10), Fraction(3, 10))
+    m = mixture_population_certificate(report, EPS, Fraction(3, 10), Fraction(3, 10), Fraction(1, 100))
+    assert s.verified and m.verified, (s.reason, m.reason)
+    assert s.quantities["n"] == 2 and m.quantities["n"] == 3
+    assert "epsilon = 1/1000000" in s.claim and "Delta = 3/10 fixed first" in m.claim  # says what was checked
+    assert "every epsilon" not in s.claim and "every epsilon" not in m.claim  # a grid is not a universal claim
+
+
+def test_the_instance_refuses_zero_transitions_and_bad_probabilities():
+    with pytest.raises(InvalidHMM, match="rho = 0"):
+        learning_instance(rho=0)
+    with pytest.raises(InvalidHMM, match="1 - rho - eta - tilt"):
+        learning_instance(eta=Fraction(1, 2), tilt=Fraction(1, 2))
+    with pytest.raises(InvalidDistribution):
+        learning_instance(stickiness=Fraction(3, 2))
+
+
+def test_enumeration_refuses_what_it_cannot_list():
+    hmm = learning_instance()
+    with pytest.raises(InvalidPrompt, match="more than max_prompts"):
+        enumerate_prompts(hmm, 3, 2, max_prompts=100)
+    with pytest.raises(InvalidPrompt, match="k ="):
+        enumerate_prompts(hmm, 1, 1)
+    with pytest.raises(InvalidPrompt, match="must include 0"):
+        evaluate_instance(hmm, 2, (1, 2), (EPS,), name="x")
+
+
+def _upper(quantity: dict) -> Fraction:
+    """The certified upper end of a stored quantity: an exact rational, or the upper end of a
+    LogCombination's rigorous interval."""
+    return Fraction(quantity["interval"][1]) if "interval" in quantity else Fraction(quantity["exact"])
+
+
+def test_every_number_in_the_details_is_rounded_outward(report):
+    """Each printed KL is >= the certified upper bound, and each printed accuracy interval encloses
+    the certified one (read from the certificate's own quantities)."""
+    certs = [icl_effect_certificate(report, Fraction(3, 10)),
+             surgery_population_certificate(report, Fraction(3, 5), EPS),
+             mixture_population_certificate(report, EPS)]
+    for cert in certs:
+        q = cert.quantities
+        for m in re.finditer(r"KL <= (\S+);", cert.detail):
+            assert Fraction(m.group(1)) >= _upper(q["kl_upper_bound"]), (cert.check, m.group(0))
+        printed = [(Fraction(a), Fraction(b)) for a, b in re.findall(r"\[(\d\.\d{3}), (\d\.\d{3})\]", cert.detail)]
+        if cert.check == "prop-2-icl-effect":
+            true = [q["per_n"]["0"]["acc_P"], q["per_n"][str(q["n"])]["acc_P"]]
+        elif cert.check == "prop-2-icl-surgery":
+            true = [q["acc_P"], q["acc_Q"]]
+        else:
+            true = [q["per_n"][str(q["n"])]["acc_P"], q["per_n"][str(q["n"])]["acc_Q"]]
+        assert len(printed) == len(true) == 2, cert.detail
+        for (lo, hi), stored in zip(printed, true):
+            exact_lo = Fraction(stored["lo"]["exact"]) if "lo" in stored else Fraction(stored["exact"])
+            exact_hi = _upper(stored["hi"]) if "hi" in stored else Fraction(stored["exact"])
+            assert lo <= exact_lo and exact_hi <= hi, (cert.check, lo, hi, exact_lo, exact_hi)
+        for m in re.finditer(r"(?:effect|w|R gain) (>=|<=) (\d\.\d{3})", cert.detail):
+            value = Fraction(m.group(2))
+            if m.group(0).startswith("effect"):
+                assert value <= Fraction(q["effect_lower"]["exact"])
+            elif m.group(0).startswith("R gain"):
+                assert value >= Fraction(q["r_gain_upper"]["exact"])
+            else:
+                assert value <= Fraction(q["per_n"][str(q["n"])]["min_w_lower"]["exact"])
+
+
+def test_outward_rounding_helpers_never_round_inward():
+    third = Fraction(1, 3)
+    assert places(third, "down") == "0.333" and places(third, "up") == "0.334" and places(Fraction(1), "up") == "1.000"
+    from theory.exact import FractionInterval
+
+    assert interval_text(FractionInterval(third, Fraction(2, 3))) == "[0.333, 0.667]"
+    assert Fraction(kl_text(Fraction(10000005, 10**13))) >= Fraction(10000005, 10**13)
+    assert kl_text(Fraction(10000005, 10**13)) == "1.01e-06"
