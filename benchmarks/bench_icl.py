@@ -78,7 +78,7 @@ def bench_predictive(hmm, n_prompts: int, baseline_prompts: int) -> dict[str, fl
     masses = bayes_masses(hmm, prompts.tokens)
     fast_s = time.perf_counter() - t
     t = time.perf_counter()
-    answers, sure = greedy(masses.next)
+    answers, sure = greedy(masses.next, hmm.delimiter)
     certify_s = time.perf_counter() - t
     sub = prompts.tokens[:baseline_prompts]
     t = time.perf_counter()

@@ -58,9 +58,9 @@ def test_writes_every_part(built):
             assert (one / "figures" / f"{fig}.{ext}").stat().st_size > 1000
     doc = _certs(one)
     names = [e["check"] for e in doc["certificates"]]
-    assert names[:6] == ["lemma-a", "z3-lemma-a-h6", "prop-1-L3", "prop-2-icl-surgery", "prop-2-icl-mixture",
-                         "prop-3-qk-scaling"]
-    assert set(names[6:]) == {"z3-lemmas-by-horizon", "finetuning-gap-vs-alpha", "experiment-rule-extrapolation",
+    assert names[:7] == ["lemma-a", "z3-lemma-a-h6", "prop-1-L3", "prop-2-icl-effect", "prop-2-icl-surgery",
+                         "prop-2-icl-mixture", "prop-3-qk-scaling"]
+    assert set(names[7:]) == {"z3-lemmas-by-horizon", "finetuning-gap-vs-alpha", "experiment-rule-extrapolation",
                               "counterexample-anbn"}
     for e in doc["certificates"]:
         assert Certificate.from_dict(e["certificate"]).sha256() == e["sha256"]
@@ -92,9 +92,9 @@ def test_numbers_come_from_the_certificates(built):
     assert r"\texttt{nonid prove -{}-{}only prop-{}1-{}L3}" in text
     assert "`nonid prove --only prop-1-L3`" in md
     mix = next(e for e in _certs(one)["certificates"] if e["check"] == "prop-2-icl-mixture")["certificate"]
-    acc = mix["quantities"]["per_n"]["12"]
-    row = next(line for line in text.splitlines() if line.startswith("12 & "))
-    assert row.startswith(f"12 & {acc['acc_P']['approx']:.3g} & {acc['acc_Q']['approx']:.3g} & ")
+    acc = mix["quantities"]["per_n"]["3"]
+    row = next(line for line in text.splitlines() if line.startswith("3 & "))
+    assert row.startswith(f"3 & {acc['acc_P']['approx']:.3g} & {acc['acc_Q']['approx']:.3g} & ")
     assert "horizon L = 6" in text and "z3 " in text  # horizon and solver of the SMT certificate
 
 
@@ -208,7 +208,7 @@ def test_what_cannot_be_re_run_is_marked_read_back_everywhere_and_exits_1(built,
     out = tmp_path / "again"
     assert main(["appendix", "--out", str(out), "--from", str(one), "--quiet"]) == 1
     summary = capsys.readouterr().out.splitlines()[-1]
-    assert ("; 8 re-checked, 2 read back, not re-checked (experiment-rule-extrapolation, counterexample-anbn)"
+    assert ("; 9 re-checked, 2 read back, not re-checked (experiment-rule-extrapolation, counterexample-anbn)"
             in summary), summary
     a, b = file_hashes(one), file_hashes(out)
     assert sorted(k for k in a if a[k] != b[k]) == ["appendix.md", "appendix.tex", "certificates.json", "manifest.json"]
