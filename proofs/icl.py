@@ -9,6 +9,10 @@ argmax over the labels.  Δ = 3/10 is fixed before ε = 10⁻⁶.
 * ``prop-2-icl-surgery`` — Q = P except at ICL-format answer prefixes with ≥ n examples, where
   q = (1 − λ)p + λδ_w (λ = 3/5, w a wrong label); KL ≤ M̄(A(n))·ln(1/(1 − λ)) ≤ ε with n the smallest
   such; the exact accuracy gap ≥ Δ.
+* ``prop-2-icl-surgery-every-epsilon`` — the surgery for every ε ≥ 10^−1027 (the bound at the last
+  example count a 1,024-token document holds), from proven bounds: the factorisation lemma and
+  Hoeffding give acc_P(n) ≥ L at every n ≥ 1, the surgery's answer is never P's, and the geometric
+  bound on M(A(n)) gives n(ε) in closed form (sympy checks it).
 * ``prop-2-icl-mixture`` — Q_ε = (1 − ε)P + εR with the literal no-ICL R; KL ≤ −ln(1 − ε); the exact
   accuracy gap ≥ Δ at the smallest evaluated n with one; R's own ICL gain ≤ 1/100.
 * ``prop-2-kl-bound-symbolic`` — the lemma behind both bounds, ln(p/((1 − t)p + t r)) ≤ −ln(1 − t),
@@ -54,6 +58,13 @@ def check_surgery() -> Certificate:
     return surgery_population_certificate(_report(), LAMBDA, EPSILON, DELTA, DELTA_ICL)
 
 
+def check_surgery_every_epsilon() -> Certificate:
+    from constructions.icl.instance import learning_instance
+    from constructions.icl.universal import surgery_every_epsilon_certificate
+
+    return surgery_every_epsilon_certificate(learning_instance(), K, LAMBDA, DELTA, name="learning_instance()")
+
+
 def check_mixture() -> Certificate:
     from constructions.icl.certify import mixture_population_certificate
 
@@ -85,5 +96,7 @@ CHECKS = [
     ProofCheck("prop-2-kl-bound-symbolic", "Prop. 2: KL <= -ln(1 - t), by sympy", check_symbolic),
     ProofCheck("prop-2-icl-effect", "Prop. 2: the instance learns in context (exact)", check_effect),
     ProofCheck("prop-2-icl-surgery", "Prop. 2: ICL, local surgery", check_surgery),
+    ProofCheck("prop-2-icl-surgery-every-epsilon", "Prop. 2: ICL, local surgery for every epsilon (proven bounds)",
+               check_surgery_every_epsilon),
     ProofCheck("prop-2-icl-mixture", "Prop. 2: ICL, mixture with a no-ICL R", check_mixture),
 ]

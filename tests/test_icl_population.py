@@ -139,3 +139,32 @@ def test_outward_rounding_helpers_never_round_inward():
     assert interval_text(FractionInterval(third, Fraction(2, 3))) == "[0.333, 0.667]"
     assert Fraction(kl_text(Fraction(10000005, 10**13))) >= Fraction(10000005, 10**13)
     assert kl_text(Fraction(10000005, 10**13)) == "1.01e-06"
+
+
+def test_the_factorised_accuracy_is_the_enumerated_one_and_has_a_floor_for_every_n():
+    from constructions.icl.universal import accuracy_floor, bayes_accuracy
+
+    hmm = learning_instance()
+    for n in range(4):
+        ev = evaluate_population(hmm, n, 2)
+        assert bayes_accuracy(hmm, n) == ev.acc_p.lo == ev.acc_p.hi  # the lemma's formula against every prompt
+    floor = accuracy_floor(hmm, 2)
+    assert floor is not None and floor.floor == min(list(floor.exact.values()) + [floor.tail_floor])
+    for n in (floor.n0, floor.n0 + 1, 50, 200):  # the Hoeffding range: exact values stay above the floor
+        assert bayes_accuracy(hmm, n) >= floor.tail_floor
+
+
+def test_surgery_for_every_epsilon_is_verified_and_refused_without_its_hypotheses():
+    from constructions.icl.universal import check_structure, surgery_every_epsilon_certificate, surgery_n
+
+    hmm = learning_instance()
+    cert = surgery_every_epsilon_certificate(hmm, 2, Fraction(3, 5), Fraction(3, 10), name="learning_instance()")
+    assert cert.verified, cert.reason
+    assert "for every epsilon in [10^-1027, 1)" in cert.claim
+    n, K, rho = surgery_n(hmm, 2, Fraction(3, 5), Fraction(1, 10**6))
+    assert n == 2 and K * rho ** (n - 1) * Fraction(916, 1000) <= Fraction(1, 10**6)  # ln(5/2) < 0.917
+    with pytest.raises(InvalidHMM, match="k = 2"):
+        check_structure(hmm, 3)
+    same = surgery_every_epsilon_certificate(learning_instance(same_concepts=True), 2, Fraction(3, 5), Fraction(3, 10),
+                                             name="same concepts")
+    assert same.status.value == "unknown" and "hypotheses fail" in same.reason

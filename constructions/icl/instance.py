@@ -41,7 +41,7 @@ DEFAULT_STICKINESS = Fraction(9, 10)
 
 def learning_instance(rho: Fraction | str = DEFAULT_RHO, eta: Fraction | str = DEFAULT_ETA,
                       tilt: Fraction | str = DEFAULT_TILT, stickiness: Fraction | str = DEFAULT_STICKINESS,
-                      doc_length: int = 16, same_concepts: bool = False) -> MixtureHMM:
+                      doc_length: int = 1024, same_concepts: bool = False) -> MixtureHMM:
     """The designed instance (module docstring).  ``same_concepts=True`` gives both concepts the
     switching matrix: the family's instance *without* an ICL effect (a control that must be refused).
 

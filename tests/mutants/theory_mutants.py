@@ -390,6 +390,25 @@ def _icl_r_learns(mutate: bool) -> str:
     return verdict(lambda: mixture_population_certificate(rep, Fraction(1, 10**6)))
 
 
+@mutant("icl-every-epsilon-boundary-is-evidence", "data", "unknown")
+def _icl_every_eps_boundary(mutate: bool) -> str:
+    """The every-epsilon surgery on an instance whose concepts differ in how often they enter the
+    delimiter: an example boundary is then evidence of the concept, the factorisation lemma's
+    hypotheses fail, and no claim for every epsilon is made."""
+    from constructions.icl.hmm import MixtureHMM
+    from constructions.icl.instance import learning_instance
+    from constructions.icl.universal import surgery_every_epsilon_certificate
+
+    h = learning_instance()
+    concepts = [list(map(list, T)) for T in h.concepts]
+    if mutate:  # concept 1 enters the delimiter twice as often from property 1
+        row = concepts[1][1]
+        row[0], row[1] = 2 * row[0], row[1] - row[0]
+    m = MixtureHMM.from_matrices(h.emission, h.entity_transition, concepts, n_pretrain=2, vocab_size=5, delimiter=0,
+                                 doc_length=h.doc_length)
+    return verdict(lambda: surgery_every_epsilon_certificate(m, 2, Fraction(3, 5), Fraction(3, 10), name="mutant"))
+
+
 @mutant("icl-delta-above-accuracy", "witness", "falsified")
 def _icl_delta(mutate: bool) -> str:
     """The surgery certificate asked for an accuracy gap of 1 - 1e-12 (P is not that accurate)."""
