@@ -15,6 +15,9 @@ argmax over the labels.  Δ = 3/10 is fixed before ε = 10⁻⁶.
   bound on M(A(n)) gives n(ε) in closed form (sympy checks it).
 * ``prop-2-icl-mixture`` — Q_ε = (1 − ε)P + εR with the literal no-ICL R; KL ≤ −ln(1 − ε); the exact
   accuracy gap ≥ Δ at the smallest evaluated n with one; R's own ICL gain ≤ 1/100.
+* ``prop-2-icl-mixture-every-epsilon`` — the mixture for every ε ≥ 10^−850: the lemma bounds
+  P(u)/R(u) ≤ K₀Bⁿ, so from n(ε) on Q_ε answers as R at every prompt (R's label margin γ), and
+  acc_P(n) ≥ L at every n ≥ 1 gives the gap.
 * ``prop-2-kl-bound-symbolic`` — the lemma behind both bounds, ln(p/((1 − t)p + t r)) ≤ −ln(1 − t),
   its two uses and the strict argmax for λ > ½, each step proved by sympy.
 
@@ -65,6 +68,13 @@ def check_surgery_every_epsilon() -> Certificate:
     return surgery_every_epsilon_certificate(learning_instance(), K, LAMBDA, DELTA, name="learning_instance()")
 
 
+def check_mixture_every_epsilon() -> Certificate:
+    from constructions.icl.instance import learning_instance
+    from constructions.icl.universal import mixture_every_epsilon_certificate
+
+    return mixture_every_epsilon_certificate(learning_instance(), K, DELTA, name="learning_instance()")
+
+
 def check_mixture() -> Certificate:
     from constructions.icl.certify import mixture_population_certificate
 
@@ -99,4 +109,6 @@ CHECKS = [
     ProofCheck("prop-2-icl-surgery-every-epsilon", "Prop. 2: ICL, local surgery for every epsilon (proven bounds)",
                check_surgery_every_epsilon),
     ProofCheck("prop-2-icl-mixture", "Prop. 2: ICL, mixture with a no-ICL R", check_mixture),
+    ProofCheck("prop-2-icl-mixture-every-epsilon", "Prop. 2: ICL, mixture for every epsilon (proven bounds)",
+               check_mixture_every_epsilon),
 ]

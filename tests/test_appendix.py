@@ -58,9 +58,10 @@ def test_writes_every_part(built):
             assert (one / "figures" / f"{fig}.{ext}").stat().st_size > 1000
     doc = _certs(one)
     names = [e["check"] for e in doc["certificates"]]
-    assert names[:7] == ["lemma-a", "z3-lemma-a-h6", "prop-1-L3", "prop-2-icl-effect", "prop-2-icl-surgery",
-                         "prop-2-icl-mixture", "prop-3-qk-scaling"]
-    assert set(names[7:]) == {"z3-lemmas-by-horizon", "finetuning-gap-vs-alpha", "experiment-rule-extrapolation",
+    assert names[:9] == ["lemma-a", "z3-lemma-a-h6", "prop-1-L3", "prop-2-icl-effect", "prop-2-icl-surgery",
+                         "prop-2-icl-surgery-every-epsilon", "prop-2-icl-mixture", "prop-2-icl-mixture-every-epsilon",
+                         "prop-3-qk-scaling"]
+    assert set(names[9:]) == {"z3-lemmas-by-horizon", "finetuning-gap-vs-alpha", "experiment-rule-extrapolation",
                               "counterexample-anbn"}
     for e in doc["certificates"]:
         assert Certificate.from_dict(e["certificate"]).sha256() == e["sha256"]
@@ -208,7 +209,7 @@ def test_what_cannot_be_re_run_is_marked_read_back_everywhere_and_exits_1(built,
     out = tmp_path / "again"
     assert main(["appendix", "--out", str(out), "--from", str(one), "--quiet"]) == 1
     summary = capsys.readouterr().out.splitlines()[-1]
-    assert ("; 9 re-checked, 2 read back, not re-checked (experiment-rule-extrapolation, counterexample-anbn)"
+    assert ("; 11 re-checked, 2 read back, not re-checked (experiment-rule-extrapolation, counterexample-anbn)"
             in summary), summary
     a, b = file_hashes(one), file_hashes(out)
     assert sorted(k for k in a if a[k] != b[k]) == ["appendix.md", "appendix.tex", "certificates.json", "manifest.json"]

@@ -168,3 +168,18 @@ def test_surgery_for_every_epsilon_is_verified_and_refused_without_its_hypothese
     same = surgery_every_epsilon_certificate(learning_instance(same_concepts=True), 2, Fraction(3, 5), Fraction(3, 10),
                                              name="same concepts")
     assert same.status.value == "unknown" and "hypotheses fail" in same.reason
+
+
+def test_the_ratio_bound_holds_on_every_enumerated_prompt_and_the_mixture_is_verified_for_every_epsilon():
+    from constructions.icl.universal import mixture_every_epsilon_certificate, mixture_n, ratio_bound
+
+    hmm = learning_instance()
+    bound = ratio_bound(hmm, 2)
+    for n in range(4):  # the proven K0 B^n against the certified float ratio of every prompt
+        ev = evaluate_population(hmm, n, 2)
+        assert ev.p_over_r_upper * (1 - Fraction(1, 10**9)) <= bound.k0 * bound.b ** n
+    assert bound.acc_r == evaluate_population(hmm, 0, 2).acc_r.lo == Fraction(1, 2)
+    n = mixture_n(bound, EPS)
+    assert (1 - EPS) / EPS * bound.k0 * bound.b ** n < bound.gamma <= (1 - EPS) / EPS * bound.k0 * bound.b ** (n - 1)
+    cert = mixture_every_epsilon_certificate(hmm, 2, Fraction(3, 10), name="learning_instance()")
+    assert cert.verified and "for every epsilon in [10^-850, 1)" in cert.claim

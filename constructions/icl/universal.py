@@ -294,7 +294,7 @@ def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | s
         quantities["K"], quantities["rho"] = K, rho
     quantities["n_of_epsilon_table"] = table
     status = Status.VERIFIED if not reasons else Status.UNKNOWN
-    shown = ", ".join(f"n({e})={v['n']}" for e, v in table.items())
+    shown = ", ".join(f"n({_eps_text(Fraction(e))})={v['n']}" for e, v in table.items())
     detail = (f"for every eps >= 1e{exponent}: acc_P >= {places(floor.floor, 'down')} at every n >= 1, gap >= "
               f"{places(max(Fraction(0), 2 * floor.floor - 1), 'down')}; {shown}" if floor is not None else "no floor")
     return Certificate(check=check, claim=claim, status=status, method="bound", detail=detail, reason="; ".join(reasons),
@@ -306,3 +306,145 @@ def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | s
                            "M(A(n)) <= (1/C) sum_c a_c b_c rho_c^(n-1)/(1 - rho_c) (constructions.icl.surgery); per prefix "
                            "KL <= ln(1/(1 - lambda)) (prop-2-kl-bound-symbolic)"),
                        versions=library_versions("sympy", "mpmath"))
+
+
+# ---- the mixture for every epsilon ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class RatioBound:
+    """P(u)/R(u) ≤ ``k0`` · ``b``ⁿ for every ICL-format prompt u with n examples (see
+    :func:`ratio_bound`), R's label margin ``gamma`` at every test input, and R's exact accuracy."""
+
+    k0: Fraction
+    b: Fraction
+    gamma: Fraction
+    acc_r: Fraction
+
+
+def ratio_bound(hmm: MixtureHMM, k: int) -> RatioBound:
+    """The geometric bound on P(u)/R(u), by the factorisation lemma.
+
+    With the lemma, P(u) = (1/H) Πᵢ [E[eᵢ, eᵢ′] T[vᵢ, 0] T[0, s*] E²[eᵢ′, eᵢ₊₁]] · Σ_c π_c Πᵢ T_c[s*, vᵢ]
+    (eₙ₊₁ the test input's entity; the delimiter rows are the concepts' common ones), while the
+    no-ICL R scores each example from a fresh start, R(u) = Πᵢ m(xᵢ) · m(x_test) with
+    m(x) = (1/(E(V − 1))) E[eᵢ, eᵢ′] Σ_c π_c T_c[s*, vᵢ] and m(x_test) = 1/(E(V − 1)).  Since
+    Σ_c π_c Πᵢ T_c[s*, vᵢ] ≤ Πᵢ max_c T_c[s*, vᵢ] ≤ Πᵢ (1/π_min) Σ_c π_c T_c[s*, vᵢ],
+    P(u)/R(u) ≤ (E(V − 1)/H) · Bⁿ with B = max_v T[v, 0] · max_s T[0, s] · max E² · E(V − 1) / π_min.
+
+    R's answer is a function of the test input alone: r(e′, v′ | e, s*) = E[e, e′] Σ_c π_c T_c[s*, v′];
+    ``gamma`` is the least gap, over test inputs, between its best label and its second.
+
+    Raises:
+        InvalidHMM: the hypotheses of :func:`check_structure` fail.
+    """
+    check_structure(hmm, k)
+    E = hmm.entity_transition
+    n_e, V, H = hmm.n_entities, hmm.n_properties, hmm.n_hidden
+    T = hmm.concepts[0]  # the delimiter rows are the same for both concepts
+    pi = Fraction(1, hmm.n_pretrain)
+    e2 = max(sum((E[a][x] * E[x][b] for x in range(n_e)), Fraction(0)) for a in range(n_e) for b in range(n_e))
+    b = max(T[v][0] for v in (1, 2)) * max(T[0][s] for s in (1, 2)) * e2 * n_e * (V - 1) / pi
+    k0 = Fraction(n_e * (V - 1), H)
+    gamma, right = None, Fraction(0)
+    for s in (1, 2):
+        tau = {v: sum((pi * hmm.concepts[c][s][v] for c in (0, 1)), Fraction(0)) for v in (1, 2)}
+        top = max((1, 2), key=lambda v: (tau[v], -v))  # ties to the smaller property (the smaller token)
+        other = 3 - top
+        for e in range(n_e):
+            second = max([E[e][e] * tau[other]] + [E[e][f] * tau[top] for f in range(n_e) if f != e])
+            g = E[e][e] * tau[top] - second
+            gamma = g if gamma is None else min(gamma, g)
+        for c in (0, 1):
+            right += Fraction(1, 4) * (_label_is_switch(hmm, c, s) == (top == 3 - s))
+    assert gamma is not None
+    return RatioBound(k0, b, gamma, right)
+
+
+def mixture_n(bound: RatioBound, epsilon: Fraction) -> int:
+    """The smallest n ≥ 1 with ((1 − ε)/ε) · k0 · bⁿ < γ: from there on Q_ε answers as R at every prompt
+    (q(a) − q(b) ≥ wγ − (1 − w) > 0 because (1 − w)/w = (1 − ε)P(u)/(εR(u)) < γ)."""
+    if bound.gamma <= 0 or bound.b >= 1:
+        raise InvalidHMM("R has no label margin or P(u)/R(u) does not decay: no n works for every epsilon")
+    need = math.log(float(bound.gamma * epsilon / ((1 - epsilon) * bound.k0))) / math.log(float(bound.b))
+    n = max(1, math.floor(need))
+
+    def holds(m: int) -> bool:
+        return (1 - epsilon) / epsilon * bound.k0 * bound.b ** m < bound.gamma
+
+    while not holds(n):
+        n += 1
+    while n > 1 and holds(n - 1):
+        n -= 1
+    return n
+
+
+def mixture_every_epsilon_certificate(hmm: MixtureHMM, k: int, delta: Fraction | str, *, name: str,
+                                      epsilons: tuple[Fraction, ...] = (Fraction(1, 10), Fraction(1, 10**6),
+                                                                        Fraction(1, 10**30)),
+                                      check: str = "prop-2-icl-mixture-every-epsilon"):
+    """Q_ε = (1 − ε)P + εR for every ε at or above the instance's smallest: at n(ε) (closed form from
+    :func:`ratio_bound`) Q_ε answers as R at every prompt, so acc_Q = acc_R (R ignores its examples),
+    and acc_P(n) ≥ L at every n ≥ 1 (:func:`accuracy_floor`): verified when L − acc_R ≥ Δ."""
+    from constructions.icl.certify import places
+    from theory.certificate import Certificate, Status, library_versions
+
+    d = Fraction(delta)
+    claim_head = f"On the instance {name} (k = {k}) with Delta = {d} fixed first: "
+    quantities: dict[str, object] = {"instance": name, "k": k, "delta": d, "hmm": hmm.describe()}
+    try:
+        bound = ratio_bound(hmm, k)
+    except InvalidHMM as e:
+        return Certificate(check=check, claim=claim_head + "(hypotheses fail)", status=Status.UNKNOWN, method="bound",
+                           detail="hypotheses fail", reason=f"the factorisation lemma's hypotheses fail: {e}",
+                           quantities=quantities, versions=library_versions("mpmath"))
+    n_max = max_examples(hmm, k)
+    # the smallest epsilon a document allows: ((1 - eps)/eps) k0 b^n_max < gamma, i.e. eps > k0 b^n_max / (gamma + k0 b^n_max)
+    log10_min = math.log10(float(bound.k0)) + n_max * math.log10(float(bound.b)) - math.log10(float(bound.gamma))
+    exponent = math.ceil(log10_min + 1e-6)
+    claim = (claim_head + f"for every epsilon in [10^{exponent}, 1), Q = (1 - epsilon) P + epsilon R with R the no-ICL "
+             f"model has KL(P || Q) <= -ln(1 - epsilon), and at n = n(epsilon) (the smallest n >= 1 with "
+             f"((1 - epsilon)/epsilon) K0 B^n < gamma) Q answers as R at every prompt, so its ICL accuracy is R's "
+             f"({bound.acc_r}) while P's is >= L at every n >= 1, a gap >= Delta.")
+    quantities.update({"K0": bound.k0, "B": bound.b, "gamma_R": bound.gamma, "acc_R": bound.acc_r,
+                       "largest_n_in_a_document": n_max, "epsilon_min_log10_upper": exponent})
+    reasons = []
+    floor = accuracy_floor(hmm, k)
+    if bound.b >= 1 or bound.gamma <= 0:
+        reasons.append(f"B = {bound.b} >= 1 or R's margin gamma = {bound.gamma} <= 0: no geometric decay to use")
+    if floor is None:
+        reasons.append("no floor on acc_P(n) for every n (Hoeffding does not reach 9/10 by n = 400)")
+    else:
+        quantities.update({"accuracy_floor": floor.floor, "gap_floor": max(Fraction(0), floor.floor - bound.acc_r)})
+        if floor.floor - bound.acc_r < d:
+            reasons.append(f"the gap floor L - acc_R >= {places(max(Fraction(0), floor.floor - bound.acc_r), 'down')} is "
+                           f"below Delta = {d}")
+    table = {}
+    if not reasons:
+        for eps in epsilons:
+            table[str(eps)] = {"n": mixture_n(bound, eps)}
+    quantities["n_of_epsilon_table"] = table
+    status = Status.VERIFIED if not reasons else Status.UNKNOWN
+    shown = ", ".join(f"n({_eps_text(Fraction(e))})={v['n']}" for e, v in table.items())
+    detail = (f"for every eps >= 1e{exponent}: P/R <= {scientific_up(bound.k0)}*{scientific_up(bound.b)}^n, acc_Q = acc_R = "
+              f"{places(bound.acc_r, 'up')}, acc_P >= {places(floor.floor, 'down')}; {shown}"
+              if floor is not None and not reasons else "not certified")
+    return Certificate(check=check, claim=claim, status=status, method="bound", detail=detail, reason="; ".join(reasons),
+                       quantities=quantities, assumptions=(
+                           "the factorisation lemma of constructions.icl.universal (hypotheses checked exactly)",
+                           "KL(P || (1-eps)P + eps R) <= -ln(1-eps) for every R: proved symbolically (prop-2-kl-bound-symbolic)",
+                           "Hoeffding's inequality for the number of switching examples; mpmath interval arithmetic"),
+                       versions=library_versions("mpmath"))
+
+
+def scientific_up(x: Fraction) -> str:
+    from theory.exact import scientific
+
+    return scientific(x, "up", 3)
+
+
+def _eps_text(eps: Fraction) -> str:
+    """``1e-6`` for 1/10⁶ (exact powers of ten), else the fraction."""
+    if eps.numerator == 1 and eps.denominator > 1:
+        digits = len(str(eps.denominator)) - 1
+        if 10 ** digits == eps.denominator:
+            return f"1e-{digits}"
+    return str(eps)

@@ -409,6 +409,17 @@ def _icl_every_eps_boundary(mutate: bool) -> str:
     return verdict(lambda: surgery_every_epsilon_certificate(m, 2, Fraction(3, 5), Fraction(3, 10), name="mutant"))
 
 
+@mutant("icl-mixture-every-epsilon-delta-above-floor", "witness", "unknown")
+def _icl_mix_every_eps_delta(mutate: bool) -> str:
+    """The every-epsilon mixture asked for Delta = 1/2, above what the proven floors give
+    (acc_P >= 0.906 at every n, acc_Q = acc_R = 1/2): not certified."""
+    from constructions.icl.instance import learning_instance
+    from constructions.icl.universal import mixture_every_epsilon_certificate
+
+    delta = Fraction(1, 2) if mutate else Fraction(3, 10)
+    return verdict(lambda: mixture_every_epsilon_certificate(learning_instance(), 2, delta, name="mutant"))
+
+
 @mutant("icl-delta-above-accuracy", "witness", "falsified")
 def _icl_delta(mutate: bool) -> str:
     """The surgery certificate asked for an accuracy gap of 1 - 1e-12 (P is not that accurate)."""
