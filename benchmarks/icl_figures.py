@@ -1,12 +1,16 @@
-"""Appendix curves for Proposition 2: ICL accuracy of P and of the two witnesses Q against the number
+"""Appendix curves for Proposition 2: ICL accuracy of P, R and the two witnesses Q against the number
 of examples n, for several ε; and the posterior weight w(u) of the mixture.
 
 :func:`curve_rows` turns an :class:`~constructions.icl.witness.ICLEvaluation` into long-format rows
-(one per k, prompt set, n, model, ε) — the CSV data; :func:`plot_curves` draws them with matplotlib
-(Agg backend) into a PNG and a PDF whose metadata carry no timestamp, so reruns give the same bytes.
-Accuracies are certified intervals; the plots show their midpoints (the intervals are points whenever
-every greedy answer was decided, which the CSV records).  :data:`CAPTION` says what a figure shows and
-defines its symbols; ``bench_icl`` prints it with the figures' names and writes it into BENCHMARKS.md.
+(one per k, prompt set, n, model, ε) — the CSV data; :func:`plot_curves` (the witnesses, one figure per
+k) and :func:`plot_accuracy` (P and R, every k in one figure) draw them with matplotlib (Agg backend)
+into PNGs and PDFs whose metadata carry no timestamp, so reruns give the same bytes.
+
+Each accuracy comes twice: ``acc_lo``/``acc_hi``, the accuracy *of the sampled prompts* (exact up to
+undecided answers: the lines), and ``population_lo``/``population_hi``, a two-sided Clopper–Pearson
+interval at ``confidence`` for the *population* accuracy (prompts i.i.d. from the prompt distribution;
+a statistical bound, not an exact value: the bands).  :data:`CAPTION` says what the figures show and
+defines their symbols; ``bench_icl`` prints it with the figures' names and writes it into BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -20,59 +24,79 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from constructions.icl.surgery import boundary_rates
-from constructions.icl.witness import ICLEvaluation, smallest_surgery_n
+from constructions.icl.witness import CP_METHOD, DEFAULT_CONFIDENCE, Accuracy, ICLEvaluation, smallest_surgery_n
 from empirical.figures import save_figure, tex_number
 from theory.fileio import write_atomic
 
-FIELDS = ("k", "prompts", "n", "model", "epsilon", "acc_lo", "acc_hi", "median_w", "median_log_P_over_R")
+FIELDS = ("k", "prompts", "n", "model", "epsilon", "n_prompts", "acc_lo", "acc_hi", "population_lo", "population_hi",
+          "confidence", "interval_method", "median_w", "median_log_P_over_R")
 
 CAPTION = (
-    "Each `icl_curves_k*.png` (and `.pdf`) plots, for prompts of n examples of k tokens each from the GINC-size "
-    "mixture of HMMs, a quantity against the number of examples n (x axis linear up to 4, logarithmic beyond). "
-    "**Left:** ICL accuracy (the fraction of prompts whose greedy answer is the correct label) of P, the Bayes-optimal "
-    "predictor of the pretraining distribution (thick solid black: prompts of the pretraining, in-distribution "
-    "concepts; thin dashed black: prompts of held-out concepts), and of the local-surgery witness Q, one coloured "
-    "line per ε: Q = P except at the ICL-format answer prefixes A(n), where q = (1 − λ) p + λ δ_d puts weight "
-    "λ = 3/5 on the delimiter d (δ_d: the point mass on d), switched on from the smallest n at which its certified "
-    "KL(P‖Q) ≤ M(A) ln(1/(1 − λ)) is at most ε (M(A): the pretraining mass of A(n)); from there its accuracy is 0. "
-    "**Middle:** the same for the mixture Q_ε = (1 − ε) P + ε R, with R a model that does no in-context learning "
-    "(its answers ignore the examples), KL(P‖Q_ε) ≤ −ln(1 − ε). **Right:** the median over prompts u of the "
-    "mixture's posterior weight on R, w(u) = εR(u) / (εR(u) + (1 − ε) P(u)), one line per ε. Accuracies are "
-    "certified intervals, drawn at their midpoints; the CSV holds both ends.")
-"""What a figure of :func:`plot_curves` shows, every symbol defined (Markdown, for BENCHMARKS.md)."""
+    "`icl_accuracy.png` (and `.pdf`) has one panel per example length k: the ICL accuracy (the fraction of prompts "
+    "whose answer — the argmax over the labels, the delimiter excluded — is the correct label) against the number of "
+    "examples n (x axis linear up to 4, logarithmic beyond) of P, the Bayes-optimal predictor of the pretraining "
+    "distribution, on prompts of the pretraining (in-distribution, ID) concepts (solid black) and of held-out concepts "
+    "(dashed blue), and of R, the literal no-ICL model (examples scored independently from fresh starts, delimiters "
+    "certain, answer from the test input alone), on the ID prompts (dotted orange). Each `icl_curves_k*.png` (and "
+    "`.pdf`) shows the witnesses for one k. **Left:** P (black; held-out concepts dashed) and the local-surgery "
+    "witness Q, one coloured line per ε: Q = P except at the ICL-format answer prefixes A(n), where "
+    "q = (1 − λ) p + λ δ_w puts weight λ = 3/5 on a wrong label w (the smallest label other than P's answer; δ_w "
+    "the point mass on w), switched on from the smallest n at which its certified KL(P‖Q) ≤ M(A) ln(1/(1 − λ)) is at "
+    "most ε (M(A): the pretraining mass of A(n)); from there Q answers w, right only where P is wrong and the label "
+    "happens to be w. **Middle:** the mixture Q_ε = (1 − ε) P + ε R, KL(P‖Q_ε) ≤ −ln(1 − ε), one line per ε, with R "
+    "(dotted orange). **Right:** the median over prompts u of the mixture's posterior weight on R, "
+    "w(u) = εR(u) / (εR(u) + (1 − ε) P(u)), one line per ε. Lines are the accuracies on the sampled prompts "
+    "(every answer was certified, so these are exact for the drawn prompts); shaded bands are two-sided 99 % "
+    "Clopper–Pearson intervals for the population accuracy (the prompts are i.i.d. draws from the prompt "
+    "distribution; each band holds at 99 % on its own, not simultaneously), drawn for P, R and the mixture's Q; the "
+    "CSV holds both kinds of interval for every line.")
+"""What the figures of :func:`plot_accuracy` and :func:`plot_curves` show, every symbol defined (Markdown)."""
 
 
-def curve_rows(ev: ICLEvaluation, epsilons: Sequence[Fraction], lam: Fraction, prompts: str) -> list[dict[str, object]]:
-    """Rows for P, R, the surgery Q (switching at the smallest n with certified KL ≤ ε) and the
-    mixture Q_ε, at every n of ``ev``."""
+def curve_rows(ev: ICLEvaluation, epsilons: Sequence[Fraction], lam: Fraction, prompts: str,
+               confidence: Fraction = DEFAULT_CONFIDENCE, witnesses: bool = True) -> list[dict[str, object]]:
+    """Rows for P, R and (``witnesses``) the surgery Q (switching at the smallest n with certified
+    KL ≤ ε) and the mixture Q_ε, at every n of ``ev``; population intervals at ``confidence`` when the
+    prompts are i.i.d. (else blank)."""
     hmm, k = ev.hmm, ev.prompts.k
     rates = boundary_rates(hmm, k)
     rows: list[dict[str, object]] = []
 
-    def add(n: int, model: str, eps: Fraction | None, lo: Fraction, hi: Fraction, w: float | None = None) -> None:
+    def add(n: int, model: str, eps: Fraction | None, acc: Accuracy, w: float | None = None) -> None:
+        sample = acc.interval
+        pop = acc.population_interval(confidence) if ev.iid else None
         rows.append({"k": k, "prompts": prompts, "n": n, "model": model,
-                     "epsilon": "" if eps is None else f"{float(eps):g}", "acc_lo": f"{float(lo):.6f}",
-                     "acc_hi": f"{float(hi):.6f}", "median_w": "" if w is None else f"{w:.6g}",
+                     "epsilon": "" if eps is None else f"{float(eps):g}", "n_prompts": acc.total,
+                     "acc_lo": f"{float(sample.lo):.6f}", "acc_hi": f"{float(sample.hi):.6f}",
+                     # outward: the printed ends still bound (6 decimals, down / up)
+                     "population_lo": "" if pop is None else _places(pop.lo, "down"),
+                     "population_hi": "" if pop is None else _places(pop.hi, "up"),
+                     "confidence": "" if pop is None else f"{float(confidence):g}",
+                     "interval_method": "" if pop is None else CP_METHOD,
+                     "median_w": "" if w is None else f"{w:.6g}",
                      "median_log_P_over_R": f"{float(np.median(ev.log_ratio(n))):.4f}"})
 
     switch = {eps: smallest_surgery_n(hmm, k, lam, eps, ev.prompts.n_max, rates) for eps in epsilons}
     for n in ev.ns:
-        p = ev.acc_p[n].interval
-        add(n, "P", None, p.lo, p.hi)
-        r = ev.acc_r[n].interval
-        add(n, "R", None, r.lo, r.hi)
+        add(n, "P", None, ev.acc_p[n])
+        add(n, "R", None, ev.acc_r[n])
+        if not witnesses:
+            continue
         lr = ev.log_ratio(n)
         for eps in epsilons:
             at = switch[eps]
-            if at is not None and n >= at:
-                add(n, "Q_surgery", eps, Fraction(0), Fraction(0))
-            else:
-                add(n, "Q_surgery", eps, p.lo, p.hi)
-            q = ev.mixture_accuracy(n, eps)[0].interval
+            add(n, "Q_surgery", eps, ev.surgery_accuracy(n) if at is not None and n >= at else ev.acc_p[n])
+            q = ev.mixture_accuracy(n, eps)[0]
             c = float((1 - eps) / eps)
             w = 1.0 / (1.0 + c * np.exp(np.clip(lr, -700, 700)))
-            add(n, "Q_mixture", eps, q.lo, q.hi, float(np.median(w)))
+            add(n, "Q_mixture", eps, q, float(np.median(w)))
     return rows
+
+
+def _places(x: Fraction, direction: str, digits: int = 6) -> str:
+    from constructions.icl.certify import places
+
+    return places(x, direction, digits)
 
 
 def rows_to_csv(rows: Iterable[dict[str, object]]) -> str:
@@ -84,6 +108,72 @@ def rows_to_csv(rows: Iterable[dict[str, object]]) -> str:
     return buf.getvalue()
 
 
+def _series(rows: Sequence[dict[str, object]], model: str, prompts: str, eps: str = "",
+            k: int | None = None) -> tuple[list[int], list[float], list[float], list[float]]:
+    """(n, sample accuracy midpoint, population lower, population upper) sorted by n."""
+    pts = sorted((int(r["n"]), (float(r["acc_lo"]) + float(r["acc_hi"])) / 2,
+                  float(r["population_lo"]) if r["population_lo"] != "" else np.nan,
+                  float(r["population_hi"]) if r["population_hi"] != "" else np.nan)
+                 for r in rows if r["model"] == model and r["prompts"] == prompts and r["epsilon"] == eps
+                 and (k is None or int(r["k"]) == k))
+    return [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], [p[3] for p in pts]
+
+
+def _n_axis(ax, n_top: int, ylabel: str, ylim: tuple[float, float] = (-0.03, 1.03)) -> None:
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    ticks = [t for t in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256) if t <= n_top]
+    ax.set_xscale("symlog", linthresh=4, linscale=1.5)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([str(t) for t in ticks])
+    ax.set_xlim(-0.3, n_top * 1.1)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("examples in the prompt, $n$")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
+def _line(ax, rows, model, prompts, eps="", k=None, band=True, **style):
+    n, a, lo, hi = _series(rows, model, prompts, eps, k)
+    if not n:
+        return None
+    handle = ax.plot(n, a, **style)[0]
+    if band and not np.all(np.isnan(lo)):
+        ax.fill_between(n, lo, hi, color=handle.get_color(), alpha=0.15, lw=0)
+    return handle
+
+
+P_STYLE = {"color": "k", "ls": "-", "marker": "o", "ms": 2.5, "lw": 1.8}
+HELD_STYLE = {"color": "tab:blue", "ls": "--", "lw": 1.2}
+R_STYLE = {"color": "tab:orange", "ls": ":", "lw": 1.6}
+
+
+def plot_accuracy(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "") -> list[Path]:
+    """One panel per k: P on ID and held-out prompts and R on ID prompts against n, with population
+    bands.  Writes ``out_stem``.png and .pdf; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = sorted({int(r["k"]) for r in rows})
+    n_top = max(int(r["n"]) for r in rows)
+    fig, axes = plt.subplots(1, len(ks), figsize=(3.4 * len(ks), 3.6), constrained_layout=True, squeeze=False)
+    handles: list = []
+    for ax, k in zip(axes[0], ks):
+        hs = [_line(ax, rows, "P", "in-distribution", k=k, label="$P$ (Bayes-optimal), ID concepts", **P_STYLE),
+              _line(ax, rows, "P", "held-out", k=k, label="$P$, held-out concepts", **HELD_STYLE),
+              _line(ax, rows, "R", "in-distribution", k=k, label="$R$ (no ICL), ID concepts", **R_STYLE)]
+        ax.set_title(f"$k = {k}$ tokens per example", fontsize=10)
+        _n_axis(ax, n_top, "ICL accuracy")
+        handles = handles or [h for h in hs if h is not None]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save_figure(fig, Path(out_stem), ("png", "pdf"), dpi=150)
+
+
 def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "") -> list[Path]:
     """Three panels — surgery, mixture, median w(u) — for the in-distribution prompts (held-out P
     dashed), labels in mathtext (:data:`CAPTION` defines every symbol).  Writes ``out_stem``.png and .pdf
@@ -93,54 +183,32 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def series(model: str, prompts: str, eps: str = "") -> tuple[list[int], list[float]]:
-        pts = sorted((int(r["n"]), (float(r["acc_lo"]) + float(r["acc_hi"])) / 2) for r in rows
-                     if r["model"] == model and r["prompts"] == prompts and r["epsilon"] == eps)
-        return [p[0] for p in pts], [p[1] for p in pts]
-
-    from matplotlib.ticker import FixedLocator, NullLocator
-
     epsilons = sorted({str(r["epsilon"]) for r in rows if r["epsilon"]}, key=float, reverse=True)
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(epsilons), 1)))
     n_top = max(int(r["n"]) for r in rows)
-    ticks = [t for t in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256) if t <= n_top]
 
-    def style(ax, ylabel: str) -> None:
-        ax.set_xscale("symlog", linthresh=4, linscale=1.5)
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([str(t) for t in ticks])
-        ax.set_xlim(-0.3, n_top * 1.1)
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("examples in the prompt, $n$")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.4), constrained_layout=True)
-    handles = []
-    for ax, model, name in ((axes[0], "Q_surgery", r"local surgery: $q = (1 - \lambda)\, p + \lambda\, \delta_d$ on $A(n)$"),
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.6), constrained_layout=True)
+    handles: list = []
+    for ax, model, name in ((axes[0], "Q_surgery", r"local surgery: $q = (1 - \lambda)\, p + \lambda\, \delta_w$ on $A(n)$"),
                             (axes[1], "Q_mixture", r"mixture $Q_\varepsilon = (1 - \varepsilon) P + \varepsilon R$ ($R$: no ICL)")):
-        n, a = series("P", "in-distribution")
-        hp, = ax.plot(n, a, "k-o", ms=3, lw=2, label="$P$ (Bayes-optimal), ID concepts")
-        n, a = series("P", "held-out")
-        hh = ax.plot(n, a, "k--", lw=1, label="$P$, held-out concepts")[0] if n else None
-        hq = []
-        for eps, col in zip(epsilons, colours):
-            n, a = series(model, "in-distribution", eps)
-            hq.append(ax.plot(n, a, "-", color=col, lw=1.4, marker=".", ms=4,
-                              label=f"$Q$, $\\varepsilon = {tex_number(eps)}$")[0])
+        hp = _line(ax, rows, "P", "in-distribution", label="$P$ (Bayes-optimal), ID concepts", **P_STYLE)
+        hh = _line(ax, rows, "P", "held-out", band=False, label="$P$, held-out concepts", **HELD_STYLE)
+        hr = _line(ax, rows, "R", "in-distribution", label="$R$ (no ICL), ID concepts", **R_STYLE) \
+            if model == "Q_mixture" else None
+        hq = [_line(ax, rows, model, "in-distribution", eps, band=model == "Q_mixture", color=col, lw=1.2, marker=".",
+                    ms=3, label=f"$Q$, $\\varepsilon = {tex_number(eps)}$") for eps, col in zip(epsilons, colours)]
         ax.set_title(name, fontsize=10)
-        style(ax, "ICL accuracy")
-        if not handles:
-            handles = [hp] + ([hh] if hh else []) + hq
+        _n_axis(ax, n_top, "ICL accuracy")
+        if model == "Q_mixture":
+            handles = [h for h in [hp, hh, hr, *hq] if h is not None]
     ax = axes[2]
     for eps, col in zip(epsilons, colours):
         pts = sorted((int(r["n"]), float(r["median_w"])) for r in rows
                      if r["model"] == "Q_mixture" and r["prompts"] == "in-distribution" and r["epsilon"] == eps)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=col, marker=".", ms=4)
     ax.set_title("mixture: median posterior weight $w(u)$ on $R$", fontsize=10)
-    style(ax, "median $w(u)$")
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+    _n_axis(ax, n_top, "median $w(u)$")
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, Path(out_stem), ("png", "pdf"), dpi=150)

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -395,3 +396,16 @@ def test_experiment_certificate_states_its_claim():
     float_only = [_row("ml", 0.0850, 0.3), _row("adversarial", 0.0851, 0.0), _row("oracle", 0.0852, 1.0, rigorous=False)]
     assert experiment_certificate(float_only).status.value == "unknown"  # a gap from one float pass certifies nothing
     assert "wall_s" not in json.dumps(c.to_dict()) and c.timings  # wall times are timings, never hashed
+
+
+def test_table_bounds_are_rounded_outward():
+    """A bound in an appendix table still bounds: KL <= columns round up, >= columns down, intervals
+    outward (the mixture's -ln(1 - 1e-6) = 1.0000005e-6 must not print as 1e-06)."""
+    from nonid.appendix.content import fmt
+
+    kl = {"exact": "-ln(999999/1000000)", "approx": 1.0000005e-06,
+          "interval": ["0.0000010000005000003333", "0.0000010000005000003334"]}
+    assert fmt(kl, bound="up") == "1.01e-06" and Fraction(fmt(kl, bound="up")) >= Fraction("0.0000010000005000003334")
+    assert fmt({"exact": "1/3", "approx": 1 / 3}, bound="down") == "3.33e-01"
+    assert fmt({"exact": "1/3", "approx": 1 / 3}, bound="up") == "3.34e-01"
+    assert fmt({"lower": {"exact": "1/3", "approx": 1 / 3}, "upper": {"exact": "2/3", "approx": 2 / 3}}) == "[3.33e-01, 6.67e-01]"

@@ -183,3 +183,25 @@ def test_the_ratio_bound_holds_on_every_enumerated_prompt_and_the_mixture_is_ver
     assert (1 - EPS) / EPS * bound.k0 * bound.b ** n < bound.gamma <= (1 - EPS) / EPS * bound.k0 * bound.b ** (n - 1)
     cert = mixture_every_epsilon_certificate(hmm, 2, Fraction(3, 10), name="learning_instance()")
     assert cert.verified and "for every epsilon in [10^-850, 1)" in cert.claim
+
+
+def test_every_number_in_the_every_epsilon_details_is_rounded_outward():
+    from constructions.icl.universal import mixture_every_epsilon_certificate, surgery_every_epsilon_certificate
+
+    hmm = learning_instance()
+    s = surgery_every_epsilon_certificate(hmm, 2, Fraction(3, 5), Fraction(3, 10), name="x")
+    m = mixture_every_epsilon_certificate(hmm, 2, Fraction(3, 10), name="x")
+    for cert in (s, m):
+        q = cert.quantities
+        floor = Fraction(q["accuracy_floor"]["exact"])
+        assert Fraction(re.search(r"acc_P >= (\d\.\d{3})", cert.detail).group(1)) <= floor
+        eps_min = int(re.search(r"eps >= 1e(-\d+)", cert.detail).group(1))
+        assert eps_min == q["epsilon_min_log10_upper"]
+        for label, n in re.findall(r"n\((1e-\d+)\)=(\d+)", cert.detail):
+            eps = Fraction(1, 10 ** int(label[3:]))
+            assert q["n_of_epsilon_table"][str(eps)]["n"] == int(n)
+    gap = Fraction(re.search(r"gap >= (\d\.\d{3})", s.detail).group(1))
+    assert gap <= Fraction(s.quantities["gap_floor"]["exact"])
+    k0, b = re.search(r"P/R <= (\S+)\*(\S+)\^n", m.detail).groups()
+    assert Fraction(k0) >= Fraction(m.quantities["K0"]["exact"]) and Fraction(b) >= Fraction(m.quantities["B"]["exact"])
+    assert Fraction(re.search(r"acc_R = (\d\.\d{3})", m.detail).group(1)) >= Fraction(m.quantities["acc_R"]["exact"])

@@ -244,7 +244,6 @@ def mixture_population_certificate(rep: InstanceReport, epsilon: Fraction | str,
         w_lower = 1 / (1 + (1 - epsilon) / epsilon * ev.p_over_r_upper)  # w(u) >= this at every prompt
         per_n[str(n)] = {"acc_P": ev.acc_p, "acc_Q": acc_q, "acc_R": ev.acc_r, "gap_lower": g,
                          "min_w_lower": Fraction(scientific(w_lower, "down", 6)) if w_lower > 0 else Fraction(0),
-                         "median_w_lower": Fraction(scientific(w_lower, "down", 6)) if w_lower > 0 else Fraction(0),
                          "max_P_over_R_upper": Fraction(scientific(ev.p_over_r_upper, "up", 6)) if ev.p_over_r_upper else Fraction(0)}
         if found is None and g >= d:
             found = n

@@ -10,8 +10,10 @@ builds, for each group, its tables (:class:`Table`, plain-text cells) and one re
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Sequence
 
 from empirical.figures import tex_number
@@ -78,8 +80,10 @@ def group_of(check: str) -> str:
 
 
 # ---- formatting of certificate values (plain text; the renderers escape) ------------------------------
-def fmt(v: Any, digits: int = 3) -> str:
-    """One quantity as short text: exact rationals as decimals, intervals as [lo, hi], nested data as a count."""
+def fmt(v: Any, digits: int = 3, bound: str | None = None) -> str:
+    """One quantity as short text: exact rationals as decimals, intervals as [lo, hi] (rounded outward),
+    nested data as a count.  ``bound="up"`` for an upper bound and ``"down"`` for a lower bound: the
+    number is rounded that way, so the printed bound still bounds (otherwise a value rounds to nearest)."""
     if v is None:
         return "n/a"
     if isinstance(v, bool):
@@ -87,23 +91,28 @@ def fmt(v: Any, digits: int = 3) -> str:
     if isinstance(v, int):
         return f"{v:,}" if abs(v) >= 10_000 else str(v)
     if isinstance(v, float):
-        return f"{v:.{digits}g}"
+        return f"{v:.{digits}g}" if bound is None or not math.isfinite(v) else _directed(Fraction(v), bound, digits)
     if isinstance(v, str):
-        return _short_number(v, digits)
+        return _short_number(v, digits, bound)
     if isinstance(v, dict):
         if "exact" in v:
             ex = str(v["exact"])
             if re.fullmatch(r"-?\d+", ex):
                 return fmt(int(ex))
             if "interval" in v and isinstance(v["interval"], list) and len(v["interval"]) == 2:
-                lo, hi = (_short_number(str(x), digits) for x in v["interval"])
+                lo_s, hi_s = (str(x) for x in v["interval"])
+                if bound is not None:
+                    return _short_number(hi_s if bound == "up" else lo_s, digits, bound)
+                lo, hi = _short_number(lo_s, digits, "down"), _short_number(hi_s, digits, "up")
                 return lo if lo == hi else f"[{lo}, {hi}]"
+            if bound is not None and re.fullmatch(r"-?\d+/\d+", ex):
+                return _directed(Fraction(ex), bound, digits)
             if isinstance(v.get("approx"), (int, float)):
-                return fmt(float(v["approx"]), digits)
+                return fmt(float(v["approx"]), digits, bound)
             return ex
         if "lower" in v and "upper" in v:
-            lo, hi = (fmt(v[k], digits) if isinstance(v[k], (dict, list, float, int)) else _short_number(str(v[k]), digits)
-                      for k in ("lower", "upper"))
+            lo, hi = (fmt(v[k], digits, d) if isinstance(v[k], (dict, list, float, int)) else _short_number(str(v[k]), digits, d)
+                      for k, d in (("lower", "down"), ("upper", "up")))
             return lo if lo == hi else f"[{lo}, {hi}]"
         return f"({len(v)} entries)"
     if isinstance(v, list):
@@ -113,14 +122,25 @@ def fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
-def _short_number(s: str, digits: int) -> str:
+def _short_number(s: str, digits: int, bound: str | None = None) -> str:
     try:
         x = float(s)
     except ValueError:
         return s
     if re.fullmatch(r"-?\d+", s.strip()):
         return s.strip()
+    if bound is not None and math.isfinite(x):
+        return _directed(Fraction(s.strip()), bound, digits)
     return f"{x:.{digits}g}"
+
+
+def _directed(x: Fraction, bound: str, digits: int) -> str:
+    """``x`` to ``digits`` significant digits rounded up (``bound="up"``) or down (``"down"``)."""
+    from theory.exact import scientific
+
+    if x < 0:
+        return "-" + scientific(-x, "down" if bound == "up" else "up", digits)
+    return scientific(x, bound, digits)
 
 
 def _q(entry: Entry, *path: str) -> Any:
@@ -276,7 +296,7 @@ def prop2_tables(entries: Sequence[Entry]) -> list[Table]:
             acc_q = q.get("acc_Q")
             per_n = q.get("per_n") if isinstance(q.get("per_n"), dict) else {}
             at = per_n.get(str(q.get("n")), {}) if per_n else {}
-            summary.append((e.check, fmt(q.get("epsilon")), fmt(q.get("n")), fmt(q.get("kl_upper_bound")),
+            summary.append((e.check, fmt(q.get("epsilon")), fmt(q.get("n")), fmt(q.get("kl_upper_bound"), bound="up"),
                             fmt(q.get("acc_P", at.get("acc_P"))), fmt(acc_q if acc_q is not None else at.get("acc_Q")),
                             status_cell(e)))
     if summary:
@@ -288,13 +308,15 @@ def prop2_tables(entries: Sequence[Entry]) -> list[Table]:
         if e.check == "prop-2-icl-mixture" and isinstance(_q(e, "per_n"), dict):
             per_n = _q(e, "per_n")
             rows = tuple((n, fmt(per_n[n].get("acc_P")), fmt(per_n[n].get("acc_Q")), fmt(per_n[n].get("acc_R")),
-                          fmt(per_n[n].get("gap_lower")), fmt(per_n[n].get("median_w_lower")))
+                          fmt(per_n[n].get("gap_lower"), bound="down"),
+                          fmt(per_n[n].get("min_w_lower", per_n[n].get("median_w_lower")), bound="down"))
                          for n in sorted(per_n, key=int))
             out.append(Table("tab:nonid-icl", f"ICL accuracy against the number of examples $n$: $P$, the mixture "
                              f"$Q_\\varepsilon = (1 - \\varepsilon) P + \\varepsilon R$ ($\\varepsilon = "
                              f"{_plain(tex_number(_q(e, 'epsilon', 'exact') or '?'))}$) and the no-ICL model $R$; certified lower "
-                             "bound on the gap; median posterior weight $w(u)$ of $R$ (lower bound). From prop-2-icl-mixture.",
-                             ("n", "acc P", "acc Q_eps", "acc R", "gap >=", "median w >="), "rrrrrr", rows))
+                             "bound on the gap; a lower bound on the posterior weight $w(u)$ of $R$ (the least over the prompts where the "
+                             "certificate records it, else the median). From prop-2-icl-mixture.",
+                             ("n", "acc P", "acc Q_eps", "acc R", "gap >=", "w >="), "rrrrrr", rows))
     return out
 
 
@@ -304,7 +326,7 @@ def prop3_tables(entries: Sequence[Entry]) -> list[Table]:
         if re.fullmatch(r"prop-3-.*-(scaling|control)", e.check):
             q = e.certificate.quantities
             sgd, adam = q.get("sgd") or {}, q.get("adam") or {}
-            rows.append((e.check, fmt(q.get("max_abs_dlogprob_upper")), fmt(q.get("prefixes")), fmt(sgd.get("loss_gap")),
+            rows.append((e.check, fmt(q.get("max_abs_dlogprob_upper"), bound="up"), fmt(q.get("prefixes")), fmt(sgd.get("loss_gap")),
                          fmt(sgd.get("ood_tv_mean")), fmt(adam.get("loss_gap")), status_cell(e)))
     if rows:
         out.append(Table("tab:nonid-prop3", "Proposition 3: twins $\\theta$, $T(\\theta)$. An upper bound of max $|\\Delta \\log q|$ over every prefix "
@@ -344,7 +366,7 @@ def empirical_table(entries: Sequence[Entry]) -> Table | None:
 
                 lossv = g.get("test_loss_padded")
                 rows.append((g["language"], g["arch"], g["regime"], str(g["runs"]),
-                             f"{lossv[0]:.4f}" if lossv else "n/a", fmt(g.get("floor_padded"), 4), fmt(g.get("gap_padded_max")),
+                             f"{lossv[0]:.4f}" if lossv else "n/a", fmt(g.get("floor_padded"), 4), fmt(g.get("gap_padded_max"), bound="up"),
                              ms(g.get("id_r1")), ms(g.get("ood_r1")), ms(pub.get("test_loss")), ms(pub.get("id_r1")),
                              ms(pub.get("ood_r1")),
                              f"{pub['source']}, {pub['runs']} runs, {pub['aggregation']}" if pub else "not published"))
@@ -368,8 +390,8 @@ def counterexample_table(entries: Sequence[Entry]) -> Table | None:
         q = e.certificate.quantities
         q1, q2 = q.get("q1") or {}, q.get("q2") or {}
         rows.append((e.check, fmt(q.get("data")), fmt(q1.get("prefixes_checked")),
-                     f"{fmt(q1.get('max_tv_upper'))} / {fmt(q2.get('max_tv_upper'))}",
-                     f"{fmt(q1.get('kl_upper'))} / {fmt(q2.get('kl_upper'))}",
+                     f"{fmt(q1.get('max_tv_upper'), bound='up')} / {fmt(q2.get('max_tv_upper'), bound='up')}",
+                     f"{fmt(q1.get('kl_upper'), bound='up')} / {fmt(q2.get('kl_upper'), bound='up')}",
                      f"{fmt(q1.get('ood_r1'))} / {fmt(q2.get('ood_r1'))}", status_cell(e)))
     if not rows:
         return None
