@@ -36,7 +36,7 @@ CAPTION = (
     "whose answer — the argmax over the labels, the delimiter excluded — is the correct label) against the number of "
     "examples n (x axis linear up to 4, logarithmic beyond) of P, the Bayes-optimal predictor of the pretraining "
     "distribution, on prompts of the pretraining (in-distribution, ID) concepts (solid black) and of held-out concepts "
-    "(dashed blue), and of R, the literal no-ICL model (examples scored independently from fresh starts, delimiters "
+    "(dashed blue, with a band), and of R, the literal no-ICL model (examples scored independently from fresh starts, delimiters "
     "certain, answer from the test input alone), on the ID prompts (dotted orange). Each `icl_curves_k*.png` (and "
     "`.pdf`) shows the witnesses for one k. **Left:** P (black; held-out concepts dashed) and the local-surgery "
     "witness Q, one coloured line per ε: Q = P except at the ICL-format answer prefixes A(n), where "
@@ -48,8 +48,8 @@ CAPTION = (
     "w(u) = εR(u) / (εR(u) + (1 − ε) P(u)), one line per ε. Lines are the accuracies on the sampled prompts "
     "(every answer was certified, so these are exact for the drawn prompts); shaded bands are two-sided 99 % "
     "Clopper–Pearson intervals for the population accuracy (the prompts are i.i.d. draws from the prompt "
-    "distribution; each band holds at 99 % on its own, not simultaneously), drawn for P, R and the mixture's Q; the "
-    "CSV holds both kinds of interval for every line.")
+    "distribution; each band holds at 99 % on its own, not simultaneously), drawn for P and R (the witnesses' intervals, which "
+    "overlap, are in the CSV); the CSV holds both kinds of interval for every line.")
 """What the figures of :func:`plot_accuracy` and :func:`plot_curves` show, every symbol defined (Markdown)."""
 
 
@@ -146,7 +146,7 @@ def _line(ax, rows, model, prompts, eps="", k=None, band=True, **style):
 
 P_STYLE = {"color": "k", "ls": "-", "marker": "o", "ms": 2.5, "lw": 1.8}
 HELD_STYLE = {"color": "tab:blue", "ls": "--", "lw": 1.2}
-R_STYLE = {"color": "tab:orange", "ls": ":", "lw": 1.6}
+R_STYLE = {"color": "tab:orange", "ls": ":", "lw": 2.0}
 
 
 def plot_accuracy(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "") -> list[Path]:
@@ -193,10 +193,10 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
                             (axes[1], "Q_mixture", r"mixture $Q_\varepsilon = (1 - \varepsilon) P + \varepsilon R$ ($R$: no ICL)")):
         hp = _line(ax, rows, "P", "in-distribution", label="$P$ (Bayes-optimal), ID concepts", **P_STYLE)
         hh = _line(ax, rows, "P", "held-out", band=False, label="$P$, held-out concepts", **HELD_STYLE)
-        hr = _line(ax, rows, "R", "in-distribution", label="$R$ (no ICL), ID concepts", **R_STYLE) \
-            if model == "Q_mixture" else None
-        hq = [_line(ax, rows, model, "in-distribution", eps, band=model == "Q_mixture", color=col, lw=1.2, marker=".",
+        hq = [_line(ax, rows, model, "in-distribution", eps, band=False, color=col, lw=1.2, marker=".",
                     ms=3, label=f"$Q$, $\\varepsilon = {tex_number(eps)}$") for eps, col in zip(epsilons, colours)]
+        hr = _line(ax, rows, "R", "in-distribution", label="$R$ (no ICL), ID concepts", zorder=5, **R_STYLE) \
+            if model == "Q_mixture" else None
         ax.set_title(name, fontsize=10)
         _n_axis(ax, n_top, "ICL accuracy")
         if model == "Q_mixture":
@@ -208,7 +208,7 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=col, marker=".", ms=4)
     ax.set_title("mixture: median posterior weight $w(u)$ on $R$", fontsize=10)
     _n_axis(ax, n_top, "median $w(u)$")
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 5), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, Path(out_stem), ("png", "pdf"), dpi=150)

@@ -51,11 +51,18 @@ from constructions.icl.prompts import (
 )
 from constructions.icl.surgery import BoundaryRates, boundary_rates, format_mass, surgery_mass, surgery_mass_bound
 from constructions.icl.witness import (
+    CP_METHOD,
     Accuracy,
     ICLEvaluation,
+    IIDPrompts,
+    clopper_pearson,
+    clopper_pearson_lower,
+    clopper_pearson_upper,
     epsilon_grid,
     evaluate_icl,
     mixture_certificate,
+    population_gap,
+    sample_prompts_iid,
     smallest_surgery_n,
     surgery_certificate,
     surgery_kl_bound,
@@ -70,5 +77,6 @@ __all__ = [
     "token_alphabet", "NestedPrompts", "ICLPromptSet", "certified_argmax", "check_prompt_shape", "exact_label",
     "icl_examples", "max_examples", "prompt_length", "sample_prompts", "BoundaryRates", "boundary_rates",
     "format_mass", "surgery_mass", "surgery_mass_bound", "Accuracy", "ICLEvaluation", "epsilon_grid", "evaluate_icl",
-    "mixture_certificate", "smallest_surgery_n", "surgery_certificate", "surgery_kl_bound",
+    "mixture_certificate", "smallest_surgery_n", "surgery_certificate", "surgery_kl_bound", "CP_METHOD", "IIDPrompts",
+    "clopper_pearson", "clopper_pearson_lower", "clopper_pearson_upper", "population_gap", "sample_prompts_iid",
 ]
