@@ -254,7 +254,7 @@ def test_sampled_certificates_are_deterministic_and_honest_on_the_ginc_draw(smal
 
 
 def test_zero_transitions_are_reported_not_verified():
-    h = build_ginc(GINCConfig.small(eta=0))
+    h = build_ginc(GINCConfig.small(eta=0, allow_zero_transitions=True))
     assert not h.strictly_positive
     ev = evaluate_icl(h, sample_prompts(h, h.pretrain_concepts, (0, 4, 8), 5, 30, seed=1), Fraction(3, 5))
     cert = surgery_certificate(ev, Fraction(3, 5), Fraction(1, 10**6))

@@ -205,3 +205,25 @@ def test_every_number_in_the_every_epsilon_details_is_rounded_outward():
     k0, b = re.search(r"P/R <= (\S+)\*(\S+)\^n", m.detail).groups()
     assert Fraction(k0) >= Fraction(m.quantities["K0"]["exact"]) and Fraction(b) >= Fraction(m.quantities["B"]["exact"])
     assert Fraction(re.search(r"acc_R = (\d\.\d{3})", m.detail).group(1)) >= Fraction(m.quantities["acc_R"]["exact"])
+
+
+def test_bad_icl_input_gets_a_typed_error_naming_the_value():
+    from constructions.icl import GINCConfig
+
+    with pytest.raises(InvalidHMM, match="eta = 0 gives zero transitions"):
+        GINCConfig.small(eta=0)
+    assert GINCConfig.small(eta=0, allow_zero_transitions=True).eta == 0  # on purpose, to see it reported
+    hmm = learning_instance()
+    with pytest.raises(InvalidPrompt, match="number of examples n = -1"):
+        enumerate_prompts(hmm, -1, 2)
+    with pytest.raises(InvalidDistribution, match="epsilon = 1 must lie in"):
+        evaluate_instance(hmm, 2, (0, 1), (Fraction(1),), name="x")
+    from constructions.icl.hmm import MixtureHMM
+    from constructions.icl.population import surgery_answers
+
+    one_label = MixtureHMM.from_matrices(((0, 1),), ((1,),), (((Fraction(1, 2), Fraction(1, 2)),) * 2,), vocab_size=2,
+                                         doc_length=8)
+    import numpy as np
+
+    with pytest.raises(InvalidPrompt, match="needs two labels"):
+        surgery_answers(np.array([1]), np.array([True]), one_label)

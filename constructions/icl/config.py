@@ -39,7 +39,9 @@ class GINCConfig:
         entity_stickiness: probability that the entity is kept, in [0, 1) (GINC "vic" 0.9).
         eta: weight of the uniform matrix mixed into every property transition and every entity jump,
             in [0, 1].  η > 0 (with stickiness < 1) makes every transition strictly positive, which
-            Proposition 2 needs; η = 0 is allowed so that its failure can be *reported*.
+            Proposition 2 needs: η = 0 is refused unless ``allow_zero_transitions`` is set, so that
+            the failure can be *reported* (prompts off the support) when that is what one wants.
+        allow_zero_transitions: accept η = 0 (zero transitions) on purpose; default False.
         delimiter: the token emitted by property 0 (and by nothing else), in range(vocab_size).
         doc_length: tokens per pretraining document (EOS follows with certainty), ≥ 2.
         seed: everything random is drawn from ``numpy.random.default_rng(seed)``.
@@ -59,6 +61,7 @@ class GINCConfig:
     doc_length: int = 10_240
     seed: int = 0
     weight_bits: int = 30
+    allow_zero_transitions: bool = False
 
     def __post_init__(self) -> None:
         for name, lo in (("n_entities", 1), ("n_properties", 2), ("vocab_size", 2), ("n_pretrain_concepts", 1),
@@ -73,6 +76,10 @@ class GINCConfig:
             raise InvalidDistribution("entity_stickiness = 1 makes every entity jump impossible; it must be < 1")
         object.__setattr__(self, "entity_stickiness", stick)
         object.__setattr__(self, "eta", as_probability(self.eta, "eta"))
+        if self.eta == 0 and not self.allow_zero_transitions:
+            raise InvalidHMM("GINC parameter eta = 0 gives zero transitions (ICL prompts with P(u) = 0, off the support); "
+                             "Proposition 2 needs eta > 0 (pass allow_zero_transitions=True to build it anyway and see it "
+                             "reported)")
         check_int(self.delimiter, "delimiter token", minimum=0, maximum=self.vocab_size - 1, error=UnknownToken,
                   note="a token of the vocabulary")
 

@@ -150,6 +150,9 @@ def surgery_answers(p_answers: np.ndarray, p_sure: np.ndarray, hmm: MixtureHMM,
     if target != "label":
         raise InvalidPrompt(f"surgery target {target!r} is not 'label' or 'delimiter'")
     labels = [t for t in range(hmm.vocab_size) if t != hmm.delimiter]
+    if len(labels) < 2:
+        raise InvalidPrompt(f"the surgery needs two labels to put its mass on a wrong one; vocabulary {hmm.vocab_size} "
+                            "has one besides the delimiter")
     wrong = np.array([labels[0] if a != labels[0] else labels[1] for a in p_answers.tolist()], dtype=np.int64)
     return wrong, p_sure.copy()
 

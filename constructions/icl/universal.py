@@ -408,6 +408,10 @@ def mixture_every_epsilon_certificate(hmm: MixtureHMM, k: int, delta: Fraction |
                        "largest_n_in_a_document": n_max, "epsilon_min_log10_upper": exponent})
     reasons = []
     floor = accuracy_floor(hmm, k)
+    facts = closed_form_facts()  # b^(ln x / ln b) = x and b^n decreasing: the same closed form, with b = B
+    quantities["closed_form_facts"] = facts
+    if not all(f.proved for f in facts):
+        reasons.append("sympy did not show the closed form")
     if bound.b >= 1 or bound.gamma <= 0:
         reasons.append(f"B = {bound.b} >= 1 or R's margin gamma = {bound.gamma} <= 0: no geometric decay to use")
     if floor is None:

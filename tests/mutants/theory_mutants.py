@@ -328,7 +328,7 @@ def _cert_missing(mutate: bool) -> str:
 def _icl(eta: int | None = None):
     from constructions.icl import GINCConfig, build_ginc, evaluate_icl, sample_prompts
 
-    cfg = GINCConfig.small() if eta is None else GINCConfig.small(eta=eta)
+    cfg = GINCConfig.small() if eta is None else GINCConfig.small(eta=eta, allow_zero_transitions=True)
     h = build_ginc(cfg)
     return evaluate_icl(h, sample_prompts(h, h.pretrain_concepts, (0, 4, 8, 16), 5, 30, seed=1), Fraction(3, 5))
 
