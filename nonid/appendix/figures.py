@@ -150,7 +150,9 @@ def draw(entries: Sequence[Entry], out_dir: Path) -> list[Figure]:
                 ax.plot([sq["n"]], [float(sq.get("acc_Q", {}).get("approx", math.nan))], "v", color="C3", ms=5,
                         label=f"surgery $Q$ at $n = {sq['n']}$")
             ax.set_xscale("symlog", linthresh=4, linscale=1.5)
-            ticks = [t for t in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256) if t <= max(x)]
+            # every evaluated n when there are few of them, else the doublings
+            ticks = (sorted(set(x)) if len(set(x)) <= 8 else
+                     [t for t in (0, 1, 2, 4, 8, 16, 32, 64, 128, 256) if t <= max(x)])
             ax.xaxis.set_major_locator(FixedLocator(ticks))
             ax.xaxis.set_minor_locator(NullLocator())
             ax.set_xticklabels([str(t) for t in ticks])
