@@ -403,6 +403,14 @@ def scientific(x: Fraction, direction: str, digits: int = 3) -> str:
     return f"{text[0]}.{text[1:]}e{shift + len(text) - 1:+03d}" if len(text) > 1 else f"{text}e{shift:+03d}"
 
 
+def fixed(x: Fraction, direction: str, digits: int = 3) -> str:
+    """``x`` ≥ 0 with ``digits`` decimals, rounded down or up (so a printed bound still bounds)."""
+    scaled = Fraction(x) * 10 ** digits
+    n = math.floor(scaled) if direction == "down" else math.ceil(scaled)
+    text = str(n).rjust(digits + 1, "0")
+    return f"{text[:-digits]}.{text[-digits:]}"
+
+
 def decimal_string(x: Fraction, direction: str, digits: int = 17) -> str:
     """``x`` as a decimal string of ``digits`` significant digits, rounded toward −∞ ("down") or
     +∞ ("up"), so outward-rounded endpoints still enclose what they bound."""

@@ -22,7 +22,6 @@ Every number in a ``detail`` string is rounded outward: accuracies as ``[lo, hi]
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
@@ -30,9 +29,10 @@ from typing import Sequence
 from constructions.icl.hmm import MixtureHMM
 from constructions.icl.models import check_mixture_weight, check_surgery_weight
 from constructions.icl.population import PopulationEvaluation, evaluate_population
-from constructions.icl.surgery import boundary_rates, surgery_mass_bound
+from constructions.icl.surgery import boundary_rates
 from theory.certificate import Certificate, Status, library_versions
 from theory.exact import FractionInterval, LogCombination, scientific
+from theory.exact import fixed as places
 from theory.validation import check_number
 
 ASSUMPTIONS = (
@@ -42,14 +42,6 @@ ASSUMPTIONS = (
     "rigorous relative error bound of constructions.icl.forward, and an answer whose margin it cannot separate is "
     "undecided: wrong in the lower end of an accuracy interval, right in the upper end",
 )
-
-
-def places(x: Fraction, direction: str, digits: int = 3) -> str:
-    """``x`` ≥ 0 with ``digits`` decimals, rounded down or up (so a printed bound still bounds)."""
-    scaled = Fraction(x) * 10 ** digits
-    n = math.floor(scaled) if direction == "down" else math.ceil(scaled)
-    text = str(n).rjust(digits + 1, "0")
-    return f"{text[:-digits]}.{text[-digits:]}"
 
 
 def interval_text(iv: FractionInterval) -> str:
@@ -156,19 +148,6 @@ def icl_effect_certificate(rep: InstanceReport, delta_icl: Fraction | str = Frac
                        quantities=quantities, assumptions=ASSUMPTIONS, versions=library_versions("numpy"))
 
 
-def _geometric_surgery_n(hmm: MixtureHMM, k: int, lam: Fraction, epsilon: Fraction,
-                         ns: Sequence[int]) -> tuple[int | None, Fraction | None]:
-    """The smallest evaluated n whose proven bound M̄(A(n)) ln(1/(1 − λ)) is ≤ ε, and that M̄."""
-    rates = boundary_rates(hmm, k)
-    for n in sorted(ns):
-        m = surgery_mass_bound(hmm, k, n, rates)
-        if m is None:
-            return None, None
-        if (LogCombination.log(1 / (1 - lam)) * m).compare(epsilon) in (-1, 0):
-            return n, m
-    return None, None
-
-
 def surgery_population_certificate(rep: InstanceReport, lam: Fraction | str, epsilon: Fraction | str,
                                    delta: Fraction | str = Fraction(3, 10), delta_icl: Fraction | str = Fraction(3, 10),
                                    check: str = "prop-2-icl-surgery") -> Certificate:
@@ -180,7 +159,11 @@ def surgery_population_certificate(rep: InstanceReport, lam: Fraction | str, eps
              f"lambda = {lam} and w a wrong label (the smallest label other than P's answer), has "
              f"KL(P || Q) <= M(A(n)) ln(1/(1 - lambda)) <= epsilon, and Q's exact population ICL accuracy (argmax over the "
              f"labels) is below P's by >= Delta; P's own ICL effect is >= {d_icl}.")
-    n, m = _geometric_surgery_n(rep.hmm, rep.k, lam, epsilon, rep.ns)
+    from constructions.icl.witness import smallest_surgery_n, surgery_kl_bound
+
+    rates = boundary_rates(rep.hmm, rep.k)
+    n = smallest_surgery_n(rep.hmm, rep.k, lam, epsilon, max(rep.ns), rates)
+    m, kl_bound = surgery_kl_bound(rep.hmm, rep.k, n, lam, rates) if n is not None and n in rep.per_n else (None, None)
     quantities: dict[str, object] = {**_base_quantities(rep), "lambda": lam, "epsilon": epsilon, "delta": d,
                                      "delta_icl": d_icl, "surgery_target": rep.surgery_target,
                                      "per_prefix_kl_bound": LogCombination.log(1 / (1 - lam))}
@@ -194,7 +177,8 @@ def surgery_population_certificate(rep: InstanceReport, lam: Fraction | str, eps
         return Certificate(check=check, claim=claim, status=Status.UNKNOWN, method="bound", detail="no n reaches epsilon",
                            reason="; ".join(reasons), quantities=quantities, assumptions=ASSUMPTIONS,
                            versions=library_versions("numpy"))
-    kl = LogCombination.log(1 / (1 - lam)) * m
+    assert kl_bound is not None
+    kl = kl_bound
     ev = rep.per_n[n]
     gap = ev.acc_p.lo - ev.acc_q_surgery.hi
     if not ev.positive:

@@ -147,6 +147,15 @@ def mixture_next(p: Masses, r: Masses, epsilon: Fraction) -> Scaled:
     return stack_sum(r.next * scaled_constant(epsilon, shape), p.next * scaled_constant(1 - epsilon, shape))
 
 
+def ratio_upper_bounds(p_prefix: Scaled, r_prefix: Scaled) -> list[Fraction]:
+    """Rigorous upper bounds on P(u)/R(u) per prompt, exact rationals from the two Scaled enclosures
+    (mantissa ratio times the power of two, widened by both relative error bounds)."""
+    P, R = p_prefix.normalised(), r_prefix.normalised()
+    dp, dr = Fraction(P.rel_err), Fraction(R.rel_err)
+    return [Fraction(mp) / Fraction(mr) * Fraction(2) ** (ep - er) * (1 + dp) / (1 - dr)
+            for mp, ep, mr, er in zip(P.mantissa.tolist(), P.exponent.tolist(), R.mantissa.tolist(), R.exponent.tolist())]
+
+
 def greedy(next_masses: Scaled, delimiter: int) -> tuple[np.ndarray, np.ndarray]:
     """A model's answers (N,): its argmax over the *labels* — every token but the delimiter, which the
     ICL format rules out as an answer (docs/theory.md §4.2: one scoring rule for every model) — and

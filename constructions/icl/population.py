@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from constructions.icl.evaluate import bayes_masses_nested, mixture_next, no_icl_masses_nested
+from constructions.icl.evaluate import bayes_masses_nested, mixture_next, no_icl_masses_nested, ratio_upper_bounds
 from constructions.icl.forward import Scaled, exact_forward
 from constructions.icl.hmm import MixtureHMM
 from constructions.icl.prompts import NestedPrompts, certified_argmax, check_prompt_shape, exact_label
@@ -198,10 +198,6 @@ def evaluate_population(hmm: MixtureHMM, n: int, k: int, epsilons: Sequence[Frac
         mixture[Fraction(eps)] = weighted_accuracy(qa, qs, prompts.label, weight)
     sa, ss = surgery_answers(pa, ps, hmm, surgery_target)
     acc_s = weighted_accuracy(sa, ss, prompts.label, weight)
-    P, R = p.prefix.normalised(), r.prefix.normalised()
-    dp, dr = Fraction(P.rel_err), Fraction(R.rel_err)
-    ratio = Fraction(0)
-    for mp, ep, mr, er in zip(P.mantissa.tolist(), P.exponent.tolist(), R.mantissa.tolist(), R.exponent.tolist()):
-        ratio = max(ratio, Fraction(mp) / Fraction(mr) * Fraction(2) ** (ep - er) * (1 + dp) / (1 - dr))
-    positive = bool(np.all(P.mantissa > 0))
+    ratio = max(ratio_upper_bounds(p.prefix, r.prefix), default=Fraction(0))
+    positive = bool(np.all(p.prefix.normalised().mantissa > 0))
     return PopulationEvaluation(n, len(pop), acc_p, acc_r, mixture, acc_s, ratio, positive)

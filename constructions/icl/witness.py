@@ -306,13 +306,10 @@ class ICLEvaluation:
         return self.p[n].prefix.log() - self.r[n].prefix.log()
 
     def ratio_upper(self, n: int) -> list[Fraction]:
-        """Rigorous upper bounds on P(u)/R(u), per prompt (exact rationals from the Scaled bounds)."""
-        P, R = self.p[n].prefix.normalised(), self.r[n].prefix.normalised()
-        dp, dr = Fraction(P.rel_err), Fraction(R.rel_err)
-        out = []
-        for mp, ep, mr, er in zip(P.mantissa.tolist(), P.exponent.tolist(), R.mantissa.tolist(), R.exponent.tolist()):
-            out.append(Fraction(mp) / Fraction(mr) * Fraction(2) ** (ep - er) * (1 + dp) / (1 - dr))
-        return out
+        """Rigorous upper bounds on P(u)/R(u), per prompt (:func:`~constructions.icl.evaluate.ratio_upper_bounds`)."""
+        from constructions.icl.evaluate import ratio_upper_bounds
+
+        return ratio_upper_bounds(self.p[n].prefix, self.r[n].prefix)
 
     def weight_lower(self, n: int, epsilon: Fraction) -> list[Fraction]:
         """Rigorous lower bounds on w(u) = εR(u)/(εR(u) + (1 − ε)P(u)) per prompt."""
