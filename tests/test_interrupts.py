@@ -217,3 +217,23 @@ def test_sigint_during_appendix_leaves_no_output_and_no_verdict(tmp_path, after_
                                    "--alphas", "none", "--z3-horizons", "10,12"], after_s, tmp_path)
     _assert_interrupted(rc, out, err)
     assert list(tmp_path.iterdir()) == [], f"left behind: {sorted(p.name for p in tmp_path.iterdir())}"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # swallowed on purpose
+def test_nothing_of_an_interrupt_carries_over_to_the_next_command(python_sigint, tmp_path):
+    """After a command whose interrupt was swallowed, the previous SIGINT handler is back and no
+    interrupt is remembered: the next write in the same process goes through."""
+    from theory.errors import exit_status
+    from theory.fileio import write_atomic
+    from theory.processes import interrupt_pending
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def body() -> int:
+        _SwallowsAnInterrupt()
+        return 0
+
+    assert exit_status("nonid", body) == 130
+    assert signal.getsignal(signal.SIGINT) is before and not interrupt_pending()
+    write_atomic(tmp_path / "next.json", "{}")
+    assert (tmp_path / "next.json").read_text() == "{}"

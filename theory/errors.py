@@ -143,13 +143,13 @@ def exit_status(prog: str, call: Callable[[], int]) -> int:
     a verdict), a closed pipe 0."""
     import sys
 
-    from theory.processes import install_sigint_handler, interrupt_pending
+    from theory.processes import interrupt_pending, remembered_sigint
 
-    install_sigint_handler()
     try:
-        status = call()
-        if interrupt_pending():  # an interrupt Python swallowed (inside a finalizer): still an interrupt
-            raise KeyboardInterrupt
+        with remembered_sigint():
+            status = call()
+            if interrupt_pending():  # an interrupt Python swallowed (inside a finalizer): still an interrupt
+                raise KeyboardInterrupt
         return status
     except NonidError as e:
         print(f"{prog}: " + one_line(e), file=sys.stderr)

@@ -17,6 +17,7 @@ Two ways an interrupt used to be lost or turned into a verdict:
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -33,19 +34,40 @@ def _on_sigint(signum: int, frame: object) -> None:
 
 
 def install_sigint_handler() -> bool:
-    """Make SIGINT remembered as well as raised (when Python's own handler is in place; an ignored
-    SIGINT stays ignored).  Python swallows an exception raised inside a finalizer (``__del__``), so an
-    interrupt that lands there would be lost; :func:`raise_if_interrupted` at the points where work is
-    committed (a verdict recorded, a folder renamed into place) raises it again.  Returns whether the
-    handler was installed."""
+    """Make SIGINT remembered as well as raised (when Python's own handler is in place, in the main
+    thread; an ignored SIGINT stays ignored).  Python swallows an exception raised inside a finalizer
+    (``__del__``), so an interrupt that lands there would be lost; :func:`raise_if_interrupted` at the
+    points where work is committed (a verdict recorded, a folder renamed into place) raises it again.
+    Returns whether the handler was installed.  Prefer :func:`remembered_sigint`, which also puts the
+    previous handler back."""
     import signal
 
     global _PENDING
     _PENDING = False
+    if threading.current_thread() is not threading.main_thread():
+        return False
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return False
     signal.signal(signal.SIGINT, _on_sigint)
     return True
+
+
+@contextmanager
+def remembered_sigint() -> Iterator[None]:
+    """:func:`install_sigint_handler` for the duration of a block (one command); afterwards the previous
+    handler is back and no interrupt is remembered, so nothing carries over to the next call in the same
+    process."""
+    import signal
+
+    global _PENDING
+    previous = signal.getsignal(signal.SIGINT)
+    installed = install_sigint_handler()
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, previous)
+        _PENDING = False
 
 
 def raise_if_interrupted() -> None:
