@@ -75,9 +75,10 @@ def check_structure(hmm: MixtureHMM, k: int) -> None:
                              "other: the posterior is not monotone in the number of switching examples")
 
 
-def _answer_is_switch(hmm: MixtureHMM, s: int, n: int, j: int) -> bool:
-    """P's answer switches property (from s to 3 − s) after n examples of which j switch — exactly,
-    with the project's tie rule (the smaller token, i.e. the smaller property)."""
+def _answer_is_switch(hmm: MixtureHMM, s: int, n: int, j: int) -> bool | None:
+    """Whether P's answer switches property (from s to 3 − s) after n examples of which j switch,
+    exactly; None on an exact tie (which :func:`bayes_accuracy` counts as wrong, as the certified
+    argmax counts a tie as undecided)."""
     sw, st = 3 - s, s
     mass = {sw: Fraction(0), st: Fraction(0)}
     for c in (0, 1):
@@ -86,7 +87,7 @@ def _answer_is_switch(hmm: MixtureHMM, s: int, n: int, j: int) -> bool:
         mass[sw] += weight * T[sw]
         mass[st] += weight * T[st]
     if mass[sw] == mass[st]:
-        return sw < st
+        return None
     return mass[sw] > mass[st]
 
 
@@ -101,7 +102,9 @@ def _switch_probability(hmm: MixtureHMM, c: int, s: int) -> Fraction:
 
 
 def bayes_accuracy(hmm: MixtureHMM, n: int) -> Fraction:
-    """acc_P(n) exactly, by the factorisation lemma (a sum over the number j of switching examples)."""
+    """acc_P(n) exactly, by the factorisation lemma (a sum over the number j of switching examples);
+    a prompt where P's answer is an exact tie counts as wrong (so this is the lower end of the
+    certified enumeration's interval, and a lower bound whatever the tie rule)."""
     total = Fraction(0)
     for c in (0, 1):
         for s in (1, 2):
