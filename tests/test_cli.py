@@ -163,3 +163,17 @@ def test_an_interrupt_with_a_resume_hint_is_still_exit_130_and_one_line(capsys):
 
     args = argparse.Namespace(argv=["experiment", "rule-extrapolation", "--out", "my runs", "--force"])
     assert _resume_command(args) == "nonid experiment rule-extrapolation --out 'my runs' --resume"
+
+
+def test_instance_checks_say_they_are_instance_checks():
+    """The chain-rule and Lemma A–C checks run on a fixed set of instances: their titles and claims say
+    so (with the real count), and none claims the lemma for every support."""
+    import proofs
+    from proofs.instances import lemma_instances
+
+    n = len(lemma_instances())
+    checks = {c.name: c for c in proofs.discover()}
+    for name in ("chain-rule", "lemma-a", "lemma-b", "lemma-c"):
+        assert checks[name].title.endswith(f"on {n} instances"), checks[name].title
+        cert = proofs.run(checks[name])
+        assert cert.claim.startswith("Instance check of") and f"each of the {n} instances" in cert.claim, cert.claim
