@@ -227,3 +227,25 @@ def test_bad_icl_input_gets_a_typed_error_naming_the_value():
 
     with pytest.raises(InvalidPrompt, match="needs two labels"):
         surgery_answers(np.array([1]), np.array([True]), one_label)
+
+
+def test_the_floor_leaves_mpmath_as_it_found_it_and_cannot_be_edited():
+    from mpmath import iv
+
+    from constructions.icl.universal import accuracy_floor
+
+    before = iv.prec
+    floor = accuracy_floor(learning_instance(), 2)
+    assert iv.prec == before and floor is not None
+    with pytest.raises(TypeError):
+        floor.exact[1] = Fraction(1)  # cached and shared by both every-epsilon checks: read-only
+
+
+def test_a_gap_outside_zero_one_is_refused_by_name():
+    from constructions.icl.certify import check_delta
+    from theory.errors import InvalidWitness
+
+    for bad in ("abc", 0, 2, float("nan")):
+        with pytest.raises(InvalidWitness, match="delta"):
+            check_delta(bad, "delta")
+    assert check_delta("3/10", "delta") == Fraction(3, 10)

@@ -92,9 +92,19 @@ def evaluate_instance(hmm: MixtureHMM, k: int, ns: Sequence[int], epsilons: Sequ
     return InstanceReport(hmm, k, ns, eps, per_n, r_model, surgery_target, name)
 
 
-def _delta(value: Fraction | str, what: str) -> Fraction:
-    d = Fraction(value)
-    check_number(d, what, lo=0, hi=1, lo_open=True, real=True)
+def check_delta(value: object, what: str) -> Fraction:
+    """A gap (Δ, Δ_ICL, a gain bound) as an exact Fraction in (0, 1].
+
+    Raises:
+        InvalidWitness: anything else, naming ``what`` and the value.
+    """
+    from theory.errors import InvalidWitness
+
+    try:
+        d = Fraction(value)  # type: ignore[call-overload]  # refused below when it is not a number
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise InvalidWitness(f"{what} = {value!r} is not a number in (0, 1]") from None
+    check_number(d, what, lo=0, hi=1, lo_open=True, real=True, error=InvalidWitness)
     return d
 
 
@@ -123,7 +133,7 @@ def _effect(rep: InstanceReport, delta_icl: Fraction) -> tuple[int | None, Fract
 def icl_effect_certificate(rep: InstanceReport, delta_icl: Fraction | str = Fraction(3, 10),
                            check: str = "prop-2-icl-effect") -> Certificate:
     """Whether P learns in context on the instance: acc_P(n) − acc_P(0) ≥ Δ_ICL at some evaluated n."""
-    d = _delta(delta_icl, "delta_icl")
+    d = check_delta(delta_icl, "delta_icl")
     found, best, ruled_out = _effect(rep, d)
     claim = (f"On the instance {rep.name} (k = {rep.k}), the Bayes predictor P learns in context: its exact "
              f"population ICL accuracy (argmax over the labels) rises by >= {d} from n = 0 examples to some n in "
@@ -153,7 +163,7 @@ def surgery_population_certificate(rep: InstanceReport, lam: Fraction | str, eps
                                    check: str = "prop-2-icl-surgery") -> Certificate:
     """The local surgery at the smallest evaluated n with certified KL ≤ ε (see the module docstring)."""
     lam, epsilon = check_surgery_weight(lam), check_mixture_weight(epsilon)
-    d, d_icl = _delta(delta, "delta"), _delta(delta_icl, "delta_icl")
+    d, d_icl = check_delta(delta, "delta"), check_delta(delta_icl, "delta_icl")
     claim = (f"On the instance {rep.name} (k = {rep.k}) with Delta = {d} fixed first and epsilon = {epsilon}: Q = P "
              f"except at ICL-format answer prefixes with >= n examples, where q = (1 - lambda) p + lambda delta_w with "
              f"lambda = {lam} and w a wrong label (the smallest label other than P's answer), has "
@@ -204,7 +214,8 @@ def mixture_population_certificate(rep: InstanceReport, epsilon: Fraction | str,
                                    check: str = "prop-2-icl-mixture") -> Certificate:
     """Q_ε = (1 − ε)P + εR at the smallest evaluated n with a certified gap ≥ Δ (module docstring)."""
     epsilon = check_mixture_weight(epsilon)
-    d, d_icl, r_bound = _delta(delta, "delta"), _delta(delta_icl, "delta_icl"), _delta(r_gain_bound, "r_gain_bound")
+    d, d_icl = check_delta(delta, "delta"), check_delta(delta_icl, "delta_icl")
+    r_bound = check_delta(r_gain_bound, "r_gain_bound")
     if epsilon not in rep.epsilons:
         from theory.errors import InvalidPrompt
 

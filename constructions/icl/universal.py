@@ -39,7 +39,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from constructions.icl.hmm import MixtureHMM
 from constructions.icl.prompts import max_examples
@@ -141,7 +143,7 @@ class AccuracyFloor:
 
     floor: Fraction
     n0: int
-    exact: dict[int, Fraction]
+    exact: Mapping[int, Fraction]
     tail_floor: Fraction
 
 
@@ -152,10 +154,27 @@ def accuracy_floor(hmm: MixtureHMM, k: int, target: Fraction = Fraction(9, 10), 
     Raises:
         InvalidHMM: the hypotheses of :func:`check_structure` fail.
     """
+    check_structure(hmm, k)
+    return _accuracy_floor(hmm, k, Fraction(target), n_cap)
+
+
+@lru_cache(maxsize=16)
+def _accuracy_floor(hmm: MixtureHMM, k: int, target: Fraction, n_cap: int) -> AccuracyFloor | None:
+    """:func:`accuracy_floor` (hypotheses already checked), computed once per instance: both
+    every-epsilon certificates rest on it."""
     from mpmath import iv
 
-    check_structure(hmm, k)
-    iv.dps = 40
+    old_prec = iv.prec
+    iv.dps = 40  # restored below: the interval context is shared with the rest of the process
+    try:
+        return _floor_at_precision(hmm, target, n_cap)
+    finally:
+        iv.prec = old_prec
+
+
+def _floor_at_precision(hmm: MixtureHMM, target: Fraction, n_cap: int) -> AccuracyFloor | None:
+    from mpmath import iv
+
     per: list[tuple[Any, Any, Any, bool]] = []  # (q, theta, c, label is switch) per (concept, s): mpmath intervals
     for s in (1, 2):
         sw, st = 3 - s, s
@@ -187,17 +206,22 @@ def accuracy_floor(hmm: MixtureHMM, k: int, target: Fraction = Fraction(9, 10), 
         t = tail_bound(n)
         if t is not None and 1 - t >= target:
             low = min(exact.values(), default=Fraction(1))
-            return AccuracyFloor(min(low, 1 - t), n, exact, 1 - t)
+            return AccuracyFloor(min(low, 1 - t), n, MappingProxyType(exact), 1 - t)  # read-only: cached
         exact[n] = bayes_accuracy(hmm, n)
     return None
+
+
+def geometric_constants(hmm: MixtureHMM, k: int) -> tuple[Fraction, Fraction]:
+    """(K, ρ) with M̄(A(n)) ≤ K ρ^{n−1}: K = (1/C) Σ_c a_c b_c/(1 − ρ_c), ρ = max_c ρ_c (exact)."""
+    rates = boundary_rates(hmm, k)
+    K = sum((r.a * r.b / (1 - r.rho) for r in rates), Fraction(0)) / len(rates)
+    return K, max(r.rho for r in rates)
 
 
 def surgery_n(hmm: MixtureHMM, k: int, lam: Fraction, epsilon: Fraction) -> tuple[int, Fraction, Fraction]:
     """(n(ε), K, ρ) of the closed form in the module docstring: the geometric bound
     M̄(A(n)) ≤ K ρ^{n−1} gives KL(P ‖ Q_n) ≤ ε for every n ≥ n(ε)."""
-    rates = boundary_rates(hmm, k)
-    K = sum((r.a * r.b / (1 - r.rho) for r in rates), Fraction(0)) / len(rates)
-    rho = max(r.rho for r in rates)
+    K, rho = geometric_constants(hmm, k)
     ell = math.log(1 / (1 - float(lam)))
     need = math.log(float(epsilon) / (float(K) * ell)) / math.log(float(rho))
     n = 1 + max(0, math.ceil(need))
@@ -219,14 +243,13 @@ def smallest_epsilon(hmm: MixtureHMM, k: int, lam: Fraction) -> tuple[int, float
     """The last example count a document holds and log₁₀ of the surgery bound there: the claim is
     for every ε at or above it."""
     n_max = max_examples(hmm, k)
-    rates = boundary_rates(hmm, k)
-    K = sum((r.a * r.b / (1 - r.rho) for r in rates), Fraction(0)) / len(rates)
-    rho = max(r.rho for r in rates)
+    K, rho = geometric_constants(hmm, k)
     ell = math.log(1 / (1 - float(lam)))
     return n_max, math.log10(float(K) * ell) + (n_max - 1) * math.log10(float(rho))
 
 
-def closed_form_facts() -> list:
+@lru_cache(maxsize=1)
+def closed_form_facts() -> tuple:
     """sympy's checks of the closed form: for 0 < ρ < 1 and K, ℓ, ε > 0,
     ρ^(ln(ε/(Kℓ))/ln ρ) = ε/(Kℓ), and ρ^x is decreasing in x — so n − 1 ≥ ln(ε/(Kℓ))/ln ρ gives
     Kℓρ^(n−1) ≤ ε."""
@@ -239,10 +262,10 @@ def closed_form_facts() -> list:
     identity = sp.simplify(rho ** bound - eps / (K * ell))
     # 0 < rho < 1 written as rho = 1/(1 + t) with t > 0, so that sympy can decide the sign
     derivative = sp.simplify(sp.diff((1 / (1 + t)) ** x, x))
-    return [SymbolicFact("rho**(ln(eps/(K*ell))/ln(rho)) == eps/(K*ell) for positive rho, K, ell, eps",
+    return (SymbolicFact("rho**(ln(eps/(K*ell))/ln(rho)) == eps/(K*ell) for positive rho, K, ell, eps",
                          identity == 0, str(identity)),
             SymbolicFact("d/dx (1/(1+t))**x < 0 for t > 0 (rho**x decreases in x for 0 < rho < 1)",
-                         True if derivative.is_negative else None, str(derivative))]
+                         True if derivative.is_negative else None, str(derivative)))
 
 
 def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | str, delta: Fraction | str,
@@ -252,13 +275,13 @@ def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | s
     """The surgery for every ε at or above the instance's smallest (module docstring): verified when
     the structure holds, the floor L on acc_P(n) for every n ≥ 1 gives 2L − 1 ≥ Δ, and sympy shows
     the closed form.  ``epsilons`` only tabulates n(ε); the claim does not rest on them."""
-    from constructions.icl.certify import places
+    from constructions.icl.certify import check_delta, places
     from constructions.icl.models import check_surgery_weight
     from theory.certificate import Certificate, Status, library_versions
     from theory.exact import LogCombination
 
     lam = check_surgery_weight(lam)
-    d = Fraction(delta)
+    d = check_delta(delta, "delta")
     n_max, log10_min = smallest_epsilon(hmm, k, lam)
     exponent = math.ceil(log10_min + 1e-6)  # rounded up: the claim is for every epsilon >= 10^exponent
     claim = (f"On the instance {name} (k = {k}) with Delta = {d} fixed first: for every epsilon in [10^{exponent}, 1), "
@@ -387,10 +410,10 @@ def mixture_every_epsilon_certificate(hmm: MixtureHMM, k: int, delta: Fraction |
     """Q_ε = (1 − ε)P + εR for every ε at or above the instance's smallest: at n(ε) (closed form from
     :func:`ratio_bound`) Q_ε answers as R at every prompt, so acc_Q = acc_R (R ignores its examples),
     and acc_P(n) ≥ L at every n ≥ 1 (:func:`accuracy_floor`): verified when L − acc_R ≥ Δ."""
-    from constructions.icl.certify import places
+    from constructions.icl.certify import check_delta, places
     from theory.certificate import Certificate, Status, library_versions
 
-    d = Fraction(delta)
+    d = check_delta(delta, "delta")
     claim_head = f"On the instance {name} (k = {k}) with Delta = {d} fixed first: "
     quantities: dict[str, object] = {"instance": name, "k": k, "delta": d, "hmm": hmm.describe()}
     try:
