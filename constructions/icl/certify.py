@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 from constructions.icl.hmm import MixtureHMM
 from constructions.icl.models import check_mixture_weight, check_surgery_weight
@@ -68,7 +69,7 @@ class InstanceReport:
     k: int
     ns: tuple[int, ...]
     epsilons: tuple[Fraction, ...]
-    per_n: dict[int, PopulationEvaluation]
+    per_n: Mapping[int, PopulationEvaluation]
     r_model: str
     surgery_target: str
     name: str
@@ -89,7 +90,7 @@ def evaluate_instance(hmm: MixtureHMM, k: int, ns: Sequence[int], epsilons: Sequ
         raise InvalidPrompt(f"example counts {list(ns)} must include 0 (the zero-shot baseline of the ICL effect)")
     eps = tuple(check_mixture_weight(e) for e in epsilons)
     per_n = {n: evaluate_population(hmm, n, k, eps, surgery_target, r_model) for n in ns}
-    return InstanceReport(hmm, k, ns, eps, per_n, r_model, surgery_target, name)
+    return InstanceReport(hmm, k, ns, eps, MappingProxyType(per_n), r_model, surgery_target, name)  # read-only
 
 
 def check_delta(value: object, what: str) -> Fraction:

@@ -30,7 +30,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -165,7 +166,7 @@ class PopulationEvaluation:
     prompts: int
     acc_p: FractionInterval
     acc_r: FractionInterval
-    acc_q_mixture: dict[Fraction, FractionInterval]
+    acc_q_mixture: Mapping[Fraction, FractionInterval]
     acc_q_surgery: FractionInterval
     p_over_r_upper: Fraction
     """max over prompts of a rigorous upper bound on P(u)/R(u)."""
@@ -200,4 +201,4 @@ def evaluate_population(hmm: MixtureHMM, n: int, k: int, epsilons: Sequence[Frac
     acc_s = weighted_accuracy(sa, ss, prompts.label, weight)
     ratio = max(ratio_upper_bounds(p.prefix, r.prefix), default=Fraction(0))
     positive = bool(np.all(p.prefix.normalised().mantissa > 0))
-    return PopulationEvaluation(n, len(pop), acc_p, acc_r, mixture, acc_s, ratio, positive)
+    return PopulationEvaluation(n, len(pop), acc_p, acc_r, MappingProxyType(mixture), acc_s, ratio, positive)
