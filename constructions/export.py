@@ -68,9 +68,13 @@ def load_case(case: str, n_max: int | None = None) -> Any:
     return build_case(case, n_max=n_max)
 
 
-# Measured on the project's 2-core machine (BENCHMARKS.md, "counterexample size and time"): compiling,
-# checking on rigorous enclosures and writing a pair runs at about this many parameters per second.
-COMPILE_PARAMETERS_PER_SECOND = 500_000
+# Measured on the project's 2-core machine (benchmarks/bench_steps.py, BENCHMARKS.md "Time estimates: the
+# measured rates"): a compiled network is a lookup table with a unit per prefix, and checking it on
+# rigorous enclosures evaluates every prefix, so a run's time grows as prefixes x parameters — about this
+# many seconds per (prefix, parameter) of each model, after a start of COMPILE_START_S (fitted to
+# anbn, L4 and L6: 1.2 M to 11 M parameters in all; a rough rate, the estimate says "about").
+COMPILE_SECONDS_PER_PREFIX_PARAMETER = 1e-9
+COMPILE_START_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,8 @@ def estimate_pair(case: Any, prefixes: PrefixSet, method: str = "compile", disti
         net = DecoderTransformer(cfg)
     n = sum(p.numel() for p in net.parameters())
     width = torch.finfo(getattr(torch, cfg.dtype)).bits // 8
-    seconds = 1.0 + 2 * n / COMPILE_PARAMETERS_PER_SECOND if method == "compile" else None
+    seconds = (COMPILE_START_S + 2 * n * len(prefixes) * COMPILE_SECONDS_PER_PREFIX_PARAMETER
+               if method == "compile" else None)
     return PairEstimate(parameters=n, disk_bytes=2 * n * width, seconds=seconds, prefixes=len(prefixes))
 
 

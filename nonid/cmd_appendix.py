@@ -71,10 +71,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-# Measured on the project's 2-core machine (BENCHMARKS.md, the appendix and prove sections): seconds of
-# an average proof check, of one lemma's z3 proof at horizon 10 (fourfold per two horizons either way),
+# Measured on the project's 2-core machine (BENCHMARKS.md, the appendix and prove sections; `nonid prove`
+# runs its 37 checks in about 30 s): seconds of an average proof check, of one lemma's z3 proof at horizon 10 (fourfold per two horizons either way),
 # of one fine-tuning twin, and of building and checking the model pair.  The estimate is "about".
-_CHECK_S, _HORIZON_S, _ALPHA_S, _MODELS_S = 1.3, 0.8, 0.25, 3.0
+_CHECK_S, _HORIZON_S, _ALPHA_S, _MODELS_S = 0.8, 0.8, 0.25, 3.0
 
 
 def _estimate(args: argparse.Namespace, horizons: tuple, alphas: tuple, steps: int) -> str:
