@@ -31,6 +31,7 @@ from constructions.checkpoint import load_hashed, save_hashed
 from constructions.progress import Progress
 from empirical.data import IGNORE, Vocab
 from empirical.errors import CorruptCheckpoint, InvalidExperimentConfig
+from theory.processes import raise_if_interrupted
 from theory.validation import check_int, check_number
 
 CHECKPOINT_FORMAT = "nonid-empirical-checkpoint-1"
@@ -234,6 +235,7 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
     if result.step == 0 and not result.history:
         run_eval()
     while result.step < cfg.steps:
+        raise_if_interrupted()  # a Ctrl-C deferred inside torch stops here, between steps
         if stop_after is not None and result.step >= stop_after:
             out.close()
             return result

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -135,9 +136,71 @@ class _SwallowsAnInterrupt:
 def remembered_sigint(python_sigint):
     import theory.processes as processes
 
+    previous_alarm = signal.getsignal(signal.SIGALRM)
     assert processes.install_sigint_handler()
     yield
     processes._PENDING = False
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous_alarm)
+
+
+def _function_in(module: str, source: str, name: str):
+    """A function whose frames belong to ``module`` (what the SIGINT handler reads), defined from
+    ``source``."""
+    namespace: dict = {"__name__": module}
+    exec(textwrap.dedent(source), namespace)
+    return namespace[name]
+
+
+_SPIN = """
+    import os, signal, time
+
+    def spin(seconds, interrupt=False):
+        if interrupt:
+            os.kill(os.getpid(), signal.SIGINT)
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+        return "returned"
+"""
+
+
+def test_an_interrupt_inside_torch_code_is_raised_once_the_project_s_code_runs(remembered_sigint):
+    """Python code that torch runs (possibly called from C++, where a KeyboardInterrupt aborts the
+    process) is never where the interrupt is raised: it is kept until the main thread is back in the
+    project's own code, and raised there."""
+    pytest.importorskip("torch")
+    import theory.processes as processes
+
+    inside_torch = _function_in("torch._nonid_test_callback", _SPIN, "spin")
+    own_loop = _function_in("theory._nonid_test_loop", _SPIN, "spin")
+    assert inside_torch(0.3, interrupt=True) == "returned"  # not raised inside "torch"
+    assert processes.interrupt_pending()
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        own_loop(10.0)
+    assert time.perf_counter() - start < 2, "the deferred interrupt was not retried promptly"
+
+
+def test_which_frames_an_interrupt_may_be_raised_in():
+    pytest.importorskip("torch")
+    import sys
+
+    from theory.processes import safe_to_raise
+
+    def frame_of(module: str, source: str, name: str):
+        return _function_in(module, source, name)()
+
+    grab = "import sys\ndef here():\n    return sys._getframe()\n"
+    assert safe_to_raise(frame_of("empirical.train", grab, "here"))
+    assert not safe_to_raise(frame_of("torch.nn.modules.module", grab, "here"))
+    assert not safe_to_raise(frame_of("warnings", grab, "here"))  # torch warns from C++
+    assert safe_to_raise(frame_of("threading", grab, "here"))  # a wait called from Python
+    # a wait with a torch frame below it may be inside a torch callback: not safe
+    below = _function_in("torch._nonid_test_caller", "def call(f):\n    return f()\n", "call")
+    wait = _function_in("threading", grab, "here")
+    assert not safe_to_raise(below(wait))
+    assert "torch" in sys.modules
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # swallowed on purpose

@@ -15,6 +15,7 @@ from constructions.finetuning.maps import ParameterMap
 from constructions.finetuning.task import FineTuningTask
 from constructions.transformer import DecoderTransformer
 from theory.errors import InvalidTrainingOption
+from theory.processes import raise_if_interrupted
 from theory.validation import check_choice, check_int, check_number
 
 ADAM_BETAS = (0.9, 0.999)
@@ -44,6 +45,7 @@ def train(model: DecoderTransformer, words: Sequence[str], optimizer: str, lr: f
     second = [torch.zeros_like(p) for p in params]
     (b1, b2), losses = ADAM_BETAS, []
     for t in range(1, steps + 1):
+        raise_if_interrupted()  # a Ctrl-C deferred inside torch stops here, between steps
         loss = mean_nll(m, words)
         losses.append(loss.item())
         grads = torch.autograd.grad(loss, params)
