@@ -27,6 +27,7 @@ MODULES: tuple[str, ...] = (
     "proofs.rule_extrapolation",
     "proofs.icl",
     "proofs.finetuning",
+    "proofs.prop3_blocks",
     "proofs.compiled",
 )
 
