@@ -69,6 +69,26 @@ def select(checks: list[ProofCheck], patterns: Iterable[str]) -> list[ProofCheck
     return [c for c in checks if c in chosen]
 
 
+def groups(checks: list[ProofCheck]) -> list[list[ProofCheck]]:
+    """``checks`` cut into runs of consecutive checks from the same module, in table order: the unit of
+    work of a parallel ``nonid prove`` (a module's checks share their caches — a pretrained model, an
+    ICL instance — so they run in one process, one after another)."""
+    out: list[list[ProofCheck]] = []
+    for c in checks:
+        if out and out[-1][0].run.__module__ == c.run.__module__:
+            out[-1].append(c)
+        else:
+            out.append([c])
+    return out
+
+
+def run_named(names: tuple[str, ...]) -> list[Certificate]:
+    """Run the checks with these exact names, in this order (what one worker process of a parallel
+    ``nonid prove`` is given: names, so nothing but strings crosses the process boundary)."""
+    by_name = {c.name: c for c in discover()}
+    return [run(by_name[n]) for n in names]
+
+
 def run(check: ProofCheck) -> Certificate:
     """Run one check and time it.  A check that crashes yields an ``unknown`` certificate carrying
     the exception: a crash is never reported as a verdict."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import NoReturn, Sequence
+from typing import Iterator, NoReturn, Sequence
 
 from theory.certificate import Certificate, status_counts
 from theory.errors import NonidError, exit_status
@@ -44,7 +44,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.add_argument("--json", action="store_true", help="print the certificates as a JSON list instead of a table")
     parser.add_argument("--timings", action="store_true", help="include wall times in --json output")
+    parser.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                        help="run the checks in N worker processes, a module's checks in one process (default: "
+                             "one per usable CPU, at most 4; 1 runs them in this process); the certificates "
+                             "do not depend on N")
     return parser
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
+    return value
+
+
+def default_jobs() -> int:
+    """One worker per CPU this process may use, at most 4 (the checks' largest groups take a few
+    seconds each; more workers only add start-up)."""
+    import os
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(4, usable))
+
+
+def _certificates(checks: list, jobs: int) -> Iterator[Certificate]:
+    """Every check's certificate, in table order, as each becomes known: in this process (``jobs`` 1),
+    or from worker processes, each given a module's checks (:func:`proofs.groups`)."""
+    import proofs
+
+    parts = proofs.groups(checks)
+    if jobs == 1 or len(parts) == 1:
+        for c in checks:
+            yield proofs.run(c)
+        return
+    from theory.processes import parallel_imap
+
+    work = [tuple(c.name for c in part) for part in parts]
+    # spawn: a fresh interpreter per worker (a fork of a process with threads can deadlock)
+    for certs in parallel_imap(proofs.run_named, work, min(jobs, len(work)), start_method="spawn"):
+        yield from certs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +115,7 @@ def run(args: argparse.Namespace) -> int:
     nw = max([len(c.name) for c in checks] + [5])
     if not args.json:
         print(format_header(nw), flush=True)
-    for c in checks:
-        cert = proofs.run(c)
+    for c, cert in zip(checks, _certificates(checks, args.jobs or default_jobs())):
         certs.append(cert)
         if not args.json:
             print(format_row(c.name, cert, nw), flush=True)

@@ -32,6 +32,18 @@ def test_prove_json_is_deterministic(capsys):
     assert all(c["status"] == "verified" and "elapsed_s" not in c for c in certs)
 
 
+def test_prove_in_worker_processes_gives_the_same_certificates(capsys):
+    """--jobs 2 runs each module's checks in a worker process: the same certificates, in table order."""
+    import proofs
+
+    only = ["--only", "chain-rule", "--only", "lemma-*", "--only", "closed-form-padded-floor"]
+    assert len(proofs.groups(proofs.select(proofs.discover(), only[1::2]))) > 2
+    main(["prove", *only, "--json", "--jobs", "1"])
+    alone = capsys.readouterr().out
+    main(["prove", *only, "--json", "--jobs", "2"])
+    assert capsys.readouterr().out == alone
+
+
 def test_prove_list(capsys):
     assert main(["prove", "--list"]) == 0
     assert "lemma-a" in capsys.readouterr().out
@@ -41,6 +53,8 @@ def test_prove_list(capsys):
     (["prove", "--only", "no-such-check"], "'no-such-check' matches no check"),
     (["prove", "--bogus"], "unrecognized arguments: --bogus"),
     (["frobnicate"], "invalid choice"),
+    (["prove", "--jobs", "0"], "--jobs: must be a whole number >= 1, not '0'"),
+    (["prove", "--jobs", "two"], "--jobs: must be a whole number >= 1, not 'two'"),
 ])
 def test_bad_usage_is_one_line_exit_2(args, fragment):
     res = run_cli(*args)
