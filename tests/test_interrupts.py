@@ -196,6 +196,9 @@ def test_which_frames_an_interrupt_may_be_raised_in():
     assert not safe_to_raise(frame_of("torch.nn.modules.module", grab, "here"))
     assert not safe_to_raise(frame_of("warnings", grab, "here"))  # torch warns from C++
     assert safe_to_raise(frame_of("threading", grab, "here"))  # a wait called from Python
+    importing = _function_in("importlib._bootstrap", "def call(f):\n    return f()\n", "call")
+    assert not safe_to_raise(importing(_function_in("json", grab, "here")))  # an import in progress
+    assert safe_to_raise(importing(_function_in("theory.exact", grab, "here")))  # the project's own code
     # a wait with a torch frame below it may be inside a torch callback: not safe
     below = _function_in("torch._nonid_test_caller", "def call(f):\n    return f()\n", "call")
     wait = _function_in("threading", grab, "here")

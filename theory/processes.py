@@ -15,14 +15,17 @@ Two ways an interrupt used to be lost or turned into a verdict:
 * **An interrupt inside foreign code that calls back into Python.**  Python raises
   ``KeyboardInterrupt`` at whatever bytecode the main thread runs when SIGINT arrives.  If that is
   Python code called *from C++* (torch calls back into Python for warnings, hooks, serialisation,
-  its Python-level operators), the exception crosses a C++ frame that cannot pass it on: the process
-  aborts (``terminate called after throwing … pybind11::error_already_set``, exit -6) or exits by
-  SIGINT (-2) after printing its verdict-free message — both seen from ``nonid appendix`` interrupted
-  while it trained.  So once torch is loaded the handler raises only when the interrupted frame is the
-  project's own code (which nothing calls from C++: the project registers no hooks, custom autograd
-  functions or ``__torch_function__`` overrides) or a standard-library wait with no torch frame below
-  it; anywhere else the interrupt is remembered and retried every 20 ms (``SIGALRM``) until the main
-  thread is back in such a frame, and the project's long loops poll :func:`raise_if_interrupted`.
+  its Python-level operators; an extension module's initialisation runs Python code from C), the
+  exception crosses a C frame that cannot pass it on: the process aborts (``terminate called after
+  throwing … pybind11::error_already_set``, exit -6), or CPython remembers an "unhandled"
+  KeyboardInterrupt and ends the process by SIGINT (-2) after it printed its verdict-free message —
+  both seen from ``nonid appendix`` interrupted while it trained or imported torch.  So the handler
+  raises only where that cannot happen (:func:`safe_to_raise`): in the project's own code (which
+  nothing calls from C: the project registers no hooks, custom autograd functions or
+  ``__torch_function__`` overrides), or outside any import and any torch frame — once torch is
+  loaded, only in a standard-library wait.  Anywhere else the interrupt is remembered and retried
+  every 20 ms (``SIGALRM``) until the main thread is back in such a frame, and the project's long
+  loops poll :func:`raise_if_interrupted`.
 """
 
 from __future__ import annotations
@@ -52,23 +55,20 @@ def _package(frame: FrameType | None) -> str:
 
 def safe_to_raise(frame: FrameType | None) -> bool:
     """Whether a ``KeyboardInterrupt`` raised at ``frame`` (the main thread's innermost Python frame)
-    can travel up the stack: always before torch is loaded; afterwards only in the project's own code,
-    or in a standard-library wait with no torch frame anywhere below it."""
+    can travel up the stack: in the project's own code, always; elsewhere only when no import is in
+    progress (an extension module's initialisation runs Python code from C) and no torch frame is on
+    the stack, and — once torch is loaded — only in a standard-library wait."""
     import sys
 
-    if not any(name in sys.modules for name in _DEFERRING):
-        return True
     top = _package(frame)
     if top in _OWN_PACKAGES:
         return True
-    if top not in _WAITS:
-        return False
     f = frame
     while f is not None:
-        if _package(f) in _DEFERRING:
+        if _package(f) in _DEFERRING or _package(f) == "importlib":
             return False
         f = f.f_back
-    return True
+    return top in _WAITS or not any(name in sys.modules for name in _DEFERRING)
 
 
 def _raise_or_retry(frame: FrameType | None) -> None:
