@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 from dataclasses import replace
+from fractions import Fraction
 
 import pytest
 import torch
@@ -293,16 +294,28 @@ def test_prop3_checks_all_verified():
 
     names = [c.name for c in pf.CHECKS]
     assert names == ["prop-3-symbolic", "prop-3-qk-scaling", "prop-3-vo-scaling", "prop-3-mlp-scaling",
-                     "prop-3-permutation-control"]
+                     "prop-3-permutation-control", "prop-3-orthogonal-control"]
     certs = {c.name: run(c) for c in pf.CHECKS}
     for name, cert in certs.items():
         assert cert.verified, (name, cert.reason)
     assert certs["prop-3-symbolic"].method == "symbolic"
     assert all(certs[n].method == "exhaustive" for n in names[1:])
+    setup = ft.Proposition3Setup()
+    n_all = sum(2 ** k for k in range(setup.config.max_len))  # every prefix the model accepts
     for n in names[1:4]:
-        q = certs[n].quantities
-        assert q["sgd"]["loss_gap"] >= q["margin"] and float(q["max_abs_dlogprob_upper"]) <= q["tolerance"]
+        cert, q = certs[n], certs[n].quantities
+        assert q["prefixes"] == n_all and q["prefix_length"] == setup.config.max_len - 1
+        assert f"every prefix the model accepts ({n_all:,} prefixes" in cert.claim and "prop-3-blocks" in cert.claim
+        assert float(q["max_abs_dlogprob_upper"]) <= q["tolerance"]
+        assert q["bitwise"]["identical"] and q["bitwise"]["max_abs_dlogit"] == 0 and q["bitwise"]["prefixes"] == n_all
+        le = q["lasting"]
+        assert le["converged"] and le["within_delta"] and float(le["tv_lower"]) >= setup.tv_margin
+        assert le["tv_prefix"] not in setup.task.support_prefixes() and le["steps"][0] <= setup.max_steps
+        assert all(float(x) <= math.log(3) + setup.delta for x in le["loss_upper"])
         assert q["adam"]["finite"]  # reported, not required
+    assert certs["prop-3-qk-scaling"].quantities["lasting"]["steps"][0] == certs["prop-3-mlp-scaling"].quantities["lasting"]["steps"][0]
+    orth = certs["prop-3-orthogonal-control"]
+    assert "separates an optimiser" in orth.claim and float(orth.quantities["adam"]["tv_lower"]) >= setup.margin
     assert certs["prop-3-symbolic"].quantities["identically_zero_gradients"] == ["bk"]
 
 
@@ -315,7 +328,7 @@ def test_prop3_certificate_is_deterministic():
 def test_listing_imports_neither_torch_nor_sympy():
     code = "import sys, proofs.finetuning as m; print(len(m.CHECKS), 'torch' in sys.modules, 'sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["5", "False", "False"]
+    assert out == ["6", "False", "False"]
 
 
 def test_numeric_checks_without_torch_are_unknown(monkeypatch):
@@ -324,3 +337,106 @@ def test_numeric_checks_without_torch_are_unknown(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     cert = pf.check_qk()
     assert cert.status is Status.UNKNOWN and "torch is not installed" in cert.reason
+
+
+# -- powers of two, the floor, the lasting effect, the orthogonal control ---------------------------
+
+def test_power_of_two_scalings_give_bitwise_identical_float_passes():
+    model = DecoderTransformer(SMALL)
+    exact = ft.compose(ft.qk_scaling(model, 0, 1, 2.0), ft.vo_scaling(model, 1, 0, 0.25), ft.mlp_scaling(model, 1, 8.0))
+    assert exact.power_of_two and not ft.qk_scaling(model, 0, 0, 3.0).power_of_two
+    bit = ft.bitwise_identity(model, exact.apply(model), 6)
+    assert bit.identical and bit.max_abs_dlogit == 0 and bit.n_prefixes == 127
+    cert = ft.certify_map_identity("pow2", exact, model, 6)
+    assert cert.verified and "bitwise identical" in cert.claim and cert.quantities["bitwise"]["identical"]
+    other = ft.bitwise_identity(model, ft.qk_scaling(model, 0, 1, 3.0).apply(model), 6)
+    assert other.max_abs_dlogit < 1e-12  # not a power of two: no bitwise claim is made, only ~rounding apart
+
+
+def test_key_factor_blind_at_two_is_caught_at_three():
+    model = DecoderTransformer(SMALL)
+    assert ft.certify_map_identity("c", ft.key_factor_blind_qk_scaling(model, 0, 1, 2.0), model, 5).verified
+    bad = ft.certify_map_identity("m", ft.key_factor_blind_qk_scaling(model, 0, 1, 3.0), model, 5)
+    assert bad.status is Status.FALSIFIED and "not the same function" in bad.reason
+
+
+def test_loss_floor_is_the_exact_empirical_entropy():
+    lo, hi = ft.loss_floor(("aba", "aabbaa", "aaabbbaaa")).interval(96)
+    assert lo <= Fraction(math.log(3)) * (1 + Fraction(1, 10 ** 15)) and hi >= Fraction(math.log(3)) * (1 - Fraction(1, 10 ** 15))
+    assert hi - lo < Fraction(1, 10 ** 20)
+    lo2, hi2 = ft.loss_floor(("ab", "ab", "b")).interval(64)  # (2/3) ln(3/2) + (1/3) ln 3
+    h = 2 / 3 * math.log(1.5) + math.log(3) / 3
+    assert abs(float(lo2) - h) < 1e-12 and lo2 <= hi2
+
+
+def test_fine_tune_to_floor_stops_at_the_floor_or_the_cap():
+    model = DecoderTransformer(SMALL)
+    words = ("ab", "aabb")
+    run = ft.fine_tune_to_floor(model, words, 0.05, 0.5, 2000)
+    assert run.converged and run.losses[-1] <= math.log(2) + 0.45 and run.steps == len(run.losses) - 1
+    capped = ft.fine_tune_to_floor(model, words, 0.05, 0.5, 2)
+    assert not capped.converged and capped.steps == 2 and capped.finite
+
+
+def test_lasting_effect_identity_twins_are_falsified():
+    """Two identical runs converge to one function: every OOD TV is certified < Delta, so no lasting effect."""
+    model = DecoderTransformer(SMALL)
+    task = ft.FineTuningTask("t", (), ("ab", "aabb"), ood_length=5)
+    run = ft.fine_tune_to_floor(model, task.words, 0.05, 0.5, 2000)
+    le = ft.lasting_effect(run, run, task, 0.05, 0.5, 0.25, 2000)
+    assert le.converged and le.within_delta and not le.differs and le.same_within_margin
+    assert le.max_tv_upper is not None and le.max_tv_upper < Fraction(1, 10 ** 4)
+    other = ft.fine_tune_to_floor(ft.mlp_scaling(model, 0, 4.0).apply(model), task.words, 0.05, 0.5, 2000)
+    le2 = ft.lasting_effect(run, other, task, 0.05, 0.5, 0.01, 2000)
+    assert le2.differs and le2.tv_prefix not in task.support_prefixes() and le2.tv_lower <= le2.tv_upper
+
+
+def test_residual_rotation_preserves_the_function_and_rotates_the_gradient():
+    cfg = replace(SMALL, norm="none")
+    model = DecoderTransformer(cfg)
+    rot = ft.residual_rotation(model, ft.hadamard(cfg.d_model))
+    assert rot.sgd_equivariant and not rot.gradient_equivariant and not rot.power_of_two
+    assert ft.compare_functions(model, rot.apply(model), 4).equal
+    assert ft.gradient_check(rot, model, ["ab", "aabb", "b"]).max_rel_error < 1e-12
+    back = rot.inverse().apply(rot.apply(model))
+    assert all(torch.allclose(p, q, atol=1e-14) for p, q in zip(model.parameters(), back.parameters()))
+    words = ["ab", "aabb"]
+    a, _ = ft.train(model, words, "sgd", 0.02, 5)
+    b, _ = ft.train(rot.apply(model), words, "sgd", 0.02, 5)
+    assert ft.compare_functions(a, b, 4).equal  # SGD commutes with U
+    a2, _ = ft.train(model, words, "adam", 0.02, 5)
+    b2, _ = ft.train(rot.apply(model), words, "adam", 0.02, 5)
+    assert ft.compare_functions(a2, b2, 4).differs  # Adam does not
+
+
+def test_residual_rotation_bad_input():
+    with pytest.raises(InvalidReparametrisation, match="norm='pre'"):
+        ft.residual_rotation(SMALL, ft.hadamard(SMALL.d_model))
+    cfg = replace(SMALL, norm="none")
+    with pytest.raises(InvalidReparametrisation, match="not orthogonal"):
+        ft.residual_rotation(cfg, [[2.0 * x for x in row] for row in ft.hadamard(8)])
+    with pytest.raises(InvalidReparametrisation, match="shape"):
+        ft.residual_rotation(cfg, ft.hadamard(4))
+    with pytest.raises(InvalidReparametrisation, match="non-finite"):
+        ft.residual_rotation(cfg, [[float("nan")] * 8] * 8)
+    with pytest.raises(InvalidReparametrisation, match="power of two"):
+        ft.hadamard(6)
+
+
+@pytest.mark.parametrize("field, value", [("delta", 0.0), ("delta", float("nan")), ("delta", -1.0), ("tv_margin", 0.0),
+                                          ("tv_margin", float("inf")), ("rtol", 0.0), ("rtol", float("nan")),
+                                          ("margin", -1e-3), ("max_steps", 0), ("sgd_steps", 0), ("adam_steps", -1),
+                                          ("orthogonal_steps", 0), ("max_steps", 2.5), ("finetune_lr", 0.0),
+                                          ("check_length", 11)])
+def test_setup_bad_input_is_refused_before_training(field, value):
+    with pytest.raises(InvalidTrainingOption, match=field):
+        ft.Proposition3Setup(**{field: value})
+
+
+@pytest.mark.parametrize("kwargs, fragment", [({"lr": 0.0}, "learning rate"), ({"delta": 0.0}, "delta"),
+                                              ({"delta": float("nan")}, "delta"), ({"max_steps": 0}, "max_steps"),
+                                              ({"max_steps": -3}, "max_steps")])
+def test_fine_tune_to_floor_bad_input(kwargs, fragment):
+    args = {"lr": 0.05, "delta": 0.1, "max_steps": 10, **kwargs}
+    with pytest.raises(InvalidTrainingOption, match=fragment):
+        ft.fine_tune_to_floor(DecoderTransformer(SMALL), ["ab"], **args)

@@ -29,6 +29,7 @@ Layout (a module imports only modules listed before it; this package re-exports 
 * :mod:`~constructions.finetuning.gradients` — the loss, its gradient, the gradient check;
 * :mod:`~constructions.finetuning.task` — the fine-tuning task (aⁿbⁿ → aⁿbⁿaⁿ);
 * :mod:`~constructions.finetuning.training` — SGD/Adam steps and the fine-tuning gap;
+* :mod:`~constructions.finetuning.lasting` — SGD to the loss floor and the certified lasting effect;
 * :mod:`~constructions.finetuning.certificates` — :class:`Proposition3Setup`, the pretrained θ, the certificates;
 * :mod:`~constructions.finetuning.sweep` — the fine-tuning gap against α, as a certificate.
 """
@@ -36,23 +37,51 @@ Layout (a module imports only modules listed before it; this package re-exports 
 from constructions.finetuning.certificates import (
     Proposition3Setup,
     certify_function_equality,
+    certify_map_identity,
+    certify_orthogonal_control,
     certify_twin,
+    orthogonal_model,
     pretrained_model,
+    theta_run,
     torch_threads,
 )
-from constructions.finetuning.compare import FunctionComparison, compare_functions, default_rtol, prefix_log_probs
+from constructions.finetuning.compare import (
+    BitwiseComparison,
+    FunctionComparison,
+    bitwise_identity,
+    compare_functions,
+    default_rtol,
+    prefix_log_probs,
+    prefix_logits,
+)
 from constructions.finetuning.gradients import GradientCheck, gradient_check, loss_gradients, mean_nll
+from constructions.finetuning.lasting import (
+    ConvergedRun,
+    LastingEffect,
+    TVGap,
+    fine_tune_to_floor,
+    lasting_effect,
+    loss_bounds,
+    loss_floor,
+    tv_bounds,
+    tv_gap,
+)
 from constructions.finetuning.maps import (
     ALPHA_RANGE,
+    DenseTransform,
     ParameterMap,
     SlicePermutation,
     SliceScale,
     Step,
     compose,
+    hadamard,
     head_permutation,
     hidden_unit_permutation,
+    is_power_of_two,
+    key_factor_blind_qk_scaling,
     mlp_scaling,
     qk_scaling,
+    residual_rotation,
     vo_scaling,
     wrong_inverse_qk_scaling,
 )
@@ -69,4 +98,8 @@ __all__ = [
     "certify_function_equality",
     "default_rtol", "torch_threads",
     "Step", "ALPHA_RANGE", "ADAM_BETAS", "ADAM_EPS", "SWEEP_FAMILIES", "uniform_scaling", "alpha_sweep_certificate",
+    "DenseTransform", "hadamard", "residual_rotation", "is_power_of_two", "key_factor_blind_qk_scaling",
+    "BitwiseComparison", "bitwise_identity", "prefix_logits", "certify_map_identity", "certify_orthogonal_control",
+    "orthogonal_model", "theta_run", "ConvergedRun", "LastingEffect", "TVGap", "fine_tune_to_floor", "lasting_effect",
+    "loss_bounds", "loss_floor", "tv_bounds", "tv_gap",
 ]

@@ -110,22 +110,27 @@ _ENCLOSURES: dict[tuple[str, int], object] = {}
 several twins, and its enclosure is the same each time."""
 
 
+def model_key(model: DecoderTransformer) -> str:
+    """SHA-256 of a model's config and weights (a model changed in place gets a new key)."""
+    import hashlib
+
+    h = hashlib.sha256(repr(model.config).encode())
+    for k, v in sorted(model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def _enclosure(model: DecoderTransformer, length: int):
     """The enclosure of ``model`` over every prefix of length ≤ ``length``, cached by the SHA-256 of its
     config and weights (a model changed in place is a new key)."""
-    import hashlib
-
     from constructions.enclosure import enclose_words, why_not_enclosable
     from theory.errors import InvalidModelConfig
 
     why = why_not_enclosable(model)  # before the cache: a forged class with the same weights is not a hit
     if why:
         raise InvalidModelConfig(f"the rigorous evaluator cannot enclose this network: {why}")
-    h = hashlib.sha256(repr(model.config).encode())
-    for k, v in sorted(model.state_dict().items()):
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    key = (h.hexdigest(), length)
+    key = (model_key(model), length)
     enc = _ENCLOSURES.get(key)
     if enc is None:
         enc = enclose_words(model, _all_words(model.config.alphabet, length))
@@ -198,3 +203,46 @@ def _words(symbols: str, t: int) -> Iterator[str]:
     from itertools import product
 
     return ("".join(w) for w in product(symbols, repeat=t))
+
+
+@dataclass(frozen=True)
+class BitwiseComparison:
+    """The float64 forward passes of two models at every prefix up to ``length``, in one layout.
+
+    Attributes:
+        length, n_prefixes: every prefix of length 0..length (Σₙ |Σ|ⁿ of them).
+        max_abs_dlogit: max |Δ logit| over prefixes and outcomes of the two float passes (float64).
+        identical: the two logit tensors are equal bit for bit (``torch.equal``).
+        worst_prefix: where max_abs_dlogit occurs (``""`` when identical).
+    """
+
+    length: int
+    n_prefixes: int
+    max_abs_dlogit: float
+    identical: bool
+    worst_prefix: str
+
+
+@torch.no_grad()
+def prefix_logits(model: DecoderTransformer, length: int) -> tuple[list[str], torch.Tensor]:
+    """Every prefix u with |u| ≤ ``length`` (as :func:`prefix_log_probs`) and the float logits at u, from
+    one batch of the |Σ|^length maximal strings: the evaluation layout is fixed by the length alone."""
+    _check_length(model, length)
+    n, symbols = len(model.config.alphabet), model.config.alphabet
+    _, digits = next(_maximal_words(n, length, n ** length))
+    z = model(_tokens(model, digits))
+    rows = [z[(digits[:, t:] == 0).all(dim=1).to(z.device), t] for t in range(length + 1)]
+    return ["".join(w) for t in range(length + 1) for w in _words(symbols, t)], torch.cat(rows)
+
+
+def bitwise_identity(model: DecoderTransformer, other: DecoderTransformer, length: int) -> BitwiseComparison:
+    """Evaluate both models' float passes at every prefix up to ``length`` in the same layout and compare
+    the logits bit for bit.  A statement about *these float passes*, not about the real functions (for
+    those: :func:`compare_functions`)."""
+    prefixes, za = prefix_logits(model, length)
+    _, zb = prefix_logits(other, length)
+    diff = (za - zb).abs()
+    identical = bool(torch.equal(za, zb))
+    worst = "" if identical else prefixes[int(diff.max(dim=1).values.argmax())]
+    top = float(diff.max()) if not identical else 0.0
+    return BitwiseComparison(length, len(prefixes), top if top == top else float("inf"), identical, worst)

@@ -5,6 +5,7 @@ parameters (:class:`ParameterMap`), the constructors for each symmetry (:func:`q
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -39,7 +40,22 @@ class SlicePermutation:
     order: tuple[int, ...]
 
 
-Step = SliceScale | SlicePermutation
+@dataclass(frozen=True)
+class DenseTransform:
+    """Contract ``parameter``'s index ``dim`` with the square matrix ``matrix`` (rows of floats):
+    new[..., i, ...] = Σ_j matrix[i][j] · old[..., j, ...] — for a weight whose ``dim`` is the residual
+    stream, the residual basis change x → Mx on the write side (W → MW, b → Mb, an embedding row e → Me)
+    or, for a read W (out, d_model) contracted along ``dim = 1``, W → WMᵀ.  :func:`residual_rotation`
+    builds one per parameter from one orthogonal M; ``orthogonal`` says M was checked orthogonal, so that
+    the gradient transforms by M too (∇ → M⁻ᵀ∇ = M∇)."""
+
+    parameter: str
+    dim: int
+    matrix: tuple[tuple[float, ...], ...]
+    orthogonal: bool = True
+
+
+Step = SliceScale | SlicePermutation | DenseTransform
 
 
 def _shape_key(cfg: TransformerConfig) -> tuple:
@@ -56,7 +72,11 @@ class ParameterMap:
         shape: the model shape it was built for (alphabet and sizes); :meth:`apply` refuses another.
         needs_positive_homogeneity: true for MLP scalings — refused on a non-ReLU model.
         gradient_equivariant: true when every step is a permutation (orthogonal map): ∇' = P∇, so
-            SGD and Adam commute with the map; false for scalings (∇' = D⁻¹∇).
+            SGD and Adam commute with the map; false for scalings (∇' = D⁻¹∇).  A dense orthogonal
+            basis change (:func:`residual_rotation`) is SGD-equivariant but *not* Adam-equivariant
+            (Adam normalises coordinatewise); its ``sgd_equivariant`` is true and this is false.
+        sgd_equivariant: true when ∇L(T(θ)) = T(∇L(θ)) (every step orthogonal: permutations and
+            orthogonal dense steps), so SGD from T(θ) follows T of θ's trajectory.
         function_preserving: what the map claims; only the deliberately wrong
             :func:`wrong_inverse_qk_scaling` says false (the checks never trust it, they measure).
     """
@@ -67,6 +87,19 @@ class ParameterMap:
     needs_positive_homogeneity: bool = False
     gradient_equivariant: bool = False
     function_preserving: bool = True
+    sgd_equivariant: bool = False
+
+    @property
+    def power_of_two(self) -> bool:
+        """Every step a permutation or a scaling by a power of two (2^k, k an int): then each scaled
+        weight is exact in binary floating point and (2^k q)(k/2^k) = qk exactly, so the float pass of
+        T(θ) repeats θ's bit for bit (barring underflow), in the same evaluation layout."""
+        for s in self.steps:
+            if isinstance(s, DenseTransform):
+                return False
+            if isinstance(s, SliceScale) and not is_power_of_two(s.factor):
+                return False
+        return True
 
     def _check_model(self, model: DecoderTransformer) -> None:
         if not isinstance(model, DecoderTransformer):
@@ -101,13 +134,17 @@ class ParameterMap:
         for s in reversed(self.steps):
             if isinstance(s, SliceScale):
                 inv.append(SliceScale(s.parameter, s.dim, s.start, s.stop, 1.0 / s.factor))
+            elif isinstance(s, DenseTransform):
+                if not s.orthogonal:
+                    raise InvalidReparametrisation(f"{self.name}: a dense step that is not orthogonal has no inverse here")
+                inv.append(DenseTransform(s.parameter, s.dim, tuple(zip(*s.matrix)), True))  # M⁻¹ = Mᵀ
             else:
                 back = [0] * len(s.order)
                 for i, j in enumerate(s.order):
                     back[j] = i
                 inv.append(SlicePermutation(s.parameter, s.dim, s.start, s.stop, tuple(back)))
         return ParameterMap(f"inverse({self.name})", tuple(inv), self.shape, self.needs_positive_homogeneity,
-                            self.gradient_equivariant, self.function_preserving)
+                            self.gradient_equivariant, self.function_preserving, self.sgd_equivariant)
 
     def apply(self, model: DecoderTransformer) -> DecoderTransformer:
         """A new model with parameters T(θ); ``model`` is not modified.
@@ -126,6 +163,11 @@ class ParameterMap:
 
 
 def _apply_step(t: torch.Tensor, step: Step, gradient: bool) -> torch.Tensor:
+    if isinstance(step, DenseTransform):  # θ → Mθ along dim; ∇ → M⁻ᵀ∇ (= M∇ for an orthogonal M)
+        m = torch.tensor(step.matrix, dtype=t.dtype, device=t.device)
+        if gradient and not step.orthogonal:
+            m = torch.linalg.inv(m).T
+        return torch.movedim(torch.tensordot(m, torch.movedim(t, step.dim, 0), dims=([1], [0])), 0, step.dim).contiguous()
     t = t.clone()
     part = t.narrow(step.dim, step.start, step.stop - step.start)
     if isinstance(step, SliceScale):
@@ -134,6 +176,14 @@ def _apply_step(t: torch.Tensor, step: Step, gradient: bool) -> torch.Tensor:
         idx = torch.tensor(step.order, dtype=torch.long, device=t.device)
         part.copy_(part.index_select(step.dim, idx))
     return t
+
+
+def is_power_of_two(x: float) -> bool:
+    """x = 2^k for an integer k (x a positive finite float)."""
+    if not (isinstance(x, float | int) and math.isfinite(x) and x > 0):
+        return False
+    m, _ = math.frexp(float(x))
+    return m == 0.5
 
 
 def _config_of(model_or_config: DecoderTransformer | TransformerConfig) -> TransformerConfig:
@@ -246,7 +296,7 @@ def head_permutation(model: DecoderTransformer | TransformerConfig, layer: int, 
                   for p in ("q_proj", "k_proj", "v_proj") for w in ("weight", "bias"))
     steps += (SlicePermutation(f"{_attn(layer, 'o_proj')}.weight", 1, 0, inner, rows),)
     return ParameterMap(f"head-permutation[layer {layer}, {list(perm)}]", steps, _shape_key(cfg),
-                        gradient_equivariant=True)
+                        gradient_equivariant=True, sgd_equivariant=True)
 
 
 def hidden_unit_permutation(model: DecoderTransformer | TransformerConfig, layer: int,
@@ -264,7 +314,8 @@ def hidden_unit_permutation(model: DecoderTransformer | TransformerConfig, layer
     steps = (SlicePermutation(f"{mlp}.fc_in.weight", 0, 0, cfg.d_mlp, perm),
              SlicePermutation(f"{mlp}.fc_in.bias", 0, 0, cfg.d_mlp, perm),
              SlicePermutation(f"{mlp}.fc_out.weight", 1, 0, cfg.d_mlp, perm))
-    return ParameterMap(f"unit-permutation[layer {layer}]", steps, _shape_key(cfg), gradient_equivariant=True)
+    return ParameterMap(f"unit-permutation[layer {layer}]", steps, _shape_key(cfg), gradient_equivariant=True,
+                        sgd_equivariant=True)
 
 
 def compose(*maps: ParameterMap, name: str | None = None) -> ParameterMap:
@@ -283,6 +334,7 @@ def compose(*maps: ParameterMap, name: str | None = None) -> ParameterMap:
         needs_positive_homogeneity=any(m.needs_positive_homogeneity for m in maps),
         gradient_equivariant=all(m.gradient_equivariant for m in maps),
         function_preserving=all(m.function_preserving for m in maps),
+        sgd_equivariant=all(m.sgd_equivariant or m.gradient_equivariant for m in maps),
     )
 
 
@@ -294,6 +346,82 @@ def wrong_inverse_qk_scaling(model: DecoderTransformer | TransformerConfig, laye
     good = qk_scaling(model, layer, head, alpha)
     a = float(alpha)
     steps = tuple(SliceScale(s.parameter, s.dim, s.start, s.stop, a if "q_proj" in s.parameter else 1.0 / a**2)
-                  for s in good.steps)
+                  for s in good.steps if isinstance(s, SliceScale))
     return ParameterMap(f"wrong-inverse-qk[layer {layer}, head {head}, alpha {a:g}]", steps, good.shape,
                         function_preserving=False)
+
+
+def key_factor_blind_qk_scaling(model: DecoderTransformer | TransformerConfig, layer: int, head: int,
+                                alpha: float) -> ParameterMap:
+    """A deliberately *wrong* query/key scaling whose error vanishes at α = 2: α on (W_Q, b_Q), 2/α² on
+    (W_K, b_K).  At α = 2 the key factor 2/4 = 1/α is right (the map is :func:`qk_scaling`); at α = 3 it
+    is 2/9 ≠ 1/3 and every score of the head is multiplied by 2/3.  A check run only at α = 2 cannot see
+    the bug; marked ``function_preserving=False`` for α ≠ 2."""
+    good = qk_scaling(model, layer, head, alpha)
+    a = float(alpha)
+    steps = tuple(SliceScale(s.parameter, s.dim, s.start, s.stop, a if "q_proj" in s.parameter else 2.0 / a**2)
+                  for s in good.steps if isinstance(s, SliceScale))
+    return ParameterMap(f"key-factor-2/alpha^2-qk[layer {layer}, head {head}, alpha {a:g}]", steps, good.shape,
+                        function_preserving=a == 2.0)
+
+
+def hadamard(n: int) -> tuple[tuple[float, ...], ...]:
+    """The Sylvester–Hadamard matrix of order n (a power of two) divided by √n: entries ±1/√n, exactly
+    orthogonal in real arithmetic, and exact floats when n is a power of four (d_model 16: ±1/4).
+
+    Raises:
+        InvalidReparametrisation: n not a power of two ≥ 1.
+    """
+    n = check_int(n, "hadamard order n =", minimum=1, error=InvalidReparametrisation)
+    if n & (n - 1):
+        raise InvalidReparametrisation(f"hadamard order n = {n} is not a power of two")
+    h = [[1]]
+    while len(h) < n:
+        h = [row + row for row in h] + [row + [-x for x in row] for row in h]
+    c = 1.0 / math.sqrt(n)
+    return tuple(tuple(c * x for x in row) for row in h)
+
+
+def _check_orthogonal(matrix: Sequence[Sequence[float]], d: int, what: str) -> tuple[tuple[float, ...], ...]:
+    try:
+        m = torch.tensor([[float(x) for x in row] for row in matrix], dtype=torch.float64)
+    except (TypeError, ValueError):
+        raise InvalidReparametrisation(f"{what}: the matrix is not a square table of numbers") from None
+    if m.shape != (d, d):
+        raise InvalidReparametrisation(f"{what}: the matrix has shape {tuple(m.shape)}, the residual stream needs ({d}, {d})")
+    if not torch.isfinite(m).all():
+        raise InvalidReparametrisation(f"{what}: the matrix has a non-finite entry")
+    err = float((m @ m.T - torch.eye(d, dtype=torch.float64)).abs().max())
+    if not err <= 1e-12:
+        raise InvalidReparametrisation(f"{what}: the matrix is not orthogonal: max |U U^T - I| = {err:.3g} > 1e-12")
+    return tuple(tuple(float(x) for x in row) for row in m.tolist())
+
+
+def residual_rotation(model: DecoderTransformer | TransformerConfig, matrix: Sequence[Sequence[float]],
+                      name: str = "residual-rotation") -> ParameterMap:
+    """The orthogonal change of basis x → Ux of the residual stream of a LayerNorm-free model: the token
+    and position embeddings and every write into the stream (W_O, b_O, W₂ = fc_out, b₂) multiplied by U
+    on the residual side, every read (W_Q, W_K, W_V, W₁ = fc_in, the unembedding) by Uᵀ.  The function
+    is unchanged in real arithmetic (UᵀU = I; the stored U is exactly orthogonal for :func:`hadamard` of a
+    power of four, else to ~1e-16), and ∇L(Uθ) = U∇L(θ), so SGD commutes with the map
+    (``sgd_equivariant``); Adam's coordinatewise normalisation does not (``gradient_equivariant`` false).
+
+    Raises:
+        InvalidReparametrisation: a model with LayerNorm (LN is not rotation-equivariant: its mean and the
+            learned gain act coordinatewise), or a matrix that is not a d_model × d_model orthogonal one.
+    """
+    cfg = _config_of(model)
+    if cfg.norm != "none":
+        raise InvalidReparametrisation(
+            f"{name}: the model has norm={cfg.norm!r}; a residual rotation preserves the function only without "
+            f"LayerNorm (norm='none'): LN's centring and gain act coordinatewise")
+    u = _check_orthogonal(matrix, cfg.d_model, name)
+    steps: list[Step] = [DenseTransform("token_embedding.weight", 1, u), DenseTransform("position_embedding.weight", 1, u)]
+    for layer in range(cfg.n_layers):
+        att, mlp = f"blocks.{layer}.attn", f"blocks.{layer}.mlp"
+        steps += [DenseTransform(f"{att}.{p}_proj.weight", 1, u) for p in ("q", "k", "v")]
+        steps += [DenseTransform(f"{att}.o_proj.weight", 0, u), DenseTransform(f"{att}.o_proj.bias", 0, u),
+                  DenseTransform(f"{mlp}.fc_in.weight", 1, u),
+                  DenseTransform(f"{mlp}.fc_out.weight", 0, u), DenseTransform(f"{mlp}.fc_out.bias", 0, u)]
+    steps.append(DenseTransform("unembed.weight", 1, u))
+    return ParameterMap(name, tuple(steps), _shape_key(cfg), sgd_equivariant=True)

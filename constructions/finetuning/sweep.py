@@ -62,8 +62,8 @@ def alpha_sweep_certificate(alphas: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)
 
     For each family (qk, vo, mlp: the same α everywhere, :func:`uniform_scaling`) and each α of the
     grid: the twin is the same function (exhaustive, every prefix up to ``check_length``), and after
-    ``setup.sgd_steps`` SGD steps from θ and T_α(θ) the loss gap and the mean OOD TV are ≥
-    ``setup.margin`` for α ≠ 1 (α = 1 is the identity: its gap must be exactly 0).  ``verified`` when
+    ``setup.sgd_steps`` SGD steps from θ and T_α(θ) the mean OOD TV is ≥ ``setup.margin`` for α ≠ 1
+    (the loss gap, transient — both twins can reach the same loss later — is reported, not required) (α = 1 is the identity: its gap must be exactly 0).  ``verified`` when
     every point holds; a twin that is not the same function makes it ``falsified``; a gap below the
     margin ``unknown``.  The numbers (rounded to 3 significant digits) are the quantities' ``points``.
     """
@@ -90,7 +90,7 @@ def alpha_sweep_certificate(alphas: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)
                     small.append(f"{family} alpha {a:g}: {_not_equal_reason(cmp)}")
                 elif a == 1.0 and (g.loss_gap != 0 or g.ood_tv_mean != 0):
                     bad_fn.append(f"{family} alpha 1 (the identity) shows a gap {g.loss_gap:.3g}")
-                elif a != 1.0 and not (g.finite and g.loss_gap >= setup.margin and g.ood_tv_mean >= setup.margin):
+                elif a != 1.0 and not (g.finite and g.ood_tv_mean >= setup.margin):  # the loss gap is transient: reported
                     small.append(f"{family} alpha {a:g}: loss gap {g.loss_gap:.3g}, mean OOD TV {g.ood_tv_mean:.3g}")
     status = Status.FALSIFIED if bad_fn else Status.UNKNOWN if small else Status.VERIFIED
     reason = "; ".join(bad_fn) if bad_fn else ("below the margin " + f"{setup.margin:g}: " + "; ".join(small) if small else "")
@@ -99,7 +99,8 @@ def alpha_sweep_certificate(alphas: Sequence[float] = (0.25, 0.5, 1.0, 2.0, 4.0)
         check=check,
         claim=(f"For every alpha != 1 in {{{', '.join(f'{a:g}' for a in alphas)}}}, scaling every head (qk, vo) or MLP "
                f"layer (mlp) by alpha keeps the function, yet {setup.sgd_steps} SGD steps (lr {setup.sgd_lr:g}) from theta "
-               f"and T(theta) end with loss gap and mean OOD TV >= {setup.margin:g}; at alpha = 1 the gap is 0."),
+               f"and T(theta) end with mean OOD TV (float64) >= {setup.margin:g} (the transient loss gap is reported); at alpha "
+               f"= 1 the gap is 0."),
         status=status, method="exhaustive",
         detail=(f"{len(points)} twins; SGD loss gap {min(gaps):.2g}..{max(gaps):.2g} for alpha != 1" if gaps
                 else f"{len(points)} twins"),

@@ -4,7 +4,7 @@ from T(θ) compared on the loss and on every OOD prefix (:func:`fine_tuning_gap`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -80,6 +80,7 @@ class TrajectoryGap:
         param_distance: ‖θ'_k − T(θ_k)‖∞: ~0 for a gradient-equivariant map (the trajectories are
             images of each other), large for a scaling.
         finite: both runs stayed finite.
+        final: the two fine-tuned models (θ_k, θ'_k), for checks that enclose them (not compared, not printed).
     """
 
     optimizer: str
@@ -95,6 +96,7 @@ class TrajectoryGap:
     n_ood_prefixes: int
     param_distance: float
     finite: bool
+    final: tuple[DecoderTransformer, DecoderTransformer] | None = field(default=None, repr=False, compare=False)
 
 
 def fine_tuning_gap(pmap: ParameterMap, model: DecoderTransformer, task: FineTuningTask, optimizer: str,
@@ -127,5 +129,5 @@ def fine_tuning_gap(pmap: ParameterMap, model: DecoderTransformer, task: FineTun
         ood_tv_mean=float(ood_tv.mean()) if n_ood else (0.0 if finite else math.inf),
         ood_tv_max=float(ood_tv.max()) if n_ood else (0.0 if finite else math.inf),
         ood_argmax_disagreement=disagree, worst_ood_prefix=worst, n_ood_prefixes=n_ood,
-        param_distance=dist if math.isfinite(dist) else math.inf, finite=finite,
+        param_distance=dist if math.isfinite(dist) else math.inf, finite=finite, final=(a, b),
     )
