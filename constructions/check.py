@@ -21,6 +21,12 @@ them with the construction's exact rows:
 check); no verdict is read from it.  :class:`TorchARModel` adapts a float network to the exact
 ``theory`` interfaces for *measurements* (the empirical metrics), never for a verdict here.
 :func:`check_pair` turns two checks into the Proposition 1 certificate for a network pair.
+
+**The exact path** (``check_pair(..., exact=True)``, :func:`check_model_exact`): for networks the exact
+evaluator covers (:mod:`constructions.exact_eval`: norm "none", ReLU, exactly-uniform attention rows —
+the compiled ones) the same verdict conditions are read from the *exact rational* logits, with every
+log-probability, TV and KL bound from mpmath intervals (no floating-point operation), and the float
+enclosure is run as a cross-check that must contain every exact value (:func:`cross_check`).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from theory.alphabet import Alphabet
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
 from theory.errors import InvalidModelConfig
-from theory.exact import decimal_string, scientific
+from theory.exact import LogCombination, decimal_string, scientific
 from theory.losses import entropy
 from theory.models import ARModel, validated
 from theory.probability import NextTokenDistribution
@@ -294,10 +300,158 @@ def certified_greedy(enc: Enclosure, construction: ARModel, prompt: str, max_new
     return None
 
 
+# ---- the exact path ----------------------------------------------------------------------------------
+EXACT_ASSUMPTIONS = (
+    "a network is the real function of its stored weights; every stored float is read as the exact rational it "
+    "denotes (fractions.Fraction(x)), and embeddings, every linear map and bias, the residual sums and ReLU are "
+    "evaluated in exact rational arithmetic (Python integers over a common denominator) - no floating-point "
+    "operation, so the values do not depend on batching, summation order, device or any float unit",
+    "softmax attention is evaluated exactly only where every score of a row is exactly equal (then each attended "
+    "position has weight exactly 1/(t + 1)); a network with any other row, a LayerNorm or a non-ReLU activation "
+    "is refused by the exact evaluator, not approximated",
+    "the only irrational step, log q(a | u) = (z_a - max z) - ln sum_b exp(z_b - max z) of the exact logits z, is "
+    "enclosed in mpmath interval arithmetic (outward rounding in software, 113 bits); TV is bounded from those "
+    "intervals against the construction's exact rows in rationals, KL as an exact rational sum over the interval "
+    "endpoints minus an mpmath enclosure of H(P)",
+    "cross-check, not a premise: the rigorous float enclosure of each network (constructions.enclosure, which "
+    "assumes IEEE-754 binary64 arithmetic) must contain every exact log-probability interval; a value outside is "
+    "reported as an evaluator disagreement (status unknown)",
+)
+
+
+@dataclass(frozen=True)
+class ExactCheck:
+    """:func:`check_model_exact`'s result: the :class:`ModelCheck` (its ``enclosure`` holds the exact
+    log-probability intervals rounded outward to floats, for the certified greedy decoding), the exact
+    evaluation, and each prefix's rigorous row bounds (exact rational endpoints)."""
+
+    model: ModelCheck
+    evaluation: Any
+    bounds: tuple[Any, ...]
+
+
+def check_model_exact(net: DecoderTransformer, construction: ARModel, prefixes: PrefixSet, *,
+                      data: DataDistribution | None = None, tolerance: float = DEFAULT_TOLERANCE,
+                      kl_bound: float | None = None, evaluation: Any = None) -> ExactCheck:
+    """:func:`check_model` read from the exact evaluation of ``net`` (:func:`constructions.exact_eval.exact_evaluate`;
+    pass ``evaluation`` to reuse one) instead of float enclosures: TV, |Δ log p| and KL bounds from
+    mpmath intervals around the exact logits, all in rationals.
+
+    Raises:
+        NotExactlyEvaluable: a network the exact evaluator does not cover (named, with why).
+        InvalidModelConfig / InvalidDistribution: as :func:`check_model`.
+    """
+    from constructions.exact_eval import LOG_PREC, exact_evaluate, float_down, float_up, row_bounds, tv_upper
+
+    for name, value in (("tolerance", tolerance), ("kl_bound", kl_bound)):
+        if value is None and name == "kl_bound":
+            continue
+        check_number(value, name, lo=0, hi=1, error=InvalidModelConfig)
+    if str(construction.alphabet) != prefixes.alphabet or str(net.alphabet) != prefixes.alphabet:
+        raise InvalidModelConfig(f"network over {str(net.alphabet)!r}, construction over {str(construction.alphabet)!r}, "
+                                 f"prefix set over {prefixes.alphabet!r}: they must agree")
+    t0 = time.perf_counter()
+    construction = validated(construction)
+    ev = evaluation if evaluation is not None else exact_evaluate(net, prefixes.prefixes)
+    memo: dict[tuple[Fraction, ...], Any] = {}
+    bounds = []
+    for u in prefixes.prefixes:
+        z = ev.row(u)
+        rb = memo.get(z)
+        if rb is None:
+            rb = memo[z] = row_bounds(z)
+        bounds.append(rb)
+    rows = [construction.probs(u) for u in prefixes.prefixes]
+    tvs = [tv_upper(p, rb) for p, rb in zip(rows, bounds)]
+    worst = max(range(len(tvs)), key=tvs.__getitem__)
+    lo = np.array([[float_down(a) for a, _ in rb.log_prob] for rb in bounds], dtype=np.float64)
+    hi = np.array([[float_up(b) for _, b in rb.log_prob] for rb in bounds], dtype=np.float64)
+    mid = np.array([[float(x) for x in ev.row(u)] for u in prefixes.prefixes], dtype=np.float64)
+    radius = max((max(b - a for a, b in rb.log_prob) for rb in bounds), default=Fraction(0)) / 2
+    enc = Enclosure(prefixes.prefixes, lo, hi, mid, 0.0, "exact", {u: k for k, u in enumerate(prefixes.prefixes)})
+    dlogp, worst_s = None, None
+    kl_lo = kl_hi = None
+    if data is not None:
+        from mpmath import iv
+
+        from constructions.exact_eval import _ends, _iv
+
+        worst_d, worst_i = Fraction(-1), 0
+        old = iv.prec
+        iv.prec = LOG_PREC
+        try:
+            for i, u in enumerate(prefixes.prefixes):
+                if not data.in_support(u):
+                    continue
+                for a, x in enumerate(rows[i]):
+                    if x > 0:
+                        ln_lo, ln_hi = _ends(iv.log(_iv(x)))
+                        q_lo, q_hi = bounds[i].log_prob[a]
+                        d = max(q_hi - ln_lo, ln_hi - q_lo)
+                        if d > worst_d:
+                            worst_d, worst_i = d, i
+        finally:
+            iv.prec = old
+        if worst_d >= 0:
+            dlogp, worst_s = float_up(worst_d), prefixes.prefixes[worst_i]
+        kl_lo, kl_hi = _exact_kl_bounds(data, prefixes, bounds)
+    mc = ModelCheck(len(prefixes), len(prefixes.maximal), float(tolerance), None if kl_bound is None else float(kl_bound),
+                    float_up(tvs[worst]), prefixes.prefixes[worst], dlogp, worst_s, kl_lo, kl_hi,
+                    time.perf_counter() - t0, False, float_up(radius), enc)
+    return ExactCheck(mc, ev, tuple(bounds))
+
+
+def _exact_kl_bounds(data: DataDistribution, prefixes: PrefixSet, bounds: list[Any]) -> tuple[Fraction, Fraction]:
+    """[lo, hi] ∋ KL(P ‖ Q): Σ P(ua)·(−log q(a|u)) summed exactly over the rational interval endpoints,
+    minus an mpmath enclosure of H(P).
+
+    Raises:
+        InvalidDistribution: infinite data, or a support prefix outside the set."""
+    from theory.errors import InvalidDistribution
+
+    if not data.is_finite:
+        raise InvalidDistribution(f"data {data.name!r} may have infinite support: the exhaustive KL needs a finite one")
+    index = {u: k for k, u in enumerate(prefixes.prefixes)}
+    den, nodes = data.integer_trie()
+    ce_lo = ce_hi = Fraction(0)
+    for u, _mass, masses in nodes:
+        k = index.get(u)
+        if k is None:
+            raise InvalidDistribution(f"support prefix {u!r} is not in the checked prefix set")
+        for a, m in enumerate(masses):
+            if m:
+                lo, hi = bounds[k].log_prob[a]
+                ce_hi -= m * lo
+                ce_lo -= m * hi
+    h = entropy(data)
+    if not isinstance(h, LogCombination):  # a finite support sums exactly: never a LogInterval here
+        raise InvalidDistribution(f"data {data.name!r}: its entropy is not an exact sum")
+    h_lo, h_hi = h.interval(96)
+    return max(Fraction(0), ce_lo / den - h_hi), max(Fraction(0), ce_hi / den - h_lo)
+
+
+def cross_check(bounds: tuple[Any, ...], enc: Enclosure) -> tuple[int, list[str]]:
+    """Whether every exact log-probability interval lies inside the float enclosure's (same prefixes,
+    same order).  Returns (values checked, one line per value not certainly inside, first ones first)."""
+    out: list[str] = []
+    n = 0
+    for i, rb in enumerate(bounds):
+        for a, (lo, hi) in enumerate(rb.log_prob):
+            n += 1
+            e_lo, e_hi = float(enc.lp_lo[i, a]), float(enc.lp_hi[i, a])
+            inside = (e_lo == -math.inf or Fraction(e_lo) <= lo) and (e_hi == math.inf or hi <= Fraction(e_hi))
+            if not inside:
+                out.append(f"prefix {enc.prefixes[i]!r}, outcome {a}: exact log q in [{float(lo):.17g}, {float(hi):.17g}], "
+                           f"enclosure [{e_lo:.17g}, {e_hi:.17g}]")
+    return n, out
+
+
 # ---- a Proposition 1 pair --------------------------------------------------------------------------
 def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefixes: PrefixSet, *,
                tolerance: float = DEFAULT_TOLERANCE, kl_bound: float | None = DEFAULT_KL_BOUND,
-               device: str | torch.device | None = None, check_name: str | None = None) -> Certificate:
+               device: str | torch.device | None = None, check_name: str | None = None, exact: bool = False,
+               design: Callable[[str, DecoderTransformer, ARModel, Any], list[str]] | None = None,
+               design_claim: str = "") -> Certificate:
     """The exhaustive certificate for a network pair of a rule-extrapolation ``case``
     (:class:`constructions.rule_extrapolation.RuleCase`), from rigorous enclosures of each network's
     real function: ``verified`` iff, for both networks, the TV upper bound to the case's completer
@@ -306,16 +460,49 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     construction's (at each step the construction's token has the certainly-largest log-probability),
     so their greedy OOD R1 accuracies are the constructions', which differ.  Otherwise ``falsified``
     with the first failing prefix named (an unbounded enclosure included).
+
+    With ``exact=True`` the verdict is read from the exact rational evaluation of each network
+    (:func:`check_model_exact`), and the float enclosure is a cross-check: an exact value outside it,
+    or a network the exact evaluator refuses, makes the certificate ``unknown`` with the reason.
+    ``design(label, net, construction, evaluation)`` (exact path only) returns the places where the
+    exact evaluation differs from a stated design — each a ``falsified`` reason; ``design_claim`` is
+    the sentence the claim adds for it.
     """
+    from constructions.exact_eval import NotExactlyEvaluable
     from theory.prompts import PromptSet
     from theory.properties import rule_metrics
 
     t0 = time.perf_counter()
     lang = case.language
     ood = PromptSet(lang, (), tuple(case.ood_prompts))
-    checks, metrics, reasons = [], [], []
+    checks, metrics = [], []
+    reasons: list[str] = []
+    undecided: list[str] = []
+    crossed: dict[str, dict[str, Any]] = {}
     for label, net, target in (("Q1", q1, validated(case.completer)), ("Q2", q2, validated(case.violator))):
-        mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound, device=device)
+        xc = None
+        if exact:
+            try:
+                xc = check_model_exact(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound)
+            except NotExactlyEvaluable as e:
+                undecided.append(f"{label}: no exact evaluation ({e})")
+        if xc is None:
+            mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound, device=device)
+        else:
+            mc = xc.model
+            enc = enclose(net, prefixes.maximal, prefixes.prefixes, device=device)
+            n_values, outside = cross_check(xc.bounds, enc)
+            crossed[label.lower()] = {
+                "enclosure_values_checked": n_values, "exact_values_outside_enclosure": len(outside),
+                "enclosure_max_logprob_radius_upper": (scientific(Fraction(enc.max_radius), "up")
+                                                       if math.isfinite(enc.max_radius) else "unbounded")}
+            if outside:
+                undecided.append(f"{label}: EVALUATORS DISAGREE - {len(outside)} of {n_values} exact log-probabilities "
+                                 f"are not inside the rigorous float enclosure, so one of the two evaluators is wrong; "
+                                 f"first: {outside[0]}")
+            if design is not None:
+                problems = design(label, net, target, xc.evaluation)
+                reasons.extend(f"{label}: {p}" for p in problems)
         checks.append(mc)
         want = rule_metrics(target, lang, ood, case.max_new_tokens)
         # check_model always fills ModelCheck.enclosure (None only for a ModelCheck built elsewhere)
@@ -339,7 +526,8 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     if not reasons and w1.ood_r1 == w2.ood_r1:
         # a RuleCase keeps at least one OOD prompt (rule_extrapolation_case refuses otherwise): ood_r1 is a Fraction
         reasons.append(f"OOD R1 accuracies are equal ({float(cast(Fraction, w1.ood_r1)):.4g}): no gap")
-    status = Status.FALSIFIED if reasons else Status.VERIFIED
+    status = Status.UNKNOWN if undecided else Status.FALSIFIED if reasons else Status.VERIFIED
+    reasons = undecided + reasons
     h = entropy(case.data)
     h_lo, h_hi = h.interval(96)
     quantities: dict[str, Any] = {
@@ -352,26 +540,41 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
         quantities[label] = {**mc.summary(), "ood_r1": seen["ood_r1"], "ood_r1_construction": want.ood_r1,
                              "ood_r2_completion": seen["ood_r2_completion"], "ood_finished": seen["ood_finished"],
                              "tied_steps": seen["tied"]}
+        if exact:
+            quantities[label]["evaluation"] = "exact" if label in crossed else "enclosure (exact evaluation refused)"
+            if label in crossed:
+                quantities[label]["cross_check"] = crossed[label]
 
     def r1(g: Any, spec: str) -> str:
         return "n/a" if g is None else format(float(g.ood_r1), spec)
 
     kls = [mc.summary()["kl_upper"] for mc in checks]
     tvs = [mc.summary()["max_tv_upper"] for mc in checks]
-    detail = (f"{checks[0].prefixes:,} prefixes, enclosed; max TV <= {tvs[0]}, {tvs[1]}; "
+    how = "exact, cross-checked against enclosures" if exact else "enclosed"
+    detail = (f"{checks[0].prefixes:,} prefixes, {how}; max TV <= {tvs[0]}, {tvs[1]}; "
               f"KL <= {kls[0]}, {kls[1]}; OOD R1 {r1(g1, '.3f')} vs {r1(g2, '.3f')}")
     bound = "" if kl_bound is None else f" and KL(P || Q) <= {kl_bound:g} nats"
-    claim = (f"The real functions of two transformers' stored weights are within TV {tolerance:g} of the {case.name} "
+    what = ("The exact rational functions of two transformers' stored weights (computed with no floating-point "
+            "operation; only the final log-softmax is an interval, of width ~2^-100)" if exact else
+            "The real functions of two transformers' stored weights")
+    claim = (f"{what} are within TV {tolerance:g} of the {case.name} "
              f"completer and violator on every one of {checks[0].prefixes:,} prefixes (support and OOD paths){bound}, and "
              f"on the {len(ood.ood_prompts)} OOD prompts their greedy completions are the constructions', with OOD R1 "
              f"accuracies {r1(g1, '.3g')} vs {r1(g2, '.3g')}.")
+    if exact:
+        claim += (" Every exact log-probability lies inside the rigorous float enclosure of the same network."
+                  + (f" {design_claim}" if design_claim else ""))
+    premises = EXACT_ASSUMPTIONS if exact else ENCLOSURE_ASSUMPTIONS
+    bounds_line = ("max TV and KL are upper bounds computed from the exact logits' mpmath intervals, in rationals"
+                   if exact else
+                   "max TV and KL are upper bounds computed from the enclosures: TV with exact rational rows bracketed by "
+                   "floats and a rigorous exp, KL as an exact rational sum minus an mpmath enclosure of H(P)")
     return Certificate(
         check=check_name or f"counterexample-{case.name}", claim=claim, status=status, method="exhaustive",
         detail=detail, reason="; ".join(reasons), quantities=quantities,
         assumptions=(
-            *ENCLOSURE_ASSUMPTIONS,
-            "max TV and KL are upper bounds computed from the enclosures: TV with exact rational rows bracketed by "
-            "floats and a rigorous exp, KL as an exact rational sum minus an mpmath enclosure of H(P)",
+            *premises,
+            bounds_line,
             f"every prefix of the checked set is evaluated: all support prefixes, the prompts and their prefixes, and "
             f"the greedy paths of both constructions (at most {case.max_new_tokens} tokens)",
             "a network's greedy token is certified only where its log-probability's lower bound exceeds every other "
