@@ -302,6 +302,9 @@ def test_prop3_checks_all_verified():
     assert all(certs[n].method == "exhaustive" for n in names[1:])
     setup = ft.Proposition3Setup()
     n_all = sum(2 ** k for k in range(setup.config.max_len))  # every prefix the model accepts
+    # prop-3-blocks proves the maps of standard_maps only; the rotation is not among them, and its claim says so
+    orth = certs["prop-3-orthogonal-control"].claim
+    assert "prop-3-blocks does not cover this map" in orth and "is proved by the check prop-3-blocks" not in orth
     for n in names[1:4]:
         cert, q = certs[n], certs[n].quantities
         assert q["prefixes"] == n_all and q["prefix_length"] == setup.config.max_len - 1

@@ -524,8 +524,9 @@ def certify_orthogonal_control(check: str, setup: Proposition3Setup = Propositio
              f"from both, the two real functions still agree within {_sig_up(after_sgd.max_abs_diff, 2)} (tolerance "
              f"{after_sgd.tolerance:.3g}) at all those prefixes — no gap, as SGD is equivariant to U; (iii) after {k} Adam "
              f"steps (lr {lr:g}) from both, some prefix has TV >= margin {setup.margin:g} (rigorous lower bound). So the "
-             f"pipeline separates an optimiser that is equivariant to the symmetry (SGD) from one that is not (Adam); "
-             f"{BLOCKS_NOTE}.")
+             f"pipeline separates an optimiser that is equivariant to the symmetry (SGD) from one that is not (Adam). "
+             f"The check prop-3-blocks does not cover this map: that U preserves the function is shown here for this "
+             f"theta only, by (i); this check is about this theta.")
     return Certificate(check=check, claim=claim, status=status, method="exhaustive",
                        detail=(f"{'same' if sgd_ok else 'not shown same'} after SGD (|dlogp| <= {_sig_up(after_sgd.max_abs_diff, 1)}); "
                                f"Adam TV >= {_fr_down(adam.lower, 2)} at {adam.prefix!r}"),

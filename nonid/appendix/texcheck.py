@@ -21,7 +21,7 @@ KNOWN_COMMANDS = frozenset("""
 section subsection subsubsection paragraph label ref caption centering scriptsize small footnotesize emph textbf
 texttt textit begin end toprule midrule bottomrule includegraphics resizebox ifdim width else fi textwidth
 columnwidth linewidth providecommand nonidfigdir def textbackslash textasciitilde textless textgreater textbar
-dots ldots cdot sum in le ge ne leq geq infty alpha theta lambda varepsilon epsilon Sigma Delta mu pm times to
+dots ldots cdot sum in le ge ne leq geq infty alpha delta theta lambda varepsilon epsilon Sigma Delta mu pm times to
 approx cap cup mathrm mathcal log ln quad qquad hline noindent par input
 """.split())
 ENVIRONMENTS = frozenset({"table", "table*", "figure", "figure*", "tabular", "itemize", "enumerate", "center",
