@@ -11,7 +11,11 @@ Modules, in pipeline order:
 * :mod:`empirical.metrics` — test loss in both conventions, batched greedy rule metrics scored as
   ``theory.properties`` scores them, the network as an exact ``theory`` AR model;
 * :mod:`empirical.saturation` — the certified saturation gap KL(P ‖ Q) over every support prefix;
+* :mod:`empirical.protocol` — which OOD prompts the regime terms train on (held out from the evaluated
+  ones by default) and the certificate's ε, Δ and seed count (no torch);
 * :mod:`empirical.experiment` — runs, grids and the two aggregations;
+* :mod:`empirical.certificate` — the experiment certificate: certified gaps ≤ ε, OOD R1 Δ apart on every
+  seed, ≥ 3 seeds;
 * :mod:`empirical.report` and :mod:`empirical.reference_data` — CSV, Markdown comparison with the
   published numbers (stored in ``empirical/reference/``), the figure.
 

@@ -30,9 +30,10 @@ import torch
 
 from constructions.distill import resolve_device as _resolve_device
 from empirical.architectures import SIZES, ModelSize, build_model, check_architecture, check_fits
-from empirical.data import LanguageData, Vocab, check_regime, language_data, ood_words, regime_pairs
+from empirical.data import LanguageData, Vocab, check_regime, language_data, regime_pairs
 from empirical.errors import InvalidExperimentConfig
 from empirical.metrics import measure_losses, rule_metrics_batched
+from empirical.protocol import RegimePrompts, regime_prompts
 from empirical.rows import RULE_METRICS, GapRecord, RunRow, UnfinishedRun
 from empirical.saturation import SaturationGap, saturation_gap
 from empirical.train import TrainConfig, train
@@ -78,7 +79,8 @@ class RunSpec:
     seed: int
     size: str = "cpu"
     steps: int | None = None  # None: the preset's
-    aux_lengths: tuple[int, ...] | None = None  # None: the paper prompts' length
+    aux_lengths: tuple[int, ...] | None = None  # None: the protocol's default (empirical.protocol.default_lengths)
+    train_on_evaluated_prompts: bool = False  # False: the regime term's prompts are held out from the evaluated ones
 
     @property
     def name(self) -> str:
@@ -118,8 +120,18 @@ def validate(spec: RunSpec) -> None:
     check_regime(lang, spec.regime)
     if spec.aux_lengths is not None and not all(isinstance(n, int) and 1 <= n <= 16 for n in spec.aux_lengths):
         raise InvalidExperimentConfig(f"regime prompt lengths {spec.aux_lengths!r} must be integers in 1..16")
+    if spec.regime != "ml":
+        regime_prompt_set(spec)  # a held-out protocol with nothing left to train on is refused here
+    elif spec.aux_lengths is not None or spec.train_on_evaluated_prompts:
+        raise InvalidExperimentConfig(f"{spec.name}: regime prompt options apply to the adversarial and oracle regimes only")
     if spec.steps is not None:
         check_int(spec.steps, "steps =", minimum=1, error=InvalidExperimentConfig)
+
+
+def regime_prompt_set(spec: RunSpec) -> RegimePrompts:
+    """The OOD prompts the regime term of ``spec`` trains on (:func:`empirical.protocol.regime_prompts`):
+    held out from the evaluated prompts unless ``spec.train_on_evaluated_prompts``."""
+    return regime_prompts(spec.language, spec.aux_lengths, train_on_evaluated_prompts=spec.train_on_evaluated_prompts)
 
 
 def generation_budget(data: LanguageData, prompts: PromptSet) -> int:
@@ -136,8 +148,7 @@ def plan(spec: RunSpec) -> tuple[LanguageData, PromptSet, tuple, TrainConfig, in
     lang = get_language(spec.language)
     data = data_for(lang.name, spec.size)
     prompts = paper_prompts(lang)
-    lengths = spec.aux_lengths or tuple(sorted({len(u) for u in prompts.ood_prompts}))
-    pairs = regime_pairs(lang, spec.regime, ood_words(lang, lengths)) if spec.regime != "ml" else ()
+    pairs = regime_pairs(lang, spec.regime, regime_prompt_set(spec).prompts) if spec.regime != "ml" else ()
     cfg = preset(spec.size).train
     cfg = replace(cfg, seed=spec.seed, steps=spec.steps or cfg.steps,
                   eval_every=min(cfg.eval_every, spec.steps or cfg.steps),
@@ -235,6 +246,7 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
                                gap_token_lo=lo_t, gap_token_hi=hi_t, floor_padded=gap.floor_padded(),
                                floor_token=float(gap.entropy) / gap.per_token_divisor, entropy=float(gap.entropy),
                                gap_prefixes=gap.prefixes, gap_method=gap.method, gap_rigorous=gap.rigorous)
+    trained_on = regime_prompt_set(spec) if spec.regime != "ml" else None
     record = RunRow(
         name=spec.name, language=spec.language, arch=spec.arch, regime=spec.regime, seed=spec.seed, size=spec.size,
         steps=spec.steps, aux_lengths=spec.aux_lengths, steps_done=res.step, wall_s=round(res.wall_s, 3),
@@ -244,7 +256,10 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
         id_r1=honest["id_r1"], id_r2=honest["id_r2"], ood_r1=honest["ood_r1"], ood_r2c=honest["ood_r2c"],
         min_test_loss_padded=published["test_loss_padded"], min_test_loss_token=published["test_loss_token"],
         max_id_r1=published["id_r1"], max_id_r2=published["id_r2"], max_ood_r1=published["ood_r1"],
-        max_ood_r2c=published["ood_r2c"], gap=gap_record, gap_note=None if gap_record is not None else gap_note)
+        max_ood_r2c=published["ood_r2c"], gap=gap_record, gap_note=None if gap_record is not None else gap_note,
+        regime_prompts=None if trained_on is None else trained_on.protocol,
+        regime_prompt_count=None if trained_on is None else len(trained_on.prompts),
+        regime_prompt_lengths=None if trained_on is None else trained_on.lengths)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(result_path, json.dumps({"row": record.to_dict(), "history": res.history}, indent=1, sort_keys=True,
                                          default=str) + "\n")
@@ -263,7 +278,8 @@ def _bound(x: float, direction: str) -> str:
 def summary_line(r: RunRow) -> str:
     """One printed line per finished run: the best-validation test loss and the saturation gap over the
     floor, all three in nats per padded token (the gap ``[lo, hi]`` certified, rounded outward; ``≈ x``
-    when it is a float measurement, not certified), the rule metrics, the best step and the wall time."""
+    when it is a float measurement, not certified) and the gap's certified upper bound in nats per token
+    (the certificate's ε is in that unit), the rule metrics, the best step and the wall time."""
     g = r.gap
     if g is None:
         gap = f"gap n/a ({r.gap_note or ''})"
@@ -272,7 +288,8 @@ def summary_line(r: RunRow) -> str:
     elif not g.gap_rigorous:
         gap = f"gap ≈ {g.gap_padded_hi:.6e} (float, not certified) over floor {g.floor_padded:.5f}"
     else:
-        gap = f"gap [{_bound(g.gap_padded_lo, 'down')}, {_bound(g.gap_padded_hi, 'up')}] over floor {g.floor_padded:.5f}"
+        gap = (f"gap [{_bound(g.gap_padded_lo, 'down')}, {_bound(g.gap_padded_hi, 'up')}] over floor {g.floor_padded:.5f}"
+               f" (≤ {_bound(g.gap_token_hi, 'up')} nats/token)")
 
     def f(x: float | None) -> str:
         return "  -  " if x is None else f"{x:.3f}"
@@ -297,7 +314,7 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
              device: torch.device, *, size: str = "cpu", steps: int | None = None, resume: bool = False,
              progress: bool = True, echo: Callable[[str], object] | None = print, memory_budget: int | None = None,
              threads: int | None = 1, jobs: int = 1, aux_lengths: Sequence[int] | None = None,
-             prepare: Callable[[], object] | None = None) -> list[RunRow]:
+             train_on_evaluated_prompts: bool = False, prepare: Callable[[], object] | None = None) -> list[RunRow]:
     """Every run of the grid (each checked before any is trained); returns their records in grid order
     (:class:`empirical.rows.RunRow`, what :mod:`empirical.report` and :mod:`empirical.certificate` take).
 
@@ -307,9 +324,14 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     checked (names, lengths, memory) and before anything is written: the command line marks or clears
     its output folder there, so a refused grid leaves the folder as it was.  An interrupt terminates
     the worker processes at once (:func:`theory.processes.parallel_imap`).
+
+    The adversarial and oracle terms train on OOD prompts held out from the evaluated ones (of
+    ``aux_lengths``, default :func:`empirical.protocol.default_lengths`); ``train_on_evaluated_prompts``
+    trains them on the evaluated prompts instead (:mod:`empirical.protocol`).  Each row records which.
     """
     lengths = tuple(aux_lengths) if aux_lengths else None
-    specs = [RunSpec(lang, a, r, s, size, steps, lengths if r != "ml" else None)
+    specs = [RunSpec(lang, a, r, s, size, steps, lengths if r != "ml" else None,
+                     train_on_evaluated_prompts if r != "ml" else False)
              for lang in languages for a in archs for r in regimes for s in seeds]
     for spec in specs:
         validate(spec)

@@ -8,6 +8,12 @@ padded token); ``m ± s`` is a mean and sample standard deviation (ours over see
 over the papers' runs); ``[lo, hi]`` is a certified interval and nothing else; a spread over seeds is
 written ``(a–b over n seeds)``, its least and greatest value; ``≈ x`` is a float measurement, not
 certified.
+
+The regime comparison (:func:`regime_comparison`) compares the **gaps**, never the total losses (which
+include the floor: a 1 % spread of losses hid a 2.1× spread of gaps): per regime the certified per-token
+gaps over seeds, their spread (max − min and max/min, upper bounds rounded up), the OOD R1 intervals over
+seeds, which prompts the regime terms trained on, and the experiment certificate's verdict at ε and Δ
+(:func:`empirical.certificate.experiment_certificate`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from empirical.figures import ood_vs_gap, save_figure
+from empirical.protocol import DEFAULT_DELTA, DEFAULT_EPSILON
 from empirical.reference_data import OOD_R1_CHANCE, PublishedRow, published
 from empirical.rows import RunRow, UnfinishedRun, finished_runs
 from theory.fileio import write_atomic
@@ -28,6 +35,8 @@ from theory.tables import markdown_table
 
 LOSS_UNIT = "nats/padded token"
 """The unit of every loss, floor and gap in the report's tables: nats per padded token, ÷ (T − 1)."""
+TOKEN_UNIT = "nats/token"
+"""The unit of the certificate's ε and of the gaps the regime comparison compares: KL(P ‖ Q)/(E|x| + 1)."""
 
 
 def write_csv(rows: Sequence[RunRow | UnfinishedRun], path: Path) -> None:
@@ -101,18 +110,36 @@ def _gap_cell(rs: Sequence[RunRow]) -> str:
     return f"[{scientific(mean_lo, 'down')}, {scientific(mean_hi, 'up')}]{spread}"
 
 
-def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-validation") -> str:
+def _token_gap_cell(rs: Sequence[RunRow]) -> str:
+    """The greatest certified upper bound on the per-token gap over the seeds of a group, rounded up
+    (``≈`` for a float measurement, ``+∞`` unbounded, ``n/a`` none)."""
+    gaps = [r.gap for r in rs if r.gap is not None]
+    if not gaps:
+        return "n/a"
+    hi = max(g.gap_token_hi for g in gaps)
+    if not math.isfinite(hi):
+        return "+∞"
+    if not all(g.gap_rigorous for g in gaps):
+        return f"≈ {hi:.2e}"
+    return f"≤ {_upper(hi, False)}"
+
+
+def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-validation", *,
+             epsilon: float = DEFAULT_EPSILON, delta: float = DEFAULT_DELTA) -> str:
     """The comparison table (mean ± sample std over seeds) and, for each language and architecture
-    trained in all three regimes, the regime comparison."""
+    trained in all three regimes, the regime comparison and the certificate's verdict at ``epsilon``
+    (nats per token) and ``delta``."""
     lines = [f"Aggregation of our runs: **{aggregation}**"
              + (" (every number at the evaluation of lowest validation loss)." if aggregation == "best-validation"
                 else " (each rule metric's max over evaluations, the min test loss: the companion paper's notebooks)."),
              f"Losses, floors and gaps in {LOSS_UNIT} (÷ (T − 1), the papers' padded convention); cells: mean ± "
              "sample std over seeds; floor = H(P)/(T − 1), exact; gap = KL(P ‖ Q)/(T − 1) of the best-validation "
              "weights: [lo, hi] is a certified interval (for several seeds, of their mean) and (a–b over n seeds) "
-             "the spread over seeds (least lower, greatest upper end); ≈ x is a float measurement, not certified.", ""]
+             "the spread over seeds (least lower, greatest upper end); ≈ x is a float measurement, not certified. "
+             f"The gap in {TOKEN_UNIT} is KL(P ‖ Q)/(E|x| + 1), the certificate's unit: the greatest certified "
+             "upper bound over seeds.", ""]
     header = ["language", "arch", "regime", "runs", f"test loss ({LOSS_UNIT})", f"floor ({LOSS_UNIT})",
-              f"gap ({LOSS_UNIT})", "ID R1", "OOD R1", "OOD R2c", f"published test loss ({LOSS_UNIT})",
+              f"gap ({LOSS_UNIT})", f"gap ({TOKEN_UNIT})", "ID R1", "OOD R1", "OOD R2c", f"published test loss ({LOSS_UNIT})",
               "published ID R1", "published OOD R1", "published (source, runs, aggregation)"]
     table: list[list[object]] = []
     for (lang, arch, regime), rs in _groups(rows).items():
@@ -129,7 +156,8 @@ def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-va
 
         src = f"{pub.source}, {pub.runs}, {pub.aggregation}" if pub else "not published"
         table.append([lang, arch, regime, len(rs), _ms([r.test_loss_padded_under(aggregation) for r in rs], 4),
-                      "–" if floor is None else f"{floor:.4f}", _gap_cell(rs), _ms([r.metric("id_r1", aggregation) for r in rs]),
+                      "–" if floor is None else f"{floor:.4f}", _gap_cell(rs), _token_gap_cell(rs),
+                      _ms([r.metric("id_r1", aggregation) for r in rs]),
                       _ms([r.metric("ood_r1", aggregation) for r in rs]), _ms([r.metric("ood_r2c", aggregation) for r in rs]),
                       pv("test_loss"), pv("id_r1"), pv("ood_r1"), src])
     lines += markdown_table(header, table)
@@ -142,33 +170,81 @@ def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-va
         if c is not None:
             lines.append(f"Chance level of OOD R1 for {lang} (uniform random continuation, published): {c}.")
     lines += [""] + regime_comparison(rows, aggregation)
+    lines += [""] + certificate_lines(rows, aggregation, epsilon=epsilon, delta=delta)
     return "\n".join(lines) + "\n"
 
 
+def certificate_lines(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-validation", *,
+                      epsilon: float = DEFAULT_EPSILON, delta: float = DEFAULT_DELTA) -> list[str]:
+    """The experiment certificate in three Markdown lines: verdict and detail, claim, reason."""
+    from empirical.certificate import experiment_certificate
+
+    c = experiment_certificate(rows, aggregation=aggregation, epsilon=epsilon, delta=delta)
+    out = [f"**Certificate `{c.check}`: {c.status.value}** — {c.detail}", "", f"Claim: {c.claim}"]
+    if c.reason:
+        out += ["", f"Reason: {c.reason}"]
+    return out
+
+
+def _interval(values: Sequence[float]) -> str:
+    """Least–greatest of ``values`` (one number when they agree; ``n/a`` when one is undefined)."""
+    if any(math.isnan(v) for v in values):
+        return "n/a"
+    lo, hi = min(values), max(values)
+    return f"{lo:.3f}" if lo == hi else f"{lo:.3f}–{hi:.3f}"
+
+
 def regime_comparison(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-validation") -> list[str]:
-    """For each (language, arch) with ml, adversarial and oracle runs: are the mean test losses within
-    10 % of one another, and what OOD R1 does each regime reach?  (Means over seeds; the gap per regime
-    is the greatest upper end over seeds; OOD R1 ``nan`` where a run has none.)"""
+    """For each (language, arch) with ml, adversarial and oracle runs: the certified per-token gap of each
+    regime over its seeds (least lower – greatest upper bound, rounded outward), the **spread of the gaps**
+    over all the runs (max − min and max/min: upper bounds from every gap lying in [least lower, greatest
+    upper bound], rounded up), the OOD R1 over seeds (least–greatest), the mean test losses (reported, not
+    compared), and which prompts the regime terms trained on."""
+    from empirical.certificate import gap_spread, regime_protocol
+    from theory.exact import fixed, scientific
+
     out = []
     groups = _groups(rows)
     for lang, arch in dict.fromkeys((k[0], k[1]) for k in groups):
         have = {r: groups.get((lang, arch, r), []) for r in ("ml", "adversarial", "oracle")}
         if not all(have.values()):
             continue
+        seeds = min(len({x.seed for x in rs}) for rs in have.values())
         loss = {r: statistics.fmean(x.test_loss_padded_under(aggregation) for x in rs) for r, rs in have.items()}
-        ood = {r: statistics.fmean(_or_nan(x.metric("ood_r1", aggregation)) for x in rs) for r, rs in have.items()}
-        spread = max(loss.values()) / min(loss.values()) - 1
-        gaps = {r: max(_or_nan(x.gap.gap_padded_hi if x.gap is not None else None) for x in rs) for r, rs in have.items()}
+        oods = {r: [_or_nan(x.metric("ood_r1", aggregation)) for x in rs] for r, rs in have.items()}
         measured = any(x.gap is not None and not x.gap.gap_rigorous for rs in have.values() for x in rs)
-        largest = f"largest gap (float, not certified; {LOSS_UNIT})" if measured else f"largest certified gap ({LOSS_UNIT})"
-        out.append(f"- **{lang} {arch}**: mean test loss ({LOSS_UNIT}) ml {loss['ml']:.5f} / adversarial "
-                   f"{loss['adversarial']:.5f} / oracle {loss['oracle']:.5f} — spread {100 * spread:.1f} % "
-                   f"({'within' if spread <= 0.10 else 'NOT within'} 10 %); {largest} per regime "
-                   f"{_upper(gaps['ml'], measured)} / {_upper(gaps['adversarial'], measured)} / "
-                   f"{_upper(gaps['oracle'], measured)}; OOD R1 {ood['ml']:.3f} / "
-                   f"{ood['adversarial']:.3f} / {ood['oracle']:.3f}"
-                   + (" (published, for the position paper's Transformer only, best-validation, n ≤ 128: "
-                      "0.462 / 0.000 / 0.830)." if lang == "L3" else "."))
+        per = {r: gap_spread(rs) for r, rs in have.items()}
+        spread = gap_spread([x for rs in have.values() for x in rs])
+
+        def gap_text(r: str) -> str:
+            gaps = [x.gap for x in have[r] if x.gap is not None]
+            if len(gaps) < len(have[r]):
+                return "n/a"
+            his = [g.gap_token_hi for g in gaps]
+            if not all(math.isfinite(h) for h in his):
+                return "+∞"
+            if measured or per[r] is None:
+                return f"≈ {max(his):.2e}"
+            sp = per[r]
+            assert sp is not None
+            return f"[{scientific(Fraction(sp['lo']), 'down')}, {scientific(Fraction(sp['hi']), 'up')}]"
+
+        if spread is None:
+            spread_text = "gap spread n/a (a gap is not certified)"
+        else:
+            ratio = spread["ratio_hi"]
+            spread_text = (f"gap spread ≤ {scientific(Fraction(spread['difference_hi']), 'up')} {TOKEN_UNIT} (max − min), "
+                           f"max/min ≤ {'∞' if ratio is None else fixed(Fraction(ratio), 'up', 2) + '×'}")
+        label = "gap (float, not certified" if measured else "certified gap ("
+        protocol = regime_protocol([x for rs in have.values() for x in rs])["text"]
+        out.append(f"- **{lang} {arch}** ({seeds} seed{'s' if seeds != 1 else ''} per regime): "
+                   f"{label}{'; ' if measured else ''}{TOKEN_UNIT}) ml {gap_text('ml')} / adversarial {gap_text('adversarial')} / "
+                   f"oracle {gap_text('oracle')} — {spread_text}; OOD R1 (least–greatest over seeds) "
+                   + " / ".join(f"{r} {_interval(v)}" for r, v in oods.items())
+                   + f"; mean test loss ({LOSS_UNIT}, floor included: reported, not compared) ml {loss['ml']:.5f} / "
+                   f"adversarial {loss['adversarial']:.5f} / oracle {loss['oracle']:.5f}; regime terms trained on {protocol}"
+                   + ("; published, for the position paper's Transformer only, best-validation, n ≤ 128: OOD R1 "
+                      "0.462 / 0.000 / 0.830." if lang == "L3" else "."))
     return out
 
 

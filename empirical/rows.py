@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Iterable, Mapping
 
 from empirical.errors import InvalidExperimentConfig
+from empirical.protocol import PROTOCOLS
 
 RULE_METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")
 """The four rule metrics of a run (THEORY.md §4), each stored at the best-validation evaluation (``id_r1``)
@@ -82,21 +83,28 @@ class RunRow:
     max_ood_r2c: float | None
     gap: GapRecord | None
     gap_note: str | None = None  # why there is no gap (only when ``gap`` is None)
+    # the OOD prompts the adversarial/oracle term trained on (None for ml; empirical.protocol):
+    regime_prompts: str | None = None  # "held-out" (none of them is an evaluated prompt) or "evaluated"
+    regime_prompt_count: int | None = None  # how many
+    regime_prompt_lengths: tuple[int, ...] | None = None  # their lengths
 
     CSV_COLUMNS: ClassVar[tuple[str, ...]] = (
         "name", "language", "arch", "regime", "seed", "size", "steps_done", "wall_s", "params", "best_step",
         "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c",
         "min_test_loss_padded", "min_test_loss_token", "max_id_r1", "max_id_r2", "max_ood_r1", "max_ood_r2c",
         "entropy", "floor_padded", "floor_token", "gap_lo", "gap_hi", "gap_padded_lo", "gap_padded_hi",
-        "gap_token_lo", "gap_token_hi", "gap_prefixes", "test_exact", "gap_note", "data", "gap_method")
+        "gap_token_lo", "gap_token_hi", "gap_prefixes", "test_exact", "gap_note", "data", "gap_method",
+        "regime_prompts", "regime_prompt_count")
     """The columns of ``results.csv``, in order: stored columns (:meth:`columns`) by name; a column a row
     does not store (a gap's on a row without one) is written empty.  Not in the CSV: ``finished``, ``steps``,
-    ``aux_lengths``, ``step`` and ``gap_rigorous`` (``result.json`` keeps them)."""
+    ``aux_lengths``, ``step``, ``gap_rigorous`` and ``regime_prompt_lengths`` (``result.json`` keeps them).
+    ``regime_prompts`` and ``regime_prompt_count`` came last, so the earlier columns did not move."""
     CERTIFICATE_COLUMNS: ClassVar[tuple[str, ...]] = (
         "name", "language", "arch", "regime", "seed", "size", "steps_done", "best_step", "params",
         "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c", "min_test_loss_padded",
-        "max_id_r1", "max_ood_r1", "max_ood_r2c", "floor_padded", "gap_padded_lo", "gap_padded_hi",
-        "gap_prefixes", "gap_note", "gap_rigorous", "data")
+        "max_id_r1", "max_ood_r1", "max_ood_r2c", "floor_padded", "floor_token", "gap_padded_lo", "gap_padded_hi",
+        "gap_token_lo", "gap_token_hi", "gap_prefixes", "gap_note", "gap_rigorous", "data", "regime_prompts",
+        "regime_prompt_count", "regime_prompt_lengths")
     """The columns of a run in the experiment certificate's ``runs`` (those the row stores; the wall time
     goes to the certificate's timings, never hashed)."""
 
@@ -140,8 +148,9 @@ class RunRow:
         d: dict[str, Any] = {"name": self.name, "finished": True}
         for name in _own_fields():
             d[name] = getattr(self, name)
-        if self.aux_lengths is not None:
-            d["aux_lengths"] = list(self.aux_lengths)
+        for key in ("aux_lengths", "regime_prompt_lengths"):
+            if getattr(self, key) is not None:
+                d[key] = list(getattr(self, key))
         if self.gap is not None:
             d.update({f.name: getattr(self.gap, f.name) for f in fields(GapRecord)})
         else:
@@ -150,13 +159,16 @@ class RunRow:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "run row") -> RunRow:
-        """The record of a stored row.
+        """The record of a stored row.  A row written before the protocol columns (:data:`PROTOCOL_COLUMNS`)
+        existed gets them from what that code trained on (:func:`_legacy_protocol`).
 
         Raises:
             InvalidExperimentConfig: not a mapping, a key missing or unknown, or a value of the wrong type.
         """
         if not isinstance(d, Mapping):
             raise InvalidExperimentConfig(f"{where}: a run row must be an object, not {type(d).__name__}")
+        if not any(k in d for k in PROTOCOL_COLUMNS):  # a row of an earlier nonid: what its code trained on
+            d = {**d, **_legacy_protocol(d)}
         has_gap = "gap_note" not in d
         expected = ["finished", "name", *_own_fields()]
         expected += [f.name for f in fields(GapRecord)] if has_gap else ["gap_lo", "gap_hi", "gap_note"]
@@ -170,6 +182,9 @@ class RunRow:
         for key, kind in _TYPES.items():
             if key in d and not _is(d[key], kind):
                 raise InvalidExperimentConfig(f"{where}: {key} = {d[key]!r} is not {kind}")
+        if d["regime_prompts"] not in (None, *PROTOCOLS):
+            raise InvalidExperimentConfig(f"{where}: regime_prompts = {d['regime_prompts']!r} is not one of "
+                                          f"{', '.join(map(repr, PROTOCOLS))} or null")
         if has_gap:
             gap: GapRecord | None = GapRecord(**{f.name: d[f.name] for f in fields(GapRecord)})
             note = None
@@ -178,8 +193,9 @@ class RunRow:
                 raise InvalidExperimentConfig(f"{where}: a row without a gap has gap_lo = gap_hi = null")
             gap, note = None, d["gap_note"]
         values = {name: d[name] for name in ("name", *_own_fields())}
-        if values["aux_lengths"] is not None:
-            values["aux_lengths"] = tuple(values["aux_lengths"])
+        for key in ("aux_lengths", "regime_prompt_lengths"):
+            if values[key] is not None:
+                values[key] = tuple(values[key])
         return cls(**values, gap=gap, gap_note=note)
 
 
@@ -192,6 +208,29 @@ class UnfinishedRun:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "finished": False, "step": self.step}
+
+
+PROTOCOL_COLUMNS = ("regime_prompts", "regime_prompt_count", "regime_prompt_lengths")
+"""The columns that say which prompts the regime term trained on (issue 18); a row written before them has none."""
+
+
+def _legacy_protocol(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The protocol columns of a row written before they existed, from what that code did: the regime term
+    trained on every OOD word of ``aux_lengths`` (default: the evaluation length), evaluated prompts included —
+    so the protocol is ``evaluated`` unless those lengths held the evaluated prompts out.  All None for ``ml``,
+    or when the row's own columns are missing or malformed (then :meth:`RunRow.from_dict` refuses it for them)."""
+    none = dict.fromkeys(PROTOCOL_COLUMNS)
+    lengths = d.get("aux_lengths")
+    if d.get("regime") in (None, "ml") or not isinstance(d.get("language"), str) or not (lengths is None or _is(lengths, "ints")):
+        return none
+    from empirical.protocol import regime_prompts
+    from theory.errors import NonidError
+
+    try:
+        rp = regime_prompts(d["language"], tuple(lengths) if lengths else None, train_on_evaluated_prompts=True)
+    except NonidError:
+        return none
+    return {"regime_prompts": rp.protocol, "regime_prompt_count": len(rp.prompts), "regime_prompt_lengths": list(rp.lengths)}
 
 
 def _is(value: Any, kind: str) -> bool:
@@ -221,6 +260,7 @@ _TYPES = {
     "max_ood_r2c": "float?", "gap_lo": "float?", "gap_hi": "float?", "gap_padded_lo": "float", "gap_padded_hi": "float",
     "gap_token_lo": "float", "gap_token_hi": "float", "floor_padded": "float", "floor_token": "float", "entropy": "float",
     "gap_prefixes": "int", "gap_method": "str", "gap_rigorous": "bool", "gap_note": "str",
+    "regime_prompts": "str?", "regime_prompt_count": "int?", "regime_prompt_lengths": "ints?",
 }
 
 

@@ -84,8 +84,11 @@ def _estimate(args: argparse.Namespace, horizons: tuple, alphas: tuple, steps: i
 
     checks = len(proofs.select(proofs.discover(), args.only))
     z3 = sum(_HORIZON_S * 4 ** ((h - 10) / 2) for h in horizons)
-    runs = 0 if args.experiment or steps == 0 else 3
-    train = estimate_seconds([args.experiment_arch], ["ml", "adversarial", "oracle"], 1, steps, "cpu") if runs else 0.0
+    from nonid.appendix.sources import EXPERIMENT_SEEDS, experiment_jobs
+
+    runs = 0 if args.experiment or steps == 0 else 3 * EXPERIMENT_SEEDS
+    train = estimate_seconds([args.experiment_arch], ["ml", "adversarial", "oracle"], EXPERIMENT_SEEDS, steps, "cpu",
+                             jobs=experiment_jobs(steps)) if runs else 0.0
     total = checks * _CHECK_S + 3 * z3 + len(alphas) * 3 * _ALPHA_S + (train or 0.0) + (0 if args.no_models else _MODELS_S)
     def many(n: int, word: str) -> str:
         return f"{n} {word}" + ("" if n == 1 else "s")

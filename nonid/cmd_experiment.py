@@ -5,15 +5,20 @@ with the published numbers, and certify each run's saturation gap.
         --regime ml,adversarial,oracle --seeds 5 --device auto --out DIR [--steps N] [--resume] [--size paper]
 
 Prints one line per finished run (test loss, certified gap over the exact floor, ID R1, OOD R1, OOD R2
-of the completion, best-validation step, wall time), then the Markdown comparison table and the
-regime comparison; progress goes to stderr.  Writes ``DIR/results.csv`` (one line per run, both
+of the completion, best-validation step, wall time), then the Markdown comparison table, the regime
+comparison (the spread of the certified gaps, OOD R1 over seeds) and the experiment certificate: every
+run's certified gap ≤ ``--epsilon`` nats per token and two regimes' OOD R1 ≥ ``--delta`` apart on every
+seed, with ≥ 3 seeds per regime (:func:`empirical.certificate.experiment_certificate`); progress goes to
+stderr.  The adversarial and oracle terms train on OOD prompts held out from the evaluated ones (lengths
+9, 10 for L3) unless ``--train-on-evaluated-prompts`` (:mod:`empirical.protocol`).  Writes ``DIR/results.csv`` (one line per run, both
 aggregations), ``DIR/report.md`` and ``DIR/ood_r1_vs_gap.png``; each run's folder holds its
 checkpoint and ``result.json``.  Other options: ``--arch`` also takes ``transformer-nopos`` (the
 published position-blind Transformer), ``linear``, ``ssm``; ``--regime-lengths`` the OOD prompt
 lengths of the regime term; ``--aggregation``; ``--jobs`` / ``--threads`` for the CPU.
 
-Exit 0 when every run finished; 2 for bad input — unknown language, architecture, regime, size or
-device, a configuration whose memory estimate exceeds the device (refused before training), a
+Exit 0 when every run finished (whatever the certificate's verdict, which is printed); 2 for bad input — unknown language, architecture, regime, size or
+device, ``--epsilon`` or ``--delta`` not a finite number > 0 (Δ ≤ 1), ``--seeds`` below 1, regime prompt
+lengths that leave no held-out prompt, a configuration whose memory estimate exceeds the device (refused before training), a
 damaged or foreign checkpoint on ``--resume`` (left untouched), an ``--out`` folder that holds an
 earlier output of this command without ``--resume`` or ``--force``, or anything this command did not
 write (refused even with ``--force``) — with one line on stderr.  Ctrl-C exits 130 and prints the
@@ -46,8 +51,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--size", default="cpu", help="cpu (default: minutes on 2 cores) or paper (the papers' sizes, for a GPU)")
     p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the size's)")
     p.add_argument("--regime-lengths", default=None, metavar="N,M",
-                   help="lengths of the OOD prompts the adversarial/oracle term trains on (default: the evaluation "
-                        "prompts' length, 8 for L3 — so the evaluated prompts are trained on; e.g. 6,7 holds them out)")
+                   help="lengths of the OOD prompts the adversarial/oracle term trains on; the evaluated prompts are "
+                        "left out of them (default: the two lengths above the evaluation prompts', 9,10 for L3)")
+    p.add_argument("--train-on-evaluated-prompts", action="store_true",
+                   help="train the adversarial/oracle term on the evaluated OOD prompts themselves (default lengths: "
+                        "the evaluation length, 8 for L3) instead of held-out ones; the report and certificate say so")
+    p.add_argument("--epsilon", type=float, default=None, metavar="EPS",
+                   help="the certificate's saturation bound: every run's certified gap must be <= EPS nats per token "
+                        "(default 0.01)")
+    p.add_argument("--delta", type=float, default=None, metavar="D",
+                   help="the certificate's OOD R1 margin: two regimes' OOD R1 must be >= D apart on every seed (default 0.5)")
     p.add_argument("--aggregation", default="best-validation", choices=["best-validation", "max-over-checkpoints"],
                    help="which aggregation the report's table uses (both are in the CSV)")
     p.add_argument("--out", required=True, help="output folder")
@@ -88,13 +101,15 @@ def _foreign(folder: Path) -> list[str]:
 
 
 def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str], list[int] | None]:
-    """Every option checked before torch is imported: (languages, architectures, regimes, lengths).
+    """Every option checked before torch is imported: (languages, architectures, regimes, lengths); also
+    ``--epsilon``, ``--delta`` (filled in with their defaults) and the regime prompts of the protocol.
 
     Raises:
         InvalidLanguage, UnknownArchitecture, UnknownRegime, InvalidExperimentConfig: naming the flag.
     """
     from empirical.errors import InvalidExperimentConfig
     from empirical.names import SIZE_NAMES, check_architecture, check_regime
+    from empirical.protocol import DEFAULT_DELTA, DEFAULT_EPSILON, check_delta, check_epsilon, check_seeds, regime_prompts
     from theory.fileio import claimed_folder_problem
     from theory.languages import get_language
     from theory.validation import check_choice, check_int
@@ -111,22 +126,28 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
     check_choice(args.device, "--device", ("auto", "cpu", "cuda"), error=InvalidExperimentConfig)
     check_int(args.threads, "--threads", minimum=1, error=InvalidExperimentConfig)
     check_int(args.jobs, "--jobs", minimum=1, error=InvalidExperimentConfig)
-    check_int(args.seeds, "--seeds", minimum=1, error=InvalidExperimentConfig)
+    check_seeds(args.seeds, "--seeds")
+    args.epsilon = check_epsilon(DEFAULT_EPSILON if getattr(args, "epsilon", None) is None else args.epsilon, "--epsilon")
+    args.delta = check_delta(DEFAULT_DELTA if getattr(args, "delta", None) is None else args.delta, "--delta")
+    evaluated_switch = bool(getattr(args, "train_on_evaluated_prompts", False))
     if args.steps is not None:
         check_int(args.steps, "--steps", minimum=1, error=InvalidExperimentConfig)
     try:
         lengths = [int(x) for x in _csv(args.regime_lengths)] if args.regime_lengths else None
     except ValueError:
         raise InvalidExperimentConfig(f"--regime-lengths {args.regime_lengths!r} is not a comma-separated list of integers") from None
-    if lengths is not None and regimes == ["ml"]:
+    if regimes == ["ml"] and (lengths is not None or evaluated_switch):
         from theory.errors import InapplicableOption
 
-        raise InapplicableOption("--regime-lengths applies to the adversarial and oracle regimes only, not --regime ml")
+        flag = "--regime-lengths" if lengths is not None else "--train-on-evaluated-prompts"
+        raise InapplicableOption(f"{flag} applies to the adversarial and oracle regimes only, not --regime ml")
     for arch in archs:
         check_architecture(arch)
     for lang in languages:
         for regime in regimes:
             check_regime(get_language(lang), regime)
+        if any(r != "ml" for r in regimes):  # a held-out protocol with nothing left to train on: refused now
+            regime_prompts(lang, lengths, train_on_evaluated_prompts=evaluated_switch)
     if args.resume and args.force:
         raise InvalidExperimentConfig("--resume continues the runs in --out and --force replaces them: give one")
     problem = claimed_folder_problem(args.out, "experiment", marker=MARKER, is_ours=_is_ours, foreign=_foreign,
@@ -148,6 +169,12 @@ def _start_afresh(out: Path) -> None:
             p.unlink()
 
 
+def _command(args: argparse.Namespace) -> str:
+    import shlex
+
+    return shlex.join(["nonid", *(getattr(args, "argv", None) or sys.argv[1:])])
+
+
 def _resume_command(args: argparse.Namespace) -> str:
     import shlex
 
@@ -157,6 +184,7 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     languages, archs, regimes, lengths = validate(args)
+    from empirical.certificate import experiment_certificate
     from empirical.experiment import resolve_device, run_grid
     from empirical.report import figure, markdown, write_csv
     from theory.errors import Interrupted
@@ -188,17 +216,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows = run_grid(languages, archs, regimes, list(range(args.seeds)), out, device, size=args.size, steps=args.steps,
                         resume=args.resume, progress=not args.quiet, echo=lambda s: print(s, flush=True),
-                        threads=args.threads, jobs=args.jobs, aux_lengths=lengths, prepare=prepare)
+                        threads=args.threads, jobs=args.jobs, aux_lengths=lengths,
+                        train_on_evaluated_prompts=bool(getattr(args, "train_on_evaluated_prompts", False)), prepare=prepare)
     except KeyboardInterrupt:
         raise Interrupted(f"finished runs and checkpoints are kept; continue with: {_resume_command(args)}") from None
     write_csv(rows, out / "results.csv")
-    md = markdown(rows, args.aggregation)
+    md = markdown(rows, args.aggregation, epsilon=args.epsilon, delta=args.delta)
     write_atomic(out / "report.md", "# Rule extrapolation: our runs against the published numbers\n\n" + md)
     drew = figure(rows, out / "ood_r1_vs_gap.png", args.aggregation)
     print()
     print(md)
     files = [out / "results.csv", out / "report.md"] + ([out / "ood_r1_vs_gap.png"] if drew else [])
     print(f"wrote {' '.join(str(f) for f in files)}  ({time.perf_counter() - start:.1f}s)")
+    cert = experiment_certificate(rows, aggregation=args.aggregation, epsilon=args.epsilon, delta=args.delta,
+                                  command=_command(args))
+    print(f"certificate {cert.check}: {cert.status.value} (eps = {args.epsilon:g} nats/token, Delta = {args.delta:g}) "
+          f"— {cert.detail}")
+    if cert.reason:
+        print(f"reason: {cert.reason}")
     if not drew:
         print("no figure: no run has a finite certified gap", file=sys.stderr)
     return 0

@@ -367,33 +367,36 @@ def test_bad_options_are_refused(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def _row(regime: str, loss: float, ood: float, gap: float | None = 1e-3, rigorous: bool = True):
+def _row(regime: str, loss: float, ood: float, gap: float | None = 1e-3, rigorous: bool = True, seed: int = 0):
     from empirical.rows import GapRecord, RunRow
 
     g = None if gap is None else GapRecord(
         gap_lo=257 * gap, gap_hi=257 * gap, gap_padded_lo=gap, gap_padded_hi=gap, gap_token_lo=2 * gap, gap_token_hi=2 * gap,
         floor_padded=0.084, floor_token=0.154, entropy=2.77, gap_prefixes=153, gap_method="rigorous", gap_rigorous=rigorous)
-    return RunRow(name=f"L3-lstm-{regime}-s0", language="L3", arch="lstm", regime=regime, seed=0, size="cpu", steps=None,
+    return RunRow(name=f"L3-lstm-{regime}-s{seed}", language="L3", arch="lstm", regime=regime, seed=seed, size="cpu", steps=None,
                   aux_lengths=None, steps_done=20, wall_s=1.0, best_step=20, params=1287, test_exact=True, data="L3", step=20,
                   test_loss_padded=loss, test_loss_token=loss, id_r1=1.0, id_r2=1.0, ood_r1=ood, ood_r2c=1.0,
                   min_test_loss_padded=loss, min_test_loss_token=loss, max_id_r1=1.0, max_id_r2=1.0, max_ood_r1=ood,
                   max_ood_r2c=1.0, gap=g, gap_note=None if g is not None else "no gap")
 
 
+def _seeds(regime: str, ood: float, **kw):
+    return [_row(regime, 0.085, ood, seed=s, **kw) for s in range(3)]
+
+
 def test_experiment_certificate_states_its_claim():
+    """What the appendix's experiment entry rests on: saturation certified per run (gap <= epsilon), OOD
+    R1 apart by Delta on every seed, at least three seeds (the rules themselves: tests/test_empirical.py)."""
     from empirical.certificate import experiment_certificate
 
-    good = [_row("ml", 0.0850, 0.3), _row("adversarial", 0.0851, 0.0), _row("oracle", 0.0852, 1.0)]
+    good = _seeds("ml", 0.3) + _seeds("adversarial", 0.0) + _seeds("oracle", 1.0)
     c = experiment_certificate(good)
-    assert c.verified and c.quantities["comparisons"][0]["ood_r1_range"] == 1.0
+    assert c.verified, c.reason
+    assert "at least 3 seeds" in c.claim and "eps = 0.01 nats per token" in c.claim and "Delta = 0.5" in c.claim
     assert c.quantities["groups"][0]["published"]["source"] == "arXiv 2409.13728"  # from empirical/reference, not retyped
-    far = [_row("ml", 0.085, 0.3), _row("adversarial", 0.12, 0.0), _row("oracle", 0.085, 1.0)]
-    assert experiment_certificate(far).status.value == "falsified"
-    same = [_row("ml", 0.085, 0.3), _row("adversarial", 0.085, 0.2), _row("oracle", 0.085, 0.4)]
-    assert "OOD R1 range" in experiment_certificate(same).reason
-    assert experiment_certificate(good[:2]).status.value == "unknown"
-    assert experiment_certificate(good[:2] + [_row("oracle", 0.0852, 1.0, gap=None)]).status.value == "unknown"
-    float_only = [_row("ml", 0.0850, 0.3), _row("adversarial", 0.0851, 0.0), _row("oracle", 0.0852, 1.0, rigorous=False)]
+    one_seed = [r for r in good if r.seed == 0]
+    assert experiment_certificate(one_seed).status.value == "unknown"  # one draw is not a claim about the regimes
+    float_only = _seeds("ml", 0.3) + _seeds("adversarial", 0.0) + _seeds("oracle", 1.0, rigorous=False)
     assert experiment_certificate(float_only).status.value == "unknown"  # a gap from one float pass certifies nothing
     assert "wall_s" not in json.dumps(c.to_dict()) and c.timings  # wall times are timings, never hashed
 

@@ -312,7 +312,8 @@ _BASE = {"name": "L3-lstm-oracle-s0", "finished": True, "language": "L3", "arch"
          "best_step": 20, "params": 1287, "test_exact": True, "data": "L3", "step": 20, "test_loss_padded": 0.49,
          "test_loss_token": 0.9, "id_r1": 0.0, "id_r2": 0.2, "ood_r1": None, "ood_r2c": 1.0,
          "min_test_loss_padded": 0.49, "min_test_loss_token": 0.9, "max_id_r1": 0.0, "max_id_r2": 0.2,
-         "max_ood_r1": None, "max_ood_r2c": 1.0}
+         "max_ood_r1": None, "max_ood_r2c": 1.0, "regime_prompts": "held-out", "regime_prompt_count": 184,
+         "regime_prompt_lengths": [6, 7]}
 _NO_GAP = {"gap_lo": None, "gap_hi": None, "gap_note": "support too large to enumerate"}
 
 
@@ -334,7 +335,8 @@ def test_run_row_round_trips_and_refuses_bad_keys():
 def test_summary_line_names_units_and_keeps_brackets_for_certified_gaps():
     rec = RunRow.from_dict({**_BASE, **_GAP})
     assert summary_line(rec) == ("L3-lstm-oracle-s0            test loss (nats/padded token) 0.49000  gap [4.099999e-01, "
-                                 "4.200000e-01] over floor 0.08400  ID R1 0.000  OOD R1   -    OOD R2c 1.000  step 20  0.1s")
+                                 "4.200000e-01] over floor 0.08400 (≤ 7.600001e-01 nats/token)  ID R1 0.000  OOD R1   -    "
+                                 "OOD R2c 1.000  step 20  0.1s")
     measured = summary_line(RunRow.from_dict({**_BASE, **_GAP, "gap_rigorous": False}))
     assert "gap ≈ 4.200000e-01 (float, not certified) over floor" in measured and "[" not in measured
     assert "gap n/a (support too large to enumerate)" in summary_line(RunRow.from_dict({**_BASE, **_NO_GAP}))
@@ -345,20 +347,26 @@ _LEGACY_CSV_HEADER = ("name,language,arch,regime,seed,size,steps_done,wall_s,par
                       "id_r1,id_r2,ood_r1,ood_r2c,min_test_loss_padded,min_test_loss_token,max_id_r1,max_id_r2,max_ood_r1,"
                       "max_ood_r2c,entropy,floor_padded,floor_token,gap_lo,gap_hi,gap_padded_lo,gap_padded_hi,gap_token_lo,"
                       "gap_token_hi,gap_prefixes,test_exact,gap_note,data,gap_method")
+_PROTOCOL_COLUMNS = ",regime_prompts,regime_prompt_count"  # appended (issue 18): which prompts the regime term trained on
 
 
-def _seeds(regime: str, *gaps: tuple[float, float], rigorous: bool = True) -> list[RunRow]:
-    """One row per seed of L3 lstm ``regime``, the padded gap of seed i in gaps[i]."""
-    return [RunRow.from_dict({**_BASE, **_GAP, "name": f"L3-lstm-{regime}-s{i}", "regime": regime, "seed": i,
-                              "gap_padded_lo": lo, "gap_padded_hi": hi, "gap_rigorous": rigorous})
-            for i, (lo, hi) in enumerate(gaps)]
+def _seeds(regime: str, *gaps: tuple[float, float], rigorous: bool = True, ood: float | None = None,
+           arch: str = "lstm", **extra) -> list[RunRow]:
+    """One row per seed of L3 ``arch`` ``regime``, the padded gap of seed i in gaps[i] (and the per-token gap
+    the same bounds × 33/18, as for L3 with n ≤ 16), OOD R1 ``ood`` (a float, or one per seed)."""
+    oods = ood if isinstance(ood, (list, tuple)) else [ood] * len(gaps)
+    proto = {"regime_prompts": None, "regime_prompt_count": None, "regime_prompt_lengths": None} if regime == "ml" else {}
+    return [RunRow.from_dict({**_BASE, **_GAP, **proto, "name": f"L3-{arch}-{regime}-s{i}", "arch": arch, "regime": regime,
+                              "seed": i, "gap_padded_lo": lo, "gap_padded_hi": hi, "gap_token_lo": lo * 33 / 18,
+                              "gap_token_hi": hi * 33 / 18, "gap_rigorous": rigorous, "ood_r1": o, "max_ood_r1": o, **extra})
+            for i, ((lo, hi), o) in enumerate(zip(gaps, oods))]
 
 
 def test_csv_columns_are_the_run_rows_and_unstored_ones_are_empty(tmp_path):
     from empirical.report import write_csv
 
     assert set(RunRow.CSV_COLUMNS) <= set(RunRow.columns()) and len(set(RunRow.CSV_COLUMNS)) == len(RunRow.CSV_COLUMNS)
-    assert ",".join(RunRow.CSV_COLUMNS) == _LEGACY_CSV_HEADER  # the file's columns did not move
+    assert ",".join(RunRow.CSV_COLUMNS) == _LEGACY_CSV_HEADER + _PROTOCOL_COLUMNS  # the earlier columns did not move
     rows = [RunRow.from_dict({**_BASE, **_GAP}), RunRow.from_dict({**_BASE, **_NO_GAP, "name": "L3-lstm-oracle-s1", "seed": 1})]
     write_csv(rows, tmp_path / "results.csv")
     text = (tmp_path / "results.csv").read_text()
@@ -377,7 +385,8 @@ def test_certificate_runs_carry_the_run_rows_certificate_columns():
     assert [r["regime"] for r in runs] == ["ml", "adversarial", "oracle"]
     assert set(RunRow.CERTIFICATE_COLUMNS) <= set(RunRow.columns())
     for run in runs:  # a row with a gap stores every certificate column but gap_note
-        assert set(run) == (set(RunRow.CERTIFICATE_COLUMNS) - {"gap_note"}) | {"gap_certified"} and run["gap_certified"]
+        assert set(run) == (set(RunRow.CERTIFICATE_COLUMNS) - {"gap_note"}) | {"gap_certified", "gap_within_epsilon"}
+        assert run["gap_certified"] and run["gap_within_epsilon"]
 
 
 def test_consumers_take_records_not_dicts(tmp_path):
@@ -396,6 +405,8 @@ def test_consumers_take_records_not_dicts(tmp_path):
     (lambda r: {k: v for k, v in r.items() if k != "best_step"}, "result.json: not a finished run row (missing best_step)"),
     (lambda r: {**r, "gap_padded_hi": None}, "result.json: gap_padded_hi = None is not float"),
     (lambda r: {**r, "loss": 1.0}, "result.json: not a finished run row (unknown loss)"),
+    (lambda r: {k: v for k, v in r.items() if k != "regime_prompt_count"}, "(missing regime_prompt_count)"),
+    (lambda r: {**r, "regime_prompts": "both"}, "result.json: regime_prompts = 'both' is not one of 'held-out', 'evaluated'"),
 ])
 def test_a_malformed_row_read_back_from_a_run_folder_is_refused(tmp_path, edit, fragment):
     from empirical.certificate import load_rows
@@ -420,7 +431,7 @@ def test_report_names_the_unit_of_every_loss_and_keeps_brackets_for_certified_in
     header = next(line for line in lines if line.startswith("| language |")).split(" | ")
     losses = [h for h in header if "loss" in h or h.startswith(("floor", "gap"))]
     assert losses == ["test loss (nats/padded token)", "floor (nats/padded token)", "gap (nats/padded token)",
-                      "published test loss (nats/padded token)"]
+                      "gap (nats/token)", "published test loss (nats/padded token)"]
     caption = lines[1]
     assert "nats/padded token" in caption and "mean ± sample std over seeds" in caption
     assert "[lo, hi] is a certified interval" in caption and "(a–b over n seeds) the spread over seeds" in caption
@@ -431,8 +442,9 @@ def test_report_names_the_unit_of_every_loss_and_keeps_brackets_for_certified_in
                      "adversarial": "[5.00e-03, 6.01e-03]",  # one seed: its certified interval
                      "oracle": "≈ 1.00e-02"}  # a float measurement is never written as an interval
     bullet = next(line for line in lines if line.startswith("- **L3 lstm**"))
-    assert "mean test loss (nats/padded token) ml 0.49000" in bullet
-    assert "largest gap (float, not certified; nats/padded token) per regime 4.00e-03 / 6.00e-03 / 1.00e-02" in bullet
+    assert "mean test loss (nats/padded token, floor included: reported, not compared) ml 0.49000" in bullet
+    assert "gap (float, not certified; nats/token) ml ≈ 7.33e-03 / adversarial ≈ 1.10e-02 / oracle ≈ 1.83e-02" in bullet
+    assert "gap spread n/a (a gap is not certified)" in bullet and "%" not in bullet  # no spread of total losses
 
 
 def test_progress_line_names_each_loss_unit(tmp_path, capsys):
@@ -463,3 +475,180 @@ def test_the_light_name_lists_match_the_presets_and_architectures():
     one = estimate_seconds(["lstm"], ["ml"], 1, None, "cpu")
     assert one is not None and estimate_seconds(["lstm"], ["ml", "oracle"], 2, None, "cpu") > 2 * one
     assert estimate_seconds(["lstm"], ["ml"], 1, None, "paper") is None
+
+
+# ---- saturation certified, not implied (issue 18) ---------------------------------------------------
+def _grid(gaps: dict[str, float], *, seeds: int = 3, ood: dict[str, object] | None = None, width: float = 1e-9,
+          **extra) -> list[RunRow]:
+    """L3 lstm rows of the three regimes, ``seeds`` seeds each, per-token gap ``gaps[regime]`` (a certified
+    interval of ``width``), OOD R1 0.3 / 0.0 / 1.0 unless ``ood`` says otherwise."""
+    ood = {"ml": 0.3, "adversarial": 0.0, "oracle": 1.0, **(ood or {})}
+    scale = 18 / 33  # _seeds takes padded gaps
+    return [r for g in ("ml", "adversarial", "oracle")
+            for r in _seeds(g, *[(gaps[g] * scale, (gaps[g] + width) * scale)] * seeds, ood=ood[g], **extra)]
+
+
+def test_saturation_is_certified_per_run_at_epsilon_with_three_seeds():
+    from empirical.certificate import experiment_certificate
+
+    good = _grid({"ml": 1e-3, "adversarial": 2e-3, "oracle": 1e-3})
+    c = experiment_certificate(good, epsilon=5e-3, delta=0.5)
+    assert c.verified, c.reason
+    assert "eps = 0.005 nats per token" in c.claim and "Delta = 0.5" in c.claim and "at least 3 seeds" in c.claim
+    assert "the 251 OOD prompts of length 8" in c.claim and "held out from the evaluated prompt set" in c.claim
+    comp = c.quantities["comparisons"][0]
+    assert comp["seeds"] == {"ml": 3, "adversarial": 3, "oracle": 3} and comp["gaps_within_epsilon"]
+    assert comp["ood_r1_separation"] == {"value": 1.0, "above": "oracle", "below": "adversarial"}
+    sp = comp["gap_spread"]  # of the gaps, not of the total losses: the adversarial gap is 2x the others
+    assert 1.99 < sp["ratio_hi"] < 2.01 and 1e-3 <= sp["difference_hi"] < 1.01e-3
+    assert "max/min <= 2.01x" in c.detail and "loss spread" not in c.detail
+    assert "OOD R1 [0.30, 0.30] / [0.00, 0.00] / [1.00, 1.00]" in c.detail
+    # the same gaps at an eps between them: the adversarial runs are certainly not saturated at eps
+    c = experiment_certificate(good, epsilon=1.5e-3)
+    assert c.status.value == "falsified"
+    assert ("certified gap above eps = 0.0015 nats/token (not saturated at eps) in 3 of 9 runs: "
+            "L3-lstm-adversarial-s0 >= 2.00e-03, L3-lstm-adversarial-s1") in c.reason
+    # an interval that straddles eps cannot decide: unknown
+    c = experiment_certificate(_grid({"ml": 1e-3, "adversarial": 1.4e-3, "oracle": 1e-3}, width=2e-4), epsilon=1.5e-3)
+    assert c.status.value == "unknown" and "straddles eps = 0.0015" in c.reason
+    # fewer than 3 seeds: not verified, whatever the numbers
+    c = experiment_certificate(_grid({"ml": 1e-3, "adversarial": 2e-3, "oracle": 1e-3}, seeds=2), epsilon=5e-3)
+    assert c.status.value == "unknown" and "2 seeds (ml)" in c.reason and "needs >= 3 seeds per regime" in c.reason
+    assert experiment_certificate(_grid({"ml": 1e-3, "adversarial": 1e-3, "oracle": 1e-3}, seeds=1)).status.value == "unknown"
+    # a float-measured gap certifies nothing
+    c = experiment_certificate(_grid({"ml": 1e-3, "adversarial": 1e-3, "oracle": 1e-3}, rigorous=False))
+    assert c.status.value == "unknown" and "float measurement, not certified" in c.reason
+
+
+def test_ood_r1_must_differ_on_every_seed_not_on_average():
+    from empirical.certificate import experiment_certificate
+
+    gaps = {"ml": 1e-3, "adversarial": 1e-3, "oracle": 1e-3}
+    # means 0.3 / 0.2 / 0.8 differ by 0.6, but one oracle seed (0.3) sits inside the others' range
+    mixed = _grid(gaps, ood={"ml": [0.3, 0.3, 0.3], "adversarial": [0.0, 0.3, 0.3], "oracle": [1.0, 1.0, 0.4]})
+    c = experiment_certificate(mixed, delta=0.5)
+    assert c.status.value == "falsified" and "OOD R1 separation 0.100 (oracle least minus ml greatest over seeds) < Delta = 0.5" in c.reason
+    assert c.quantities["comparisons"][0]["ood_r1_interval"]["oracle"] == [0.4, 1.0]
+    assert experiment_certificate(mixed, delta=0.1).verified
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    ({"epsilon": 0}, "epsilon = 0 must be a finite number > 0"), ({"epsilon": -1e-3}, "epsilon = -0.001 must be"),
+    ({"epsilon": math.nan}, "epsilon = nan must be"), ({"epsilon": math.inf}, "epsilon = inf must be"),
+    ({"delta": 0.0}, "delta = 0.0 must be a finite number in (0, 1]"), ({"delta": math.nan}, "delta = nan must be"),
+    ({"delta": -math.inf}, "delta = -inf must be"), ({"delta": 1.5}, "delta = 1.5 must be"),
+])
+def test_bad_epsilon_or_delta_is_a_typed_error_naming_the_value(kw, fragment):
+    from empirical.certificate import experiment_certificate
+
+    with pytest.raises(InvalidExperimentConfig) as err:
+        experiment_certificate(_grid({"ml": 1e-3, "adversarial": 1e-3, "oracle": 1e-3}), **kw)
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--epsilon", "0"], "--epsilon 0.0 must be a finite number > 0"), (["--epsilon", "nan"], "--epsilon nan must be"),
+    (["--epsilon", "inf"], "--epsilon inf must be"), (["--epsilon", "-1"], "--epsilon -1.0 must be"),
+    (["--delta", "0"], "--delta 0.0 must be a finite number in (0, 1]"), (["--delta", "inf"], "--delta inf must be"),
+    (["--delta", "nan"], "--delta nan must be"), (["--seeds", "0"], "--seeds 0 must be"), (["--seeds", "-2"], "--seeds -2 must be"),
+    (["--regime-lengths", "8"], "no held-out regime prompt: every OOD word of length 8 is an evaluated prompt of L3"),
+    (["--regime", "ml", "--train-on-evaluated-prompts"], "--train-on-evaluated-prompts applies to the adversarial and oracle"),
+])
+def test_bad_saturation_options_exit_2_before_training(tmp_path, capsys, args, fragment):
+    code, out = _cli(capsys, "--out", str(tmp_path / "o"), *args)
+    assert code == 2, out.err
+    assert fragment in out.err and out.err.count("\n") == 1 and "Traceback" not in out.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_epsilon_is_refused_before_torch_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from nonid.cli import main; rc = main(['experiment', 'rule-extrapolation', '--epsilon', 'nan', "
+            f"'--out', {str(tmp_path / 'o')!r}]); assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip() == "nonid: --epsilon nan must be a finite number > 0", r.stderr
+
+
+@pytest.mark.parametrize("name", ["L3", "L5"])
+def test_held_out_regime_prompts_are_a_disjoint_split_of_the_evaluated_ones(name):
+    from empirical.experiment import RunSpec, plan
+    from empirical.protocol import regime_prompts
+
+    lang = get_language(name)
+    evaluated = set(paper_prompts(lang).prompts)
+    for regime in ("adversarial", "oracle"):
+        _data, prompts, pairs, _cfg, _positions = plan(RunSpec(name, "lstm", regime, 0))
+        trained = {u for u, _z in pairs}
+        assert trained and not trained & evaluated  # no training prompt is an evaluated prompt
+        assert set(prompts.prompts) == evaluated  # and the evaluated set is the paper's, whole
+        assert all(not lang.is_id(u) for u in trained)
+        _d, _p, on_eval, _c, _n = plan(RunSpec(name, "lstm", regime, 0, train_on_evaluated_prompts=True))
+        assert {u for u, _z in on_eval} == set(paper_prompts(lang).ood_prompts)  # the switch: the evaluated OOD prompts
+    held = regime_prompts(lang)
+    assert held.protocol == "held-out" and held.overlap == 0 and held.lengths == ((9, 10) if name == "L3" else (6, 7))
+    on = regime_prompts(lang, train_on_evaluated_prompts=True)
+    assert on.protocol == "evaluated" and on.overlap == len(paper_prompts(lang).ood_prompts)
+    # what a row records is what the prompts are: lengths that hold the evaluated ones out are held-out
+    assert regime_prompts(lang, held.lengths, train_on_evaluated_prompts=True).protocol == "held-out"
+    with pytest.raises(InvalidExperimentConfig, match="no held-out regime prompt"):
+        regime_prompts(lang, (len(paper_prompts(lang).prompts[0]),))
+
+
+def test_a_row_of_an_earlier_nonid_gets_the_protocol_its_code_trained_on():
+    """Rows written before the protocol columns: the regime term then trained on every OOD word of
+    aux_lengths, default the evaluation length (8 for L3), evaluated prompts included."""
+    old = {k: v for k, v in {**_BASE, **_GAP}.items() if not k.startswith("regime_prompt")}
+    assert RunRow.from_dict({**old, "aux_lengths": None}).regime_prompts == "evaluated"
+    r = RunRow.from_dict({**old, "aux_lengths": None})
+    assert (r.regime_prompt_count, r.regime_prompt_lengths) == (251, (8,))
+    r = RunRow.from_dict({**old, "aux_lengths": [6, 7]})  # lengths that held the evaluated prompts out
+    assert (r.regime_prompts, r.regime_prompt_count, r.regime_prompt_lengths) == ("held-out", 184, (6, 7))
+    r = RunRow.from_dict({**old, "regime": "ml", "aux_lengths": None})
+    assert (r.regime_prompts, r.regime_prompt_count, r.regime_prompt_lengths) == (None, None, None)
+
+
+def test_rows_and_report_say_which_prompts_the_regime_terms_trained_on(tmp_path):
+    from empirical.certificate import experiment_certificate
+    from empirical.report import markdown
+
+    kw = dict(steps=3, progress=False, echo=None)
+    held = run_grid(["L3"], ["linear"], ["ml", "oracle"], [0], tmp_path / "h", torch.device("cpu"), **kw)
+    on = run_grid(["L3"], ["linear"], ["oracle"], [0], tmp_path / "e", torch.device("cpu"), train_on_evaluated_prompts=True, **kw)
+    assert [(r.regime, r.regime_prompts, r.regime_prompt_count, r.regime_prompt_lengths) for r in held + on] == [
+        ("ml", None, None, None), ("oracle", "held-out", 1525, (9, 10)), ("oracle", "evaluated", 251, (8,))]
+    assert RunRow.from_dict(json.loads((tmp_path / "e" / "L3-linear-oracle-s0" / "result.json").read_text())["row"]) == on[0]
+    rows = _grid({"ml": 1e-3, "adversarial": 1e-3, "oracle": 1e-3}, regime_prompts="evaluated", regime_prompt_count=251,
+                 regime_prompt_lengths=[8])
+    c = experiment_certificate(rows)
+    assert c.verified and "that include the evaluated prompts (--train-on-evaluated-prompts)" in c.claim
+    assert c.quantities["regime_prompts"]["protocol"] == "evaluated"
+    md = markdown(rows)
+    assert "regime terms trained on OOD prompts of length 8 (251 prompts) that include the evaluated prompts" in md
+    assert "**Certificate `experiment-rule-extrapolation`: verified**" in md
+
+
+def test_regime_comparison_reports_the_spread_of_gaps_not_of_losses():
+    from empirical.report import regime_comparison
+
+    (bullet,) = regime_comparison(_grid({"ml": 1e-3, "adversarial": 2.1e-3, "oracle": 1e-3}))
+    assert "(3 seeds per regime)" in bullet
+    # bounds rounded outward (the rows' gaps are 1e-3 and 2.1e-3 up to float rounding, each a 1e-9 wide interval)
+    assert "certified gap (nats/token) ml [1.00e-03, 1.01e-03] / adversarial [2.09e-03, 2.11e-03]" in bullet
+    assert "gap spread ≤ 1.11e-03 nats/token (max − min), max/min ≤ 2.11×" in bullet
+    assert "OOD R1 (least–greatest over seeds) ml 0.300 / adversarial 0.000 / oracle 1.000" in bullet
+    assert "within 10 %" not in bullet and "spread 0.0 %" not in bullet
+
+
+def test_cli_train_on_evaluated_prompts_is_reported_and_the_certificate_printed(tmp_path, capsys):
+    out = tmp_path / "o"
+    code, res = _cli(capsys, "--arch", "linear", "--regime", "oracle", "--seeds", "1", "--steps", "2", "--device", "cpu",
+                     "--train-on-evaluated-prompts", "--epsilon", "100", "--out", str(out), "--quiet")
+    assert code == 0, res.err  # the runs finished; the verdict is printed, not the exit status
+    row = next(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert (row["regime_prompts"], row["regime_prompt_count"]) == ("evaluated", "251")
+    assert "OOD prompts of length 8 (251 prompts) that include the evaluated prompts" in (out / "report.md").read_text()
+    last = [line for line in res.out.splitlines() if line.startswith(("certificate ", "reason: "))]
+    assert last[0].startswith("certificate experiment-rule-extrapolation: unknown (eps = 100 nats/token, Delta = 0.5)")
+    assert last[1].startswith("reason: ") and "no (language, architecture) was trained in all three regimes" in last[1]

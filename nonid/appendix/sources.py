@@ -207,6 +207,21 @@ def alpha_entry(alphas: Sequence[float]) -> Entry:
     return Entry(cert, "finetuning-alpha", repro, "Prop. 3: fine-tuning gap against alpha")
 
 
+EXPERIMENT_SEEDS = 3
+"""Seeds per regime of the appendix's own runs: the experiment certificate needs at least 3
+(:data:`empirical.protocol.MIN_SEEDS`) before it says anything about the regimes."""
+PARALLEL_FROM_STEPS = 300
+"""From this many steps per run the appendix trains two runs at once (one per core of the 2-core machine it is
+sized for); below it the worker start-up (a torch import each, about 3 s) costs more than it saves.  Rows do not
+depend on it (:func:`empirical.experiment.run_grid`)."""
+
+
+def experiment_jobs(steps: int) -> int:
+    """Worker processes for the appendix's experiment grid: two from ``PARALLEL_FROM_STEPS`` steps per
+    run on a machine with two CPUs or more (below that, starting workers costs more than it saves)."""
+    return 2 if steps >= PARALLEL_FROM_STEPS and (os.cpu_count() or 1) >= 2 else 1
+
+
 def _experiment_entry(options: Options) -> Entry:
     from empirical.certificate import experiment_certificate, load_rows
 
@@ -219,13 +234,16 @@ def _experiment_entry(options: Options) -> Entry:
 
         from empirical.experiment import run_grid
 
-        command = (f"nonid experiment rule-extrapolation --language L3 --arch {options.experiment_arch} --seeds 1 "
+        seeds = EXPERIMENT_SEEDS
+        jobs = experiment_jobs(options.experiment_steps)
+        command = (f"nonid experiment rule-extrapolation --language L3 --arch {options.experiment_arch} --seeds {seeds} "
                    f"--steps {options.experiment_steps} --device cpu --out RUNS")
         with tempfile.TemporaryDirectory(prefix="nonid-appendix-runs-") as tmp:
             before = torch.get_num_threads()
             try:
-                rows = run_grid(["L3"], [options.experiment_arch], ["ml", "adversarial", "oracle"], [0], Path(tmp),
-                                torch.device("cpu"), steps=options.experiment_steps, progress=False, echo=None, threads=1)
+                rows = run_grid(["L3"], [options.experiment_arch], ["ml", "adversarial", "oracle"], list(range(seeds)),
+                                Path(tmp), torch.device("cpu"), steps=options.experiment_steps, progress=False, echo=None,
+                                threads=1, jobs=jobs)
             finally:
                 torch.set_num_threads(before)
         repro = f"{command} && nonid appendix --experiment RUNS --out DIR"
