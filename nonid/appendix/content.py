@@ -55,8 +55,8 @@ STATEMENTS: tuple[tuple[str, str, str], ...] = (
      "permutations of heads and hidden units are the control and show no gap."),
     ("empirical", "Rule extrapolation in trained models",
      "Real architectures trained on $a^n b^n$ by maximum likelihood, with an adversarial term and with an oracle term "
-     "are each saturated — every run's certified gap $\\mathrm{KL}(P \\| Q)$ per token is at most a stated $\\varepsilon$, "
-     "over at least three seeds — while their OOD rule-extrapolation accuracy (OOD R1) differs by a stated margin on "
+     "are each saturated (every run's certified gap $\\mathrm{KL}(P \\| Q)$ per token is at most a stated $\\varepsilon$, "
+     "over at least three seeds) while their OOD rule-extrapolation accuracy (OOD R1) differs by a stated margin on "
      "every seed."),
     ("counterexample", "Counterexample models",
      "Two real transformers with the same test loss, equal to $H(P)$ within a rigorous bound, and OOD R1 accuracy "
