@@ -16,6 +16,7 @@ SCRIPTS = (
     ("benchmarks.bench_icl", []),
     ("benchmarks.bench_finetuning", []),
     ("benchmarks.bench_compile", []),
+    ("benchmarks.bench_exact", []),
     ("benchmarks.bench_empirical", []),
     ("benchmarks.bench_soundness", []),
     ("benchmarks.bench_appendix", []),

@@ -447,6 +447,14 @@ def cross_check(bounds: tuple[Any, ...], enc: Enclosure) -> tuple[int, list[str]
 
 
 # ---- a Proposition 1 pair --------------------------------------------------------------------------
+def evaluation_words(model_quantities: dict) -> str:
+    """How a pair certificate's network was evaluated, in words, from its per-model quantities (the
+    ``evaluation`` field :func:`check_pair` records): what command lines and model cards print."""
+    if model_quantities.get("evaluation") == "exact":
+        return "in exact arithmetic (cross-checked against rigorous enclosures)"
+    return "on rigorous enclosures"
+
+
 def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefixes: PrefixSet, *,
                tolerance: float = DEFAULT_TOLERANCE, kl_bound: float | None = DEFAULT_KL_BOUND,
                device: str | torch.device | None = None, check_name: str | None = None, exact: bool = False,

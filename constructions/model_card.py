@@ -73,6 +73,8 @@ def _fmt(q: Any) -> str:
 
 def model_card(config: dict[str, Any], cert: Certificate) -> str:
     """The README.md text for a directory with ``config`` (config.json's content) and ``cert``."""
+    from constructions.check import evaluation_words
+
     q = cert.quantities
     t1 = config["models"]["q1"]["transformer"]
     syms = t1["alphabet"]
@@ -102,7 +104,7 @@ H(P) = {q.get('entropy_nats', {}).get('exact', '?')} nats per sequence.
 
 checks every file's SHA-256 against `certificate.json` (that detects accidents, not forgery: anyone can
 recompute a hash), that `config.json` agrees with the weights and states its method's own bounds, and re-runs
-the exhaustive check on rigorous enclosures. The re-check, not the stored verdict, is what counts.
+the exhaustive check {evaluation_words(q.get('q1', {}))}. The re-check, not the stored verdict, is what counts.
 
 ## Vocabulary and conventions
 

@@ -30,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
     n = q["q1"]["prefixes_checked"]
     where = args.directory
     if fresh.verified:
-        print(f"verified: {where} (hashes match; {n:,} prefixes re-checked on rigorous enclosures; OOD R1 "
+        from constructions.check import evaluation_words
+
+        how = evaluation_words(q["q1"])
+        print(f"verified: {where} (hashes match; {n:,} prefixes re-checked {how}; OOD R1 "
               f"{q['q1']['ood_r1']['approx']:.3f} vs {q['q2']['ood_r1']['approx']:.3f}; "
               f"KL <= {q['q1']['kl_upper']}, {q['q2']['kl_upper']})", file=sys.stderr if args.json else sys.stdout)
     else:

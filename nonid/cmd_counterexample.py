@@ -126,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
     q = cert.quantities
     q1, q2 = q["q1"], q["q2"]
     h = q["entropy_nats"]
-    print(f"  checked {q1['prefixes_checked']:,} prefixes on rigorous enclosures  max TV <= {q1['max_tv_upper']}, "
+    from constructions.check import evaluation_words
+
+    print(f"  checked {q1['prefixes_checked']:,} prefixes {evaluation_words(q1)}  max TV <= {q1['max_tv_upper']}, "
           f"{q2['max_tv_upper']} (tolerance {q1['tolerance_tv']:g}; KL bound {q1['kl_bound']:g})")
     print(f"  test loss   Q1 = H(P) + [{q1['kl_lower']}, {q1['kl_upper']}]   Q2 = H(P) + [{q2['kl_lower']}, {q2['kl_upper']}] nats"
           f"   (H(P) = {h['exact']} ~ {float(h['lower']):.6f})")

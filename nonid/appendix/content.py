@@ -407,8 +407,8 @@ def counterexample_table(entries: Sequence[Entry]) -> Table | None:
                      f"{fmt(q1.get('ood_r1'))} / {fmt(q2.get('ood_r1'))}", status_cell(e)))
     if not rows:
         return None
-    return Table("tab:nonid-models", "Counterexample transformer pairs, checked on rigorous enclosures of the real "
-                 "function of their weights: prefixes checked, upper bounds on the max total variation to the construction "
+    return Table("tab:nonid-models", "Counterexample transformer pairs, checked on the real function of their weights "
+                 "(in exact arithmetic for compiled pairs, on rigorous enclosures otherwise): prefixes checked, upper bounds on the max total variation to the construction "
                  "and on $\\mathrm{KL}(P \\| Q)$ (nats per sequence), greedy OOD R1, for $Q_1$ / $Q_2$.",
                  ("certificate", "data", "prefixes", "max TV <= Q1/Q2", "KL <= Q1/Q2", "OOD R1 Q1/Q2", "status"),
                  "llrllll", tuple(rows), wide=True)
