@@ -22,6 +22,7 @@ MODULES: tuple[str, ...] = (
     "proofs.lemma_a",
     "proofs.lemma_b",
     "proofs.lemma_c",
+    "proofs.coq_core",
     "proofs.closed_forms",
     "proofs.smt_lemmas",
     "proofs.rule_extrapolation",

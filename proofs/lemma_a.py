@@ -19,9 +19,11 @@ from theory.models import PatchedModel
 CLAIM_A = ("Instance check of Lemma A: on each of the {n} instances of proofs.instances, changing the model's row at every "
            "off-support prefix up to the instance depth leaves the exact test loss and KL unchanged.  The loss code reads "
            "q only at support prefixes, so this confirms that on these instances rather than testing the lemma.  The "
-           "z3 checks state it for every model at fixed horizons; a proof for every support is not a check here.")
+           "z3 checks state it for every model at fixed horizons; the proof for every alphabet, horizon and finite support "
+           "is coq-core's (Coq theorem lemma_A).")
 CLAIM_CHAIN = ("Instance check of the chain rule: on each of the {n} instances of proofs.instances, the sum over support "
-               "prefixes u of P(u) KL(p(.|u) || q(.|u)) equals the per-sequence sum of P(x) ln(P(x)/Q(x)), exactly.")
+               "prefixes u of P(u) KL(p(.|u) || q(.|u)) equals the per-sequence sum of P(x) ln(P(x)/Q(x)), exactly.  The proof "
+               "for every alphabet, horizon and finite support is coq-core's (Coq theorem chain_rule).")
 
 
 def check() -> Certificate:

@@ -15,7 +15,8 @@ from theory.losses import chain_rule_sums, kl_contributions
 
 CLAIM = ("Instance check of Lemma C (Gibbs): on each of the {n} instances of proofs.instances, for {m} random models "
          "each, KL(P || Q) >= 0, the cross-entropy is >= H(P), and every node's KL term is >= 0, exactly.  The statement "
-         "for every model, per node, is the z3 node-Gibbs check's (for its stated outcome counts).")
+         "for every model, per node, is the z3 node-Gibbs check's (for its stated outcome counts); the proof for every "
+         "alphabet, horizon and finite support is coq-core's (Coq theorems gibbs and lemma_C_seq).")
 MODELS_PER_INSTANCE = 20
 
 

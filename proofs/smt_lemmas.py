@@ -17,11 +17,14 @@ HORIZONS = (6, 10, 12)
 SYNTHESIS_HORIZON = 8
 SYNTHESIS_PROMPTS = ("b", "ba", "bb", "abb", "aaaa")
 
+_CROSS = (" A cross-check at this horizon over {{{{a, b}}}}; the proof for every alphabet, horizon and finite support is "
+          "coq-core's (Coq theorem {coq}).")
 CLAIMS = {
     "a": "Lemma A at horizon {L}: for every data distribution on words of length <= {L}, two models that agree at "
-         "every prefix of positive mass have equal cross-entropy.",
-    "b": "Lemma B at horizon {L}: KL(P || Q) = 0 iff q(.|u) = p(.|u) at every prefix u with P(u) > 0.",
-    "c": "Lemma C at horizon {L}: KL(P || Q) >= 0 for every data distribution and model.",
+         "every prefix of positive mass have equal cross-entropy." + _CROSS.format(coq="lemma_A"),
+    "b": "Lemma B at horizon {L}: KL(P || Q) = 0 iff q(.|u) = p(.|u) at every prefix u with P(u) > 0."
+         + _CROSS.format(coq="lemma_B_seq"),
+    "c": "Lemma C at horizon {L}: KL(P || Q) >= 0 for every data distribution and model." + _CROSS.format(coq="lemma_C_seq"),
 }
 NOT_CHECKED = "no modular assembly was solved (see the reason), so no node-lemma instance was used"
 
@@ -134,7 +137,7 @@ def check_synthesis_anbn() -> Certificate:
     )
 
 
-CHECKS = [ProofCheck(f"z3-lemma-{x}-h{L}", f"z3: Lemma {x.upper()} at horizon {L}", _lemma_check(x, L))
+CHECKS = [ProofCheck(f"z3-lemma-{x}-h{L}", f"z3: Lemma {x.upper()} at horizon {L} (a cross-check)", _lemma_check(x, L))
           for x in "abc" for L in HORIZONS] + [
     ProofCheck("z3-node-gibbs", "z3: per-node Gibbs lemma", check_node_gibbs),
     ProofCheck("z3-synthesis-anbn", "z3: synthesised aNbN extrapolator / violator, exactly re-checked", check_synthesis_anbn),

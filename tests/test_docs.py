@@ -151,6 +151,9 @@ def _defined_names() -> set[str]:
             for m in re.finditer(r"^\s*(?:async\s+)?(?:def|class)\s+(\w+)|^\s*(\w+)\s*[:=]",
                                  path.read_text(encoding="utf-8"), flags=re.M):
                 names.add(m.group(1) or m.group(2))
+    for path in (ROOT / "proofs" / "coq").rglob("*.v"):  # the Coq development's theorems and definitions
+        names.update(re.findall(r"(?m)^\s*(?:Theorem|Lemma|Corollary|Definition|Fixpoint)\s+([A-Za-z_]\w*)",
+                                path.read_text(encoding="utf-8")))
     return names
 
 

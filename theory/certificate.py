@@ -24,7 +24,7 @@ from theory.fileio import replace_directory as replace_directory
 from theory.fileio import write_atomic as write_atomic
 
 CERTIFICATE_FORMAT = 1
-METHODS = ("exact", "smt", "bound", "exhaustive", "symbolic")
+METHODS = ("exact", "smt", "bound", "exhaustive", "symbolic", "proof")
 
 
 class Status(str, Enum):
