@@ -127,12 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_distill:
         parts += ["", "### Distillation to max TV ≤ 0.01 (CPU)", ""] + bench_distill(16, args.threads)
     body = "\n".join(parts)
-    print(body)
-    if args.write:
-        from benchmarks.report import write_section
+    from benchmarks.report import publish
 
-        write_section("compile", "Compiler, exhaustive checker, distiller", body, "python -m benchmarks.bench_compile")
-    return 0
+    return publish(body, args.write, "compile", "Compiler, exhaustive checker, distiller", "python -m benchmarks.bench_compile")
 
 
 if __name__ == "__main__":

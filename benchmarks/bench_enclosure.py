@@ -142,12 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parts.append("### GPU\n\nNo CUDA device on this machine: the 2,097,150-prefix (length ≤ 20, d128 × 4) run was not made.")
     body = "\n\n".join(parts)
-    print(body)
-    if args.write:
-        from benchmarks.report import write_section
+    from benchmarks.report import publish
 
-        write_section("enclosure", "Rigorous evaluator", body, "python -m benchmarks.bench_enclosure")
-    return 0
+    return publish(body, args.write, "enclosure", "Rigorous evaluator", "python -m benchmarks.bench_enclosure")
 
 
 if __name__ == "__main__":

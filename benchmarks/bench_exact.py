@@ -69,12 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     body = "\n".join([f"### Exact evaluation of the compiled pair ({args.threads} thread(s), CPU, best of {args.repeat})",
                       ""] + bench(args.n_max, args.repeat))
-    print(body)
-    if args.write:
-        from benchmarks.report import write_section
+    from benchmarks.report import publish
 
-        write_section("exact", "Exact evaluator", body, "python -m benchmarks.bench_exact")
-    return 0
+    return publish(body, args.write, "exact", "Exact evaluator", "python -m benchmarks.bench_exact")
 
 
 if __name__ == "__main__":

@@ -52,3 +52,12 @@ def write_section(key: str, title: str, body: str, script: str) -> None:
     pattern = re.compile(rf"<!-- bench:{re.escape(key)} -->.*?<!-- /bench:{re.escape(key)} -->\n", re.S)
     text = pattern.sub(lambda _m: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block
     write_atomic(BENCHMARKS_MD, text)
+
+
+def publish(body: str, write: bool, key: str, title: str, script: str) -> int:
+    """Print a benchmark's body and, with ``--write``, replace its section of BENCHMARKS.md; returns the
+    exit status (0) for ``raise SystemExit(main())``."""
+    print(body)
+    if write:
+        write_section(key, title, body, script)
+    return 0
