@@ -20,31 +20,29 @@ prove: $(VENV)/.installed coq
 test: $(VENV)/.installed latex coq
 	$(BIN)/python -m pytest -n 2 -q
 
-# pdflatex for the appendix test (tests/test_appendix.py compiles appendix.tex with it when present).
-# Best effort: only as root with Debian's apt-get (about 20 s); otherwise the test checks the .tex with
-# the LaTeX-aware parser alone and says so.
+# Best-effort system packages: only as root with Debian's apt-get; otherwise say what is missing and go on.
+# $(call apt_best_effort,COMMAND,PACKAGES,WHAT FOR,WITHOUT IT) (no commas inside the arguments).
+define apt_best_effort
+	@command -v $(1) >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing $(1) ($(2)) $(3)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(2) >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(2) >/dev/null 2>&1; } || \
+	  echo "make: could not install $(1); $(4)"; \
+	else echo "make: no $(1); $(4)"; fi
+endef
+
+# pdflatex for the appendix test (tests/test_appendix.py compiles appendix.tex with it when present;
+# about 20 s); without it the test checks the .tex with the LaTeX-aware parser alone and says so.
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended
 latex:
-	@command -v pdflatex >/dev/null 2>&1 && exit 0; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "make: installing pdflatex ($(TEX_PACKAGES)) for the appendix test"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEX_PACKAGES) >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEX_PACKAGES) >/dev/null 2>&1; } || \
-	  echo "make: could not install pdflatex; the appendix test uses the LaTeX-aware parser only"; \
-	else echo "make: no pdflatex; the appendix test checks appendix.tex with the LaTeX-aware parser only"; fi
+	$(call apt_best_effort,pdflatex,$(TEX_PACKAGES),for the appendix test,the appendix test checks appendix.tex with the LaTeX-aware parser only)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m benchmarks
 
-# Coq 8.16 for the machine-checked core (proofs/coq/, the check coq-core).  Best effort, as for pdflatex:
-# only as root with Debian's apt-get (about 40 s); without coqc the check is `unknown` and says what to
-# install, and every other check runs.
+# Coq 8.16 for the machine-checked core (proofs/coq/; the check coq-core; about 40 s); without coqc the
+# check is `unknown` and says what to install, and every other check runs.
 COQ_PACKAGES := coq
 coq:
-	@command -v coqc >/dev/null 2>&1 && exit 0; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "make: installing Coq ($(COQ_PACKAGES)) for the check coq-core"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(COQ_PACKAGES) >/dev/null 2>&1 || \
-	  { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(COQ_PACKAGES) >/dev/null 2>&1; } || \
-	  echo "make: could not install Coq; coq-core will be unknown (install coq 8.16 to check it)"; \
-	else echo "make: no coqc; coq-core will be unknown (install coq 8.16: apt-get install coq, or opam install coq.8.16.1)"; fi
+	$(call apt_best_effort,coqc,$(COQ_PACKAGES),for the check coq-core,coq-core will be unknown (install Coq 8.16 with apt-get install coq or opam install coq.8.16.1))
