@@ -97,6 +97,27 @@ changed claim.  Regenerate after a deliberate change with
 ``NONID_REGENERATE=1 .venv/bin/pytest -q tests/test_coq.py -k definitions`` and review the diff."""
 
 
+FORBIDDEN = re.compile(r"(?m)^\s*(?:#\[[^\]]*\]\s*)?(?:Local\s+|Global\s+|Polymorphic\s+)?"
+                       r"(Notation|Infix|Reserved|Coercion|Axiom|Axioms|Parameter|Parameters|Conjecture|Hypothesis|"
+                       r"Hypotheses|Instance|Canonical|Declare|Arguments)\b|\b(Admitted|admit|Abort)\b")
+"""Vernacular the development may not use: an axiom or admitted proof (``Print Assumptions`` would show it
+too), and anything that changes how a statement *reads* without changing the words ``Check`` prints (a
+notation, a coercion, an implicit-argument change, an instance)."""
+
+
+def forbidden(source: Path, files: Sequence[str]) -> list[str]:
+    """``file:line: word`` for each use of :data:`FORBIDDEN` vernacular (comments skipped roughly: text
+    inside ``(* … *)`` on one line)."""
+    found = []
+    for rel in files:
+        for i, line in enumerate((source / rel).read_text().splitlines(), 1):
+            code = re.sub(r"\(\*.*?\*\)", "", line)
+            m = FORBIDDEN.search(code)
+            if m:
+                found.append(f"{rel}:{i}: {m.group(1) or m.group(2)}")
+    return found
+
+
 def _die_with_parent() -> None:
     """In the coqc child (Linux): end when the process that started it ends — a worker of a parallel
     ``nonid prove`` terminated on Ctrl-C must not leave coqc running."""
@@ -216,6 +237,12 @@ def check_coq(source: Path = COQ_DIR, theorems: Sequence[Theorem] = THEOREMS, ch
         return unknown(f"coqc is Coq {version or '(unknown version)'}, the development is checked with Coq {COQ_VERSION}: "
                        f"{INSTALL_HINT}", f"Coq {version or '?'} found, {COQ_VERSION} needed")
     files = _files(source)
+    banned = forbidden(source, files)
+    if banned:
+        return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",
+                           detail="forbidden vernacular", reason="the development uses what it may not (an axiom, an "
+                           "admitted proof, or a notation, coercion or instance that changes how a statement reads): "
+                           + "; ".join(banned[:3]))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nonid-coq-") as tmp:
         build = Path(tmp)
