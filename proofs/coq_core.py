@@ -237,6 +237,12 @@ def check_coq(source: Path = COQ_DIR, theorems: Sequence[Theorem] = THEOREMS, ch
         return unknown(f"coqc is Coq {version or '(unknown version)'}, the development is checked with Coq {COQ_VERSION}: "
                        f"{INSTALL_HINT}", f"Coq {version or '?'} found, {COQ_VERSION} needed")
     files = _files(source)
+    odd = [f for f in files if Path(f).is_absolute() or ".." in Path(f).parts or not (source / f).is_file()]
+    if odd or not files:
+        return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",
+                           detail="_CoqProject names no usable file",
+                           reason=f"_CoqProject must list the development's .v files as relative paths inside {source}: "
+                                  f"{', '.join(odd[:3]) or 'none listed'}")
     banned = forbidden(source, files)
     if banned:
         return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",

@@ -164,3 +164,13 @@ def test_readme_shows_every_pinned_statement_and_its_reading():
         assert f"`{t.name}`" in readme, t.name
         assert t.statement in readme, f"README does not show the pinned statement of {t.name}"
         assert t.math in readme, f"README does not show the reading of {t.name}"
+
+
+@needs_coq
+def test_a_project_file_outside_the_development_is_refused_before_anything_is_copied(tmp_path):
+    d = tmp_path / "coq"
+    d.mkdir()
+    (d / "_CoqProject").write_text("-R theories Nonid\n../outside.v\n")
+    (tmp_path / "outside.v").write_text("Theorem t : True. Proof. exact I. Qed.\n")
+    cert = check_coq(d, LN_ONLY)
+    assert cert.status.value == "falsified" and "../outside.v" in cert.reason, cert.reason
