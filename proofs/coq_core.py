@@ -192,7 +192,9 @@ def _statement_and_axioms(text: str) -> tuple[str, frozenset[str]]:
     names of the axioms (entries at column 0 after ``Axioms:``)."""
     head, sep, tail = text.partition("\nAxioms:\n")
     if not sep:
-        head, _, _ = text.partition("\nClosed under the global context")
+        head, closed, rest = text.partition("\nClosed under the global context")
+        if not closed or rest.strip():
+            raise ValueError("a Print Assumptions answer is neither 'Axioms:' nor 'Closed under the global context'")
     statement = _normal(head.split("\n", 1)[1]) if "\n" in head else ""
     statement = statement[1:].strip() if statement.startswith(":") else statement
     axioms = frozenset(m.group(1) for m in re.finditer(r"(?m)^([^\s:][^\s]*)(?:\s|$)", tail))
@@ -276,9 +278,12 @@ def check_coq(source: Path = COQ_DIR, theorems: Sequence[Theorem] = THEOREMS, ch
         sections = _sections(out.stdout, len(theorems) + len(defs))
     except ValueError as e:
         return unknown(f"could not read coqc's answers: {e}", "coqc output not understood")
+    try:
+        answers = [_statement_and_axioms(text) for text in sections[:len(theorems)]]
+    except ValueError as e:
+        return unknown(f"could not read coqc's answers: {e}", "coqc output not understood")
     problems, per_theorem = [], {}
-    for t, text in zip(theorems, sections):
-        statement, axioms = _statement_and_axioms(text)
+    for t, (statement, axioms) in zip(theorems, answers):
         extra = sorted(axioms - STANDARD_AXIOMS)
         if extra:
             problems.append(f"{t.name} rests on {', '.join(extra)} (not an axiom of Coq's reals: an Admitted proof "

@@ -174,3 +174,14 @@ def test_a_project_file_outside_the_development_is_refused_before_anything_is_co
     (tmp_path / "outside.v").write_text("Theorem t : True. Proof. exact I. Qed.\n")
     cert = check_coq(d, LN_ONLY)
     assert cert.status.value == "falsified" and "../outside.v" in cert.reason, cert.reason
+
+
+def test_coqc_answers_are_read_strictly():
+    """A Print Assumptions answer that is neither form is not read as 'no axioms'."""
+    read = coq_core._statement_and_axioms
+    assert read("t\n     : forall x : R, 0 < x\nClosed under the global context\n") == ("forall x : R, 0 < x", frozenset())
+    assert read("t\n : A\nAxioms:\nFoo.bar : X\n  : Y\nBaz.q\n  : Z\n") == ("A", frozenset({"Foo.bar", "Baz.q"}))
+    with pytest.raises(ValueError):
+        read("t\n : forall x, True\n")
+    with pytest.raises(ValueError):
+        coq_core._sections("1000%nat\n     : nat\nsomething\n", 2)  # a marker missing
