@@ -19,6 +19,7 @@ from fractions import Fraction
 
 import torch
 
+from benchmarks.report import best_time
 from constructions.check import check_model, evaluate
 from constructions.compile import compile_model, prefix_set
 from constructions.export import case_prefixes, load_case
@@ -26,15 +27,6 @@ from constructions.transformer import DecoderTransformer, TransformerConfig
 from theory.alphabet import Alphabet
 from theory.models import FunctionModel
 from theory.tables import markdown_table
-
-
-def _best(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _binary_model() -> FunctionModel:
@@ -53,7 +45,7 @@ def bench_compile_horizon(horizons: list[int]) -> list[str]:
     rows = []
     for L in horizons:
         ps = prefix_set(model, horizon=L)
-        t = _best(lambda: compile_model(model, ps), 1)
+        t = best_time(lambda: compile_model(model, ps), 1)
         net, rep = compile_model(model, ps)
         rows.append([f"binary words, L = {L}", f"{len(ps):,}", net.config.d_model, f"{net.config.d_mlp:,}",
                      f"{rep.parameters:,}", f"{t:.2f}"])
@@ -89,8 +81,8 @@ def bench_check_throughput(threads: int) -> list[str]:
         nets.append((f"ordinary, d_model {d_model}, d_mlp {d_mlp}, 2 layers, {dtype}", DecoderTransformer(cfg)))
     nets.append(("compiled for L = 12 (float64)", compile_model(model, ps)[0]))
     for label, net in nets:
-        tf = _best(lambda: evaluate(net, ps))
-        tc = _best(lambda: check_model(net, model, ps, tolerance=1.0))
+        tf = best_time(lambda: evaluate(net, ps))
+        tc = best_time(lambda: check_model(net, model, ps, tolerance=1.0))
         n_params = sum(p.numel() for p in net.parameters())
         rows.append([label, f"{n_params:,}", f"{tf:.3f}", f"{tc:.3f}", f"{len(ps) / tc:,.0f}"])
     return markdown_table(["network", "parameters", "forward over 4,096 maximal words (s)", "whole check (s)",

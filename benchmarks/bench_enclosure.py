@@ -25,18 +25,10 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.report import best_time
 from constructions.enclosure import enclose
 from constructions.transformer import DecoderTransformer, TransformerConfig
 from theory.tables import markdown_table
-
-
-def _best(fn, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _binary(length: int) -> tuple[list[str], list[str]]:
@@ -66,8 +58,8 @@ def bench_throughput(device: str = "cpu", length: int = 12, d_model: int = 64, n
         if device == "cuda":
             torch.cuda.synchronize()
 
-    tf = _best(bare, 2 if length > 16 else 3)
-    te = _best(rigorous, 1 if length > 16 else 3)
+    tf = best_time(bare, 2 if length > 16 else 3)
+    te = best_time(rigorous, 1 if length > 16 else 3)
     e = box["e"]
     return [[f"d_model {d_model} × {n_layers} layers, float64, {device}", f"{len(prefixes):,}", f"{tf:.3f}", f"{te:.3f}",
              f"{te / tf:.1f}×", f"{e.max_radius:.2e}"]]

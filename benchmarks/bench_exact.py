@@ -11,20 +11,11 @@ BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
+from benchmarks.report import best_time
 from theory.tables import markdown_table
-
-
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bench(n_max: int, repeat: int) -> list[str]:
@@ -43,18 +34,18 @@ def bench(n_max: int, repeat: int) -> list[str]:
         case.violator.next_token(u)
     rows = []
     for label, net in zip(("Q1 completer", "Q2 violator"), nets):
-        tf = _best(lambda: evaluate(net, ps), repeat)
-        te = _best(lambda: exact_evaluate(net, ps.prefixes), repeat)
-        tb = _best(lambda: enclose(net, ps.maximal, ps.prefixes), repeat)
+        tf = best_time(lambda: evaluate(net, ps), repeat)
+        te = best_time(lambda: exact_evaluate(net, ps.prefixes), repeat)
+        tb = best_time(lambda: enclose(net, ps.maximal, ps.prefixes), repeat)
         ev = exact_evaluate(net, ps.prefixes)
         model = case.completer if label.startswith("Q1") else case.violator
-        tc = _best(lambda: check_model_exact(net, model, ps, data=case.data, evaluation=ev), repeat)
+        tc = best_time(lambda: check_model_exact(net, model, ps, data=case.data, evaluation=ev), repeat)
         rows.append([label, f"{len(ps):,}", f"{sum(p.numel() for p in net.parameters()):,}", f"{tf:.3f}", f"{te:.3f}",
                      f"{te / tf:.1f}x", f"{tb:.3f}", f"{tc:.3f}"])
     lines = markdown_table(["network (aⁿbⁿ n ≤ %d, compiled)" % n_max, "prefixes", "parameters", "float pass (s)",
                             "exact pass (s)", "exact / float", "float enclosure (s)",
                             "exact bounds: TV, KL, |Δlog p| (s)"], rows)
-    tw = _best(lambda: certify_compiled(case, ps, *nets), repeat)
+    tw = best_time(lambda: certify_compiled(case, ps, *nets), repeat)
     return lines + ["", f"Whole exact certificate of the pair (both exact passes, bounds, both enclosures as the "
                         f"cross-check, the design check, certified greedy on 251 OOD prompts): {tw:.2f} s."]
 

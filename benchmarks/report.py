@@ -11,7 +11,9 @@ import datetime as _dt
 import os
 import platform
 import re
+import time
 from pathlib import Path
+from typing import Callable
 
 from theory.fileio import write_atomic
 
@@ -61,3 +63,13 @@ def publish(body: str, write: bool, key: str, title: str, script: str) -> int:
     if write:
         write_section(key, title, body, script)
     return 0
+
+
+def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
+    """The least wall time of ``repeat`` calls of ``fn`` (seconds)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
