@@ -231,6 +231,10 @@ def check_coq(source: Path = COQ_DIR, theorems: Sequence[Theorem] = THEOREMS, ch
         return Certificate(check=check, claim=claim, status=Status.UNKNOWN, method="proof",
                            detail=detail, reason=reason)
 
+    def falsified(reason: str, detail: str) -> Certificate:
+        return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",
+                           detail=detail, reason=reason)
+
     coqc = shutil.which("coqc")
     if coqc is None:
         return unknown(f"coqc is not installed: {INSTALL_HINT}", "coqc not installed")
@@ -241,16 +245,12 @@ def check_coq(source: Path = COQ_DIR, theorems: Sequence[Theorem] = THEOREMS, ch
     files = _files(source)
     odd = [f for f in files if Path(f).is_absolute() or ".." in Path(f).parts or not (source / f).is_file()]
     if odd or not files:
-        return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",
-                           detail="_CoqProject names no usable file",
-                           reason=f"_CoqProject must list the development's .v files as relative paths inside {source}: "
-                                  f"{', '.join(odd[:3]) or 'none listed'}")
+        return falsified(f"_CoqProject must list the development's .v files as relative paths inside {source}: "
+                         f"{', '.join(odd[:3]) or 'none listed'}", "_CoqProject names no usable file")
     banned = forbidden(source, files)
     if banned:
-        return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",
-                           detail="forbidden vernacular", reason="the development uses what it may not (an axiom, an "
-                           "admitted proof, or a notation, coercion or instance that changes how a statement reads): "
-                           + "; ".join(banned[:3]))
+        return falsified("the development uses what it may not (an axiom, an admitted proof, or a notation, coercion "
+                         "or instance that changes how a statement reads): " + "; ".join(banned[:3]), "forbidden vernacular")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="nonid-coq-") as tmp:
         build = Path(tmp)
@@ -263,22 +263,16 @@ def check_coq(source: Path = COQ_DIR, theorems: Sequence[Theorem] = THEOREMS, ch
             out = _coqc([coqc, "-q", "-R", str(root), LIBRARY, str(build / rel)], build)
             if out.returncode:
                 message = _normal((out.stderr or out.stdout).replace(str(build) + "/", ""))[:400] or "no message"
-                return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",
-                                   detail=f"{rel} does not compile", reason=f"coqc rejected {rel}: {message}")
+                return falsified(f"coqc rejected {rel}: {message}", f"{rel} does not compile")
         defs = definitions(source, files)
         query = build / "NonidQuery.v"
         query.write_text(_query(theorems, defs))
         out = _coqc([coqc, "-q", "-R", str(root), LIBRARY, str(query)], build)
     seconds = time.perf_counter() - start
     if out.returncode:
-        return Certificate(check=check, claim=claim, status=Status.FALSIFIED, method="proof",
-                           detail="a main theorem is missing",
-                           reason=f"coqc could not find a main theorem: {_normal(out.stderr)[:300]}")
+        return falsified(f"coqc could not find a main theorem: {_normal(out.stderr)[:300]}", "a main theorem is missing")
     try:
         sections = _sections(out.stdout, len(theorems) + len(defs))
-    except ValueError as e:
-        return unknown(f"could not read coqc's answers: {e}", "coqc output not understood")
-    try:
         answers = [_statement_and_axioms(text) for text in sections[:len(theorems)]]
     except ValueError as e:
         return unknown(f"could not read coqc's answers: {e}", "coqc output not understood")
@@ -301,9 +295,10 @@ def check_coq(source: Path = COQ_DIR, theorems: Sequence[Theorem] = THEOREMS, ch
     quantities = {"coq_version": version, "theorems": per_theorem, "standard_axioms": sorted(STANDARD_AXIOMS),
                   "files": files, "definitions": len(defs), "definitions_printed": printed}
     status = Status.FALSIFIED if problems else Status.VERIFIED
+    found = "axioms: the standard reals' only" if status is Status.VERIFIED else f"{len(problems)} problem(s)"
     return Certificate(
         check=check, claim=claim, status=status, method="proof",
-        detail=f"{len(theorems)} theorems, {len(files)} files, Coq {version}; axioms: the standard reals' only",
+        detail=f"{len(theorems)} theorems, {len(files)} files, Coq {version}; {found}",
         reason="; ".join(problems[:3]), quantities=quantities,
         assumptions=("Coq's kernel is sound and the standard library's axioms of the real numbers "
                      "(ClassicalDedekindReals, functional extensionality, excluded middle) are consistent",

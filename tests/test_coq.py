@@ -60,89 +60,60 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-@needs_coq
-def test_control_a_faithful_copy_is_verified(tmp_path):
-    cert = check_coq(_copy(tmp_path), LN_ONLY)
-    assert cert.status.value == "verified", cert.reason
-
-
-@needs_coq
-def test_an_admitted_proof_is_not_verified(tmp_path):
-    d = _copy(tmp_path)
-    text = (d / "theories/LnIneq.v").read_text()
-    start = text.index("Theorem ln_le_sub_1")
-    proof_end = text.index("Qed.", start) + len("Qed.")
-    statement_end = text.index(".", start) + 1
-    (d / "theories/LnIneq.v").write_text(text[:statement_end] + "\nAdmitted." + text[proof_end:])
-    cert = check_coq(d, LN_ONLY)
-    assert cert.status.value == "falsified" and "Admitted" in cert.reason, cert.reason
-
-
-@needs_coq
-def test_an_axiom_from_another_library_is_caught_by_the_kernel_s_assumptions(tmp_path):
-    """No forbidden word in the sources, yet the proof uses proof irrelevance: Print Assumptions shows it."""
-    d = _copy(tmp_path)
-    _edit(d / "theories/LnIneq.v", "Open Scope R_scope.", "Require Import Coq.Logic.ProofIrrelevance.\nOpen Scope R_scope.")
-    _edit(d / "theories/LnIneq.v", "intros x Hx. pose proof (exp_ineq1_le",
-          "pose proof (proof_irrelevance True I I) as _Hpi. intros x Hx. pose proof (exp_ineq1_le")
-    cert = check_coq(d, LN_ONLY)
-    assert cert.status.value == "falsified" and "ln_le_sub_1 rests on ProofIrrelevance" in cert.reason, cert.reason
-
-
-@needs_coq
-def test_a_notation_that_changes_how_a_statement_reads_is_not_verified(tmp_path):
-    d = _copy(tmp_path)
-    _edit(d / "theories/LnIneq.v", "Open Scope R_scope.", "Open Scope R_scope.\nNotation \"x <== y\" := (Rle x y) (at level 70).")
-    cert = check_coq(d, LN_ONLY)
-    assert cert.status.value == "falsified" and "Notation" in cert.reason, cert.reason
-
-
-@needs_coq
-def test_an_axiom_of_the_development_is_not_verified(tmp_path):
-    d = _copy(tmp_path)
-    _edit(d / "theories/LnIneq.v", "Theorem ln_le_sub_1", "Axiom cheat : forall x, 0 < x -> ln x <= x - 1.\n\nTheorem ln_le_sub_1")
-    text = (d / "theories/LnIneq.v").read_text()
-    start = text.index("Theorem ln_le_sub_1")
-    proof_start, proof_end = text.index(".", start) + 1, text.index("Qed.", start) + len("Qed.")
-    (d / "theories/LnIneq.v").write_text(text[:proof_start] + "\nProof. exact cheat. Qed." + text[proof_end:])
-    cert = check_coq(d, LN_ONLY)
-    assert cert.status.value == "falsified" and "Axiom" in cert.reason, cert.reason
-
-
 XLOG_EQ = coq_core.Theorem("xlog_eq", "LnIneq", "forall a c : R, 0 <= a -> 0 <= c -> (0 < a -> 0 < c) -> "
                            "a * ln (a / c) = a - c -> c = a", "a ln(a/c) = a - c forces c = a")
+LN = "theories/LnIneq.v"
+LN_PROOF = ("Proof.\n  intros x Hx. pose proof (exp_ineq1_le (ln x)) as H.\n  rewrite exp_ln in H by exact Hx. lra.\n"
+            "Qed.")
 
 
 @needs_coq
-def test_a_weakened_statement_is_not_verified(tmp_path):
-    """An extra hypothesis makes the theorem easier and the claim weaker: the statement no longer matches
-    the pinned one (the control, the same theorem unedited, is verified)."""
-    assert check_coq(_copy(tmp_path / "control"), (XLOG_EQ,)).status.value == "verified"
-    d = _copy(tmp_path / "weakened")
-    _edit(d / "theories/LnIneq.v", "(0 < a -> 0 < c) ->\n  a * ln (a / c) = a - c -> c = a.",
-          "(0 < a -> 0 < c) ->\n  a * ln (a / c) = a - c -> 0 < a -> c = a.")
-    _edit(d / "theories/LnIneq.v", "intros a c Ha Hc Hac Heq.", "intros a c Ha Hc Hac Heq _.")
-    cert = check_coq(d, (XLOG_EQ,))
-    assert cert.status.value == "falsified" and "xlog_eq states" in cert.reason, cert.reason
+def test_control_a_faithful_copy_is_verified(tmp_path):
+    """The control of every rejection below: the same copy, unedited, is verified."""
+    for theorems in (LN_ONLY, (XLOG_EQ,)):
+        cert = check_coq(_copy(tmp_path / theorems[0].name), theorems)
+        assert cert.status.value == "verified", cert.reason
+
+
+# (what is broken, edits as (file, old, new), theorems checked, copy only LnIneq.v, where the reason is, fragment)
+REJECTED = [
+    ("an Admitted proof", [(LN, LN_PROOF, "Admitted.")], LN_ONLY, True, "reason", "Admitted"),
+    ("an axiom of the development",
+     [(LN, "Theorem ln_le_sub_1", "Axiom cheat : forall x, 0 < x -> ln x <= x - 1.\n\nTheorem ln_le_sub_1"),
+      (LN, LN_PROOF, "Proof. exact cheat. Qed.")], LN_ONLY, True, "reason", "Axiom"),
+    # no forbidden word in the sources, yet the proof uses proof irrelevance: Print Assumptions shows it
+    ("an axiom from another library, caught by the kernel's assumptions",
+     [(LN, "Open Scope R_scope.", "Require Import Coq.Logic.ProofIrrelevance.\nOpen Scope R_scope."),
+      (LN, "intros x Hx. pose proof (exp_ineq1_le",
+       "pose proof (proof_irrelevance True I I) as _Hpi. intros x Hx. pose proof (exp_ineq1_le")],
+     LN_ONLY, True, "reason", "ln_le_sub_1 rests on ProofIrrelevance"),
+    ("a notation that changes how a statement reads",
+     [(LN, "Open Scope R_scope.", "Open Scope R_scope.\nNotation \"x <== y\" := (Rle x y) (at level 70).")],
+     LN_ONLY, True, "reason", "Notation"),
+    # an extra hypothesis makes the theorem easier and the claim weaker: the statement no longer matches
+    ("a weakened statement",
+     [(LN, "(0 < a -> 0 < c) ->\n  a * ln (a / c) = a - c -> c = a.",
+       "(0 < a -> 0 < c) ->\n  a * ln (a / c) = a - c -> 0 < a -> c = a."),
+      (LN, "intros a c Ha Hc Hac Heq.", "intros a c Ha Hc Hac Heq _.")], (XLOG_EQ,), True, "reason", "xlog_eq states"),
+    ("a false statement, which does not compile",
+     [(LN, "Theorem ln_le_sub_1 : forall x, 0 < x -> ln x <= x - 1.",
+       "Theorem ln_le_sub_1 : forall x, 0 < x -> ln x <= x - 2.")], LN_ONLY, True, "detail", "does not compile"),
+    # the statements stay the same words while a definition they use changes: caught by the pin
+    ("a changed definition",
+     [("theories/ChainRule.v", "Definition rows_le1 (q : model) : Prop := forall u, sum Omega (q u) <= 1.",
+       "Definition rows_le1 (q : model) : Prop := forall u, sum Omega (q u) <= 1 /\\ 0 <= 1.")],
+     THEOREMS, False, "reason", "definitions differ"),
+]
 
 
 @needs_coq
-def test_a_false_statement_does_not_compile_and_is_not_verified(tmp_path):
-    d = _copy(tmp_path)
-    _edit(d / "theories/LnIneq.v", "Theorem ln_le_sub_1 : forall x, 0 < x -> ln x <= x - 1.",
-          "Theorem ln_le_sub_1 : forall x, 0 < x -> ln x <= x - 2.")
-    cert = check_coq(d, LN_ONLY)
-    assert cert.status.value == "falsified" and "does not compile" in cert.detail, cert.reason
-
-
-@needs_coq
-def test_a_changed_definition_is_not_verified(tmp_path):
-    """The statements stay the same words while a definition they use changes: caught by the pin."""
-    d = _copy(tmp_path, only_ln=False)
-    _edit(d / "theories/ChainRule.v", "Definition rows_le1 (q : model) : Prop := forall u, sum Omega (q u) <= 1.",
-          "Definition rows_le1 (q : model) : Prop := forall u, sum Omega (q u) <= 1 /\\ 0 <= 1.")
-    cert = check_coq(d, THEOREMS)
-    assert cert.status.value == "falsified" and "definitions differ" in cert.reason, cert.reason
+@pytest.mark.parametrize("broken, edits, theorems, only_ln, where, fragment", REJECTED, ids=[r[0] for r in REJECTED])
+def test_a_broken_development_is_not_verified(tmp_path, broken, edits, theorems, only_ln, where, fragment):
+    d = _copy(tmp_path, only_ln=only_ln)
+    for rel, old, new in edits:
+        _edit(d / rel, old, new)
+    cert = check_coq(d, theorems)
+    assert cert.status.value == "falsified" and fragment in getattr(cert, where), cert.reason
 
 
 def test_without_coqc_the_check_is_unknown_and_says_what_to_install(monkeypatch):

@@ -46,6 +46,7 @@ _OWN_PACKAGES = frozenset({"theory", "constructions", "empirical", "proofs", "no
 # Standard-library modules in which the main thread waits for a thread, a process or a pipe.
 _WAITS = frozenset({"threading", "multiprocessing", "subprocess", "selectors", "queue", "concurrent"})
 _DEFERRING = ("torch",)  # extension packages that call back into Python from C++
+_UNSAFE_BELOW = frozenset({*_DEFERRING, "importlib"})  # a frame of these anywhere below: C may sit in between
 
 
 def _package(frame: FrameType | None) -> str:
@@ -65,7 +66,7 @@ def safe_to_raise(frame: FrameType | None) -> bool:
         return True
     f = frame
     while f is not None:
-        if _package(f) in _DEFERRING or _package(f) == "importlib":
+        if _package(f) in _UNSAFE_BELOW:
             return False
         f = f.f_back
     return top in _WAITS or not any(name in sys.modules for name in _DEFERRING)
