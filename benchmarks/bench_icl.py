@@ -12,6 +12,9 @@
 * the ε-grid: smallest n with an ICL-accuracy gap > ½ for the surgery and the mixture, on the sampled
   prompts and at 99 % for the population;
 * curves: CSV and PNG/PDF under --out, with a caption (printed) saying what each panel and line is;
+* beside them, Xie et al.'s published trained-model ICL accuracies, read from ``../shared/reference/README.md``
+  (:data:`REFERENCE_DIR`, beside the checkout; when it is absent a note is printed and nothing is drawn): red
+  markers in the panels of their k, and ``icl_reference.csv``;
 * the two sampled certificates at GINC size (k = 10) as JSON under --out;
 * ``--small-curve``: only the Bayes predictor's ICL accuracy curve on the ``small`` instance of
   ``nonid prove`` (ID and held-out concepts), with the expectations it is read against — a report,
@@ -30,28 +33,92 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, write_section
+from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, output_folder, write_section
 from theory.tables import markdown_table
 
 EPSILONS = tuple(Fraction(1, 10**j) for j in range(1, 7))
 LAMBDA = Fraction(3, 5)
-WRONG_WEIGHT = Fraction(0)  # docs/theory.md's R literally: no tuned weight on the delimiter
 NS = tuple(range(0, 17)) + (20, 24, 32, 48, 64)
 PROMPTS = 500
 """i.i.d. prompts per k and concept set (ID, held-out); --quick: 100."""
 CONFIDENCE = Fraction(99, 100)
 TABLE_NS = (0, 1, 4, 16, 64)
-REFERENCE = ("/work/shared/reference/README.md",
-             "GINC (Xie et al. 2021, vocabulary 50, example length k = 10, n = 64 examples, 5 seeds, ICL accuracy in %): "
-             "4-layer GPT-2 60.2 ± 5.7, 12-layer 81.2 ± 7.1, 16-layer 84.7 ± 3.4, 6-layer LSTM 95.8 ± 1.1; with random "
-             "pretraining data 1.3, on held-out concepts about 11-12, flat in n.")
-"""The published GINC numbers the project holds (quoted from the file named, which copies them from Xie et al.)."""
+REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+"""The project's reference folder, ``../shared/reference`` beside the checkout (it may be absent)."""
+REFERENCE_FILE = "README.md"
+"""The file in it whose GINC paragraph quotes Xie et al.'s published trained-model ICL accuracies."""
+REFERENCE_SOURCE = "Xie et al. 2021 (published)"
+"""The ``source`` of every row :func:`read_reference` returns."""
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Published numbers read from the reference folder: ``quote`` is the GINC paragraph as written,
+    ``rows`` its numbers (:data:`benchmarks.icl_figures.REFERENCE_FIELDS`), ``shown`` the file's name
+    for the text; ``note`` says why there is nothing (empty when there is)."""
+
+    quote: str = ""
+    rows: tuple[dict[str, object], ...] = ()
+    shown: str = ""
+    note: str = ""
+
+
+def read_reference(folder: Path | None = None) -> Reference:
+    """Xie et al.'s published GINC numbers from ``folder``/README.md (default :data:`REFERENCE_DIR`):
+    trained networks at one k and n — one row per architecture on in-distribution concepts, mean ± sd
+    over seeds; the random-pretraining control; the held-out level.  Never raises for a missing or changed file: it returns a
+    :class:`Reference` with no rows and a ``note`` saying why (and the benchmark prints it)."""
+    import re
+
+    folder = REFERENCE_DIR if folder is None else folder
+    path = folder / REFERENCE_FILE
+    shown = f"../{folder.parent.name}/{folder.name}/{REFERENCE_FILE}" if folder == REFERENCE_DIR else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return Reference(shown=shown, note=f"no published reference numbers: {shown} cannot be read ({exc.strerror or exc}); "
+                                           "the figures and tables show the Bayes predictor only")
+    paragraph = next((" ".join(block.split()) for block in text.split("\n\n") if block.strip().startswith("GINC (Xie")), "")
+    head = re.search(r"example length k = (\d+), n = (\d+) examples, (\d+) seeds, ICL accuracy in %", paragraph)
+    if not head:
+        return Reference(shown=shown, note=f"no published reference numbers: {shown} has no GINC paragraph in the expected "
+                                           "form; the figures and tables show the Bayes predictor only")
+    k, n, seeds = (int(g) for g in head.groups())
+    rows: list[dict[str, object]] = []
+
+    def add(model: str, concepts: str, accuracy: float, sd: float | None, note: str) -> None:
+        rows.append({"source": REFERENCE_SOURCE, "model": model, "k": k, "n": n, "concepts": concepts,
+                     "accuracy": f"{accuracy / 100:.4g}", "accuracy_sd": "" if sd is None else f"{sd / 100:.4g}",
+                     "note": note})
+
+    arch = ""
+    for layers, name, mean, sd in re.findall(r"(\d+)-layer (?:(GPT-2|LSTM) )?" + _NUMBER + " ± " + _NUMBER, paragraph):
+        arch = name or arch
+        add(f"{layers}-layer {arch} (trained)", "in-distribution", float(mean), float(sd),
+            f"mean ± sd over {seeds} seeds")
+    random = re.search(r"random pretraining data " + _NUMBER, paragraph)
+    if random:
+        add("trained on random pretraining data (control)", "in-distribution", float(random.group(1)), None,
+            "a model pretrained on random data")
+    held = re.search(r"held-out concepts about (\d+)-(\d+)(, flat in n)?", paragraph)
+    if held:
+        lo, hi = float(held.group(1)), float(held.group(2))
+        add("trained models", "held-out", (lo + hi) / 2, None,
+            f"about {held.group(1)}-{held.group(2)} % (midpoint shown){', flat in n' if held.group(3) else ''}")
+    if not rows:
+        return Reference(shown=shown, note=f"no published reference numbers: {shown}'s GINC paragraph has none in the "
+                                           "expected form; the figures and tables show the Bayes predictor only")
+    end = paragraph.find(" Data:")
+    return Reference(paragraph[:end] if end > 0 else paragraph, tuple(rows), shown)
 
 
 def plain_loop_predictive(hmm, tokens: np.ndarray) -> np.ndarray:
@@ -118,7 +185,7 @@ def small_instance_curve() -> dict[str, object]:
     from constructions.icl import GINCConfig, build_ginc, evaluate_icl, sample_prompts
 
     h = build_ginc(GINCConfig.small())
-    ids = evaluate_icl(h, sample_prompts(h, h.pretrain_concepts, tuple(range(9)) + (16, 32, 64), 5, 60, seed=1), Fraction(3, 5))
+    ids = evaluate_icl(h, sample_prompts(h, h.pretrain_concepts, tuple(range(9)) + (16, 32, 64), 5, 60, seed=1))
     held = evaluate_icl(h, sample_prompts(h, h.heldout_concepts, (0, 8, 64), 5, 60, seed=1))
     acc = {n: float(a.interval.lo) for n, a in ids.acc_p.items()}
     acc_h = {n: float(a.interval.lo) for n, a in held.acc_p.items()}
@@ -142,7 +209,7 @@ def cell(acc, confidence: Fraction = CONFIDENCE) -> str:
 
 
 def main() -> None:
-    from benchmarks.icl_figures import CAPTION, curve_rows, plot_accuracy, plot_curves, write_csv
+    from benchmarks.icl_figures import CAPTION, curve_rows, plot_accuracy, plot_curves, write_csv, write_reference_csv
     from constructions.icl import (
         GINCConfig,
         boundary_rates,
@@ -170,10 +237,13 @@ def main() -> None:
         print_small_instance_curve()
         return
     t_total = time.perf_counter()
-    out = Path(args.out) if args.out else TRACKED_OUT if args.write else SCRATCH
+    out = output_folder(args.out, args.write)
     out.mkdir(parents=True, exist_ok=True)
     n_prompts = 100 if args.quick else PROMPTS
     conf_pct = f"{float(CONFIDENCE) * 100:g} %"
+    reference = read_reference()
+    if reference.note:
+        print(f"note: {reference.note}")
 
     t = time.perf_counter()
     hmm = build_ginc(GINCConfig.xie(seed=0))
@@ -208,8 +278,8 @@ def main() -> None:
         t = time.perf_counter()
         ids = sample_prompts_iid(hmm, hmm.pretrain_concepts, NS, k, n_prompts, seed=11 + k)
         held = sample_prompts_iid(hmm, hmm.heldout_concepts, NS, k, n_prompts, seed=31 + k)
-        ev = evaluate_icl(hmm, ids, WRONG_WEIGHT)
-        evh = evaluate_icl(hmm, held, WRONG_WEIGHT)
+        ev = evaluate_icl(hmm, ids)
+        evh = evaluate_icl(hmm, held)
         eval_s[k] = time.perf_counter() - t
         undecided += sum(a.undecided for e in (ev, evh) for a in (*e.acc_p.values(), *e.acc_r.values()))
         rates = boundary_rates(hmm, k)
@@ -247,7 +317,10 @@ def main() -> None:
                           "ICL accuracy of $P$ and of the witnesses $Q$\n"
                           r"surgery: $\mathrm{KL}(P\,\|\,Q) \leq M(A) \ln\frac{1}{1 - \lambda} \leq \varepsilon$, $\lambda = 3/5$; "
                           r"mixture: $\mathrm{KL}(P\,\|\,Q_\varepsilon) \leq -\ln(1 - \varepsilon)$; "
-                          f"bands: {conf_pct} Clopper–Pearson intervals of $P$ and $R$")
+                          f"bands: {conf_pct} Clopper–Pearson intervals of $P$ and $R$"
+                          + ("; red markers: Xie et al.'s published trained models"
+                             if any(int(str(r["k"])) == k for r in reference.rows) else ""),
+                    reference=reference.rows)
         if k == 10:
             certs = [surgery_certificate(ev, LAMBDA, Fraction(1, 10**6), confidence=CONFIDENCE),
                      mixture_certificate(ev, Fraction(1, 10**6), confidence=CONFIDENCE)]
@@ -257,7 +330,10 @@ def main() -> None:
                                           [[f"{c.check}", f"{c.status.value}", f"{c.detail}"] for c in certs])]
     plot_accuracy(rows_all, out / "icl_accuracy",
                   title=f"GINC-size mixture of HMMs: ICL accuracy of the Bayes predictor $P$ and of the no-ICL $R$, "
-                        f"{n_prompts} i.i.d. prompts per $n$; bands: {conf_pct} Clopper–Pearson intervals")
+                        f"{n_prompts} i.i.d. prompts per $n$; bands: {conf_pct} Clopper–Pearson intervals"
+                        + ("\nred markers: Xie et al.'s published trained models (not the Bayes predictor)" if reference.rows
+                           else ""),
+                  reference=reference.rows)
     mass_lines = ["### M(A): pretraining mass of ICL-format answer prefixes (exact, rounded up)", "",
                   *markdown_table(["k", "max_c rho_c (per example)", "P(A_1)", "P(A_4)", "P(A_16)", "P(A_64)", "M(A(n)) bound n=8",
                                    "n=64"], mass_rows)]
@@ -278,6 +354,8 @@ def main() -> None:
                                    f"surgery: gap > 1/2, population {conf_pct}", "mixture: gap > 1/2, sampled",
                                    f"mixture: gap > 1/2, population {conf_pct}"], grid_rows)]
     write_csv(rows_all, out / "icl_curves.csv")
+    if reference.rows:
+        write_reference_csv(reference.rows, out / "icl_reference.csv")
     grid_csv = "\n".join(["k,epsilon,surgery_n_kl,surgery_n_gap,surgery_n_gap_population,mixture_n_gap,"
                           "mixture_n_gap_population"] + [
         ",".join(c.strip() for c in line.strip("|").split("|")) for line in grid_lines[4:]]) + "\n"
@@ -287,21 +365,22 @@ def main() -> None:
     shown = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
     body = "\n".join(lines + mass_lines + [""] + decay_lines + [""] + acc_lines + [""] + mix_lines + [""] + grid_lines
                      + [""] + cert_lines) + (
-        f"\n\n{reading(measured, n_prompts, undecided)}\n\n"
+        f"\n\n{reading(measured, n_prompts, undecided, reference)}\n\n"
         f"{n_prompts} prompts per k and concept set, drawn i.i.d. from the prompt distribution (concept uniform over the "
         f"5 pretraining, resp. 5 held-out concepts; nested pools, n ∈ {{0..16, 20, 24, 32, 48, 64}}).  Every "
         f"{conf_pct} interval is a statistical bound for the population accuracy at that confidence, each on its own "
         "(no simultaneous coverage over the cells), never an exact value; the accuracies before them are exact for the "
         f"drawn prompts.  Evaluating P and R on the ID and held-out prompts took {timing_note}; the whole run "
         f"{total_s:.0f} s (inside the script, on the machine named above).  Files: {shown}/icl_accuracy.png/.pdf, icl_curves_k*.png/.pdf, icl_curves.csv, "
-        "icl_epsilon_grid.csv, icl_certificates_ginc_k10.json.\n\n" + CAPTION + "\n")
+        + ("icl_reference.csv, " if reference.rows else "")
+        + "icl_epsilon_grid.csv, icl_certificates_ginc_k10.json.\n\n" + CAPTION + "\n")
     print(body)
     if args.write:
         write_section("icl", "Proposition 2: ICL on a GINC-size mixture of HMMs", body,
                       "python -m benchmarks.bench_icl --write")
 
 
-def reading(m: dict[int, dict[str, Any]], n_prompts: int, undecided: int) -> str:
+def reading(m: dict[int, dict[str, Any]], n_prompts: int, undecided: int, reference: Reference | None = None) -> str:
     """What the numbers say, every figure in it computed from the run (nothing tuned): P's accuracy at
     n = 0 and 64 per k with the certified population rise, held-out, R, the witnesses, and how this
     relates to Xie et al.'s trained-model curves and the published numbers the project holds."""
@@ -347,11 +426,27 @@ def reading(m: dict[int, dict[str, Any]], n_prompts: int, undecided: int) -> str
         "is at 0.99 or above at every n. This is the instance's property that docs/theory.md §4.2 warns about (an ICL "
         "effect must be certified, not assumed); the instance built to need its examples is the population path's "
         "(`nonid prove`).\n\n"
-        f"**Published numbers.** The only published ICL numbers the project holds are in {REFERENCE[0]}, in its prose "
-        f"(no CSV): \"{REFERENCE[1]}\" Those are trained networks at k = 10, n = 64; the Bayes predictor here is at "
-        f"{v(m[10]['p64'])} there (ID) and {v(m[10]['h64'])} on held-out concepts. Nothing above is compared against or "
-        "tuned to them: the project has no published numbers for the Bayes predictor, for other k, or by n, and the "
-        "reference's label and prompt conventions need not be the ones fixed here (docs/theory.md §4.2).")
+        + published(m, reference or read_reference()))
+
+
+def published(m: dict[int, dict[str, Any]], reference: Reference) -> str:
+    """The paragraph on the published numbers: quoted from the reference folder when it is there,
+    with the Bayes predictor's accuracy at the same k and n; a plain note when it is not."""
+    if not reference.rows:
+        return (f"**Published numbers.** {reference.note[:1].upper() + reference.note[1:]}. Nothing above is compared "
+                "against or tuned to published numbers.")
+    ks = sorted({int(r["k"]) for r in reference.rows})
+    ns = sorted({int(r["n"]) for r in reference.rows})
+    at = [(k, n) for k in ks for n in ns if k in m and f"p{n}" in m[k]]
+    here = "; ".join(f"k = {k}, n = {n}: {m[k][f'p{n}'].value:.3f} (ID) and {m[k][f'h{n}'].value:.3f} (held-out concepts)"
+                     for k, n in at)
+    return (f"**Published numbers.** The only published ICL numbers the project holds are in {reference.shown}, in its "
+            f"prose (copied here, as fractions, into icl_reference.csv and drawn as markers in the k = "
+            f"{', '.join(map(str, ks))} panels): \"{reference.quote}\" Those are *trained* networks (mean ± sd over "
+            f"seeds), not the exact Bayes predictor; the Bayes predictor here is at {here or 'no matching k and n'}. "
+            "Nothing above is compared against or tuned to them: the project has no published numbers for the Bayes "
+            "predictor, for other k, or by n, and the reference's label and prompt conventions need not be the ones fixed "
+            "here (docs/theory.md §4.2).")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ undecided answers: the lines), and ``population_lo``/``population_hi``, a two-si
 interval at ``confidence`` for the *population* accuracy (prompts i.i.d. from the prompt distribution;
 a statistical bound, not an exact value: the bands).  :data:`CAPTION` says what the figures show and
 defines their symbols; ``bench_icl`` prints it with the figures' names and writes it into BENCHMARKS.md.
+
+Beside the curves, both plots take ``reference``: published accuracies of *trained* networks (Xie et
+al. 2021, read by ``bench_icl.read_reference`` from ``../shared/reference/``; rows of
+:data:`REFERENCE_FIELDS`), drawn as red markers with ±sd bars in the panels of their k — points of a
+trained model, never part of a curve of P.  :func:`write_reference_csv` writes them as a CSV.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from theory.fileio import write_atomic
 
 FIELDS = ("k", "prompts", "n", "model", "epsilon", "n_prompts", "acc_lo", "acc_hi", "population_lo", "population_hi",
           "confidence", "interval_method", "median_w", "median_log_P_over_R")
+REFERENCE_FIELDS = ("source", "model", "k", "n", "concepts", "accuracy", "accuracy_sd", "note")
+"""Columns of ``icl_reference.csv``: accuracy and its sd as fractions (the publication's % / 100);
+``concepts`` is ``in-distribution`` or ``held-out``."""
 
 CAPTION = (
     "`icl_accuracy.png` (and `.pdf`) has one panel per example length k: the ICL accuracy (the fraction of prompts "
@@ -49,7 +57,14 @@ CAPTION = (
     "(every answer was certified, so these are exact for the drawn prompts); shaded bands are two-sided 99 % "
     "Clopper–Pearson intervals for the population accuracy (the prompts are i.i.d. draws from the prompt "
     "distribution; each band holds at 99 % on its own, not simultaneously), drawn for P and R (the witnesses' intervals, which "
-    "overlap, are in the CSV); the CSV holds both kinds of interval for every line.")
+    "overlap, are in the CSV); the CSV holds both kinds of interval for every line. Every line labelled P is the exact "
+    "Bayes predictor of this instance (certified float64 forward, every answer's margin bounded), not a trained network. "
+    "The red markers, where the reference folder `../shared/reference/` is present, are *published* accuracies of "
+    "networks *trained* on GINC (Xie et al. 2021: GPT-2 of 4, 12 and 16 layers as filled diamonds, a 6-layer LSTM as a "
+    "filled square, each the mean over 5 seeds with ±sd bars; a model pretrained on random data as a cross; trained "
+    "models on held-out concepts, about 11–12 %, flat in n, as an open diamond at the midpoint), at the example length "
+    "and number of examples they were published for (k = 10, n = 64), so only in the k = 10 panels; they are copied "
+    "into `icl_reference.csv` and are not fitted to or compared with anything.")
 """What the figures of :func:`plot_accuracy` and :func:`plot_curves` show, every symbol defined (Markdown)."""
 
 
@@ -145,13 +160,18 @@ def _line(ax, rows, model, prompts, eps="", k=None, band=True, **style):
 
 
 P_STYLE = {"color": "k", "ls": "-", "marker": "o", "ms": 2.5, "lw": 1.8}
+P_LABEL = "$P$: exact Bayes predictor (certified), ID concepts"
+P_HELD_LABEL = "$P$: exact Bayes predictor, held-out concepts"
+REF_COLOUR = "tab:red"
 HELD_STYLE = {"color": "tab:blue", "ls": "--", "lw": 1.2}
 R_STYLE = {"color": "tab:orange", "ls": ":", "lw": 2.0}
 
 
-def plot_accuracy(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "") -> list[Path]:
+def plot_accuracy(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "",
+                  reference: Sequence[dict[str, object]] = ()) -> list[Path]:
     """One panel per k: P on ID and held-out prompts and R on ID prompts against n, with population
-    bands.  Writes ``out_stem``.png and .pdf; returns the paths."""
+    bands; ``reference`` rows (:data:`REFERENCE_FIELDS`) as markers in the panel of their k.  Writes
+    ``out_stem``.png and .pdf; returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,23 +181,29 @@ def plot_accuracy(rows: Sequence[dict[str, object]], out_stem: str | Path, title
     n_top = max(int(r["n"]) for r in rows)
     fig, axes = plt.subplots(1, len(ks), figsize=(3.4 * len(ks), 3.6), constrained_layout=True, squeeze=False)
     handles: list = []
+    ref_handles: dict[str, object] = {}
     for ax, k in zip(axes[0], ks):
-        hs = [_line(ax, rows, "P", "in-distribution", k=k, label="$P$ (Bayes-optimal), ID concepts", **P_STYLE),
-              _line(ax, rows, "P", "held-out", k=k, label="$P$, held-out concepts", **HELD_STYLE),
+        hs = [_line(ax, rows, "P", "in-distribution", k=k, label=P_LABEL, **P_STYLE),
+              _line(ax, rows, "P", "held-out", k=k, label=P_HELD_LABEL, **HELD_STYLE),
               _line(ax, rows, "R", "in-distribution", k=k, label="$R$ (no ICL), ID concepts", **R_STYLE)]
+        ref_handles.update(_reference_markers(ax, reference, k))
         ax.set_title(f"$k = {k}$ tokens per example", fontsize=10)
         _n_axis(ax, n_top, "ICL accuracy")
         handles = handles or [h for h in hs if h is not None]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+    handles = handles + list(ref_handles.values())
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3 if ref_handles else 4), fontsize=8,
+               frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, Path(out_stem), ("png", "pdf"), dpi=150)
 
 
-def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "") -> list[Path]:
+def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: str = "",
+                reference: Sequence[dict[str, object]] = ()) -> list[Path]:
     """Three panels — surgery, mixture, median w(u) — for the in-distribution prompts (held-out P
-    dashed), labels in mathtext (:data:`CAPTION` defines every symbol).  Writes ``out_stem``.png and .pdf
-    (no timestamps); returns the paths."""
+    dashed), labels in mathtext (:data:`CAPTION` defines every symbol); ``reference`` rows of the
+    figure's k as markers in the two accuracy panels.  Writes ``out_stem``.png and .pdf (no
+    timestamps); returns the paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -186,17 +212,21 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
     epsilons = sorted({str(r["epsilon"]) for r in rows if r["epsilon"]}, key=float, reverse=True)
     colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, max(len(epsilons), 1)))
     n_top = max(int(r["n"]) for r in rows)
+    ks = {int(r["k"]) for r in rows}
 
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.6), constrained_layout=True)
     handles: list = []
+    ref_handles: dict[str, object] = {}
     for ax, model, name in ((axes[0], "Q_surgery", r"local surgery: $q = (1 - \lambda)\, p + \lambda\, \delta_w$ on $A(n)$"),
                             (axes[1], "Q_mixture", r"mixture $Q_\varepsilon = (1 - \varepsilon) P + \varepsilon R$ ($R$: no ICL)")):
-        hp = _line(ax, rows, "P", "in-distribution", label="$P$ (Bayes-optimal), ID concepts", **P_STYLE)
-        hh = _line(ax, rows, "P", "held-out", band=False, label="$P$, held-out concepts", **HELD_STYLE)
+        hp = _line(ax, rows, "P", "in-distribution", label=P_LABEL, **P_STYLE)
+        hh = _line(ax, rows, "P", "held-out", band=False, label=P_HELD_LABEL, **HELD_STYLE)
         hq = [_line(ax, rows, model, "in-distribution", eps, band=False, color=col, lw=1.2, marker=".",
                     ms=3, label=f"$Q$, $\\varepsilon = {tex_number(eps)}$") for eps, col in zip(epsilons, colours)]
         hr = _line(ax, rows, "R", "in-distribution", label="$R$ (no ICL), ID concepts", zorder=5, **R_STYLE) \
             if model == "Q_mixture" else None
+        for k in ks:
+            ref_handles.update(_reference_markers(ax, reference, k))
         ax.set_title(name, fontsize=10)
         _n_axis(ax, n_top, "ICL accuracy")
         if model == "Q_mixture":
@@ -208,10 +238,73 @@ def plot_curves(rows: Sequence[dict[str, object]], out_stem: str | Path, title: 
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", color=col, marker=".", ms=4)
     ax.set_title("mixture: median posterior weight $w(u)$ on $R$", fontsize=10)
     _n_axis(ax, n_top, "median $w(u)$")
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    handles += list(ref_handles.values())
+    fig.legend(handles=handles, loc="outside lower center", ncol=4 if ref_handles else 3, fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return save_figure(fig, Path(out_stem), ("png", "pdf"), dpi=150)
+
+
+def _reference_kind(row: dict[str, object]) -> str:
+    model = str(row["model"])
+    if row["concepts"] == "held-out":
+        return "held-out"
+    return "GPT-2" if "GPT-2" in model else "LSTM" if "LSTM" in model else "random" if "random" in model else "other"
+
+
+_REF_MARKERS = {"GPT-2": {"marker": "D"}, "LSTM": {"marker": "s"}, "random": {"marker": "X"},
+                "held-out": {"marker": "D", "mfc": "white"}, "other": {"marker": "^"}}
+
+
+def _reference_label(kind: str, rows: Sequence[dict[str, object]]) -> str:
+    n = ", ".join(sorted({str(r["n"]) for r in rows}, key=int))
+    where = f"published, $n = {n}$"
+    if kind == "GPT-2":
+        layers = ", ".join(str(r["model"]).split("-layer")[0] for r in rows)
+        return f"Xie et al. (trained GPT-2, {layers} layers), {where}, ID"
+    if kind == "LSTM":
+        return f"Xie et al. (trained LSTM), {where}, ID"
+    if kind == "random":
+        return f"Xie et al. (trained on random data), {where}"
+    if kind == "held-out":
+        return f"Xie et al. (trained), {where}, held-out concepts"
+    return f"Xie et al. (trained), {where}"
+
+
+def _reference_markers(ax, reference: Sequence[dict[str, object]], k: int) -> dict[str, object]:
+    """Draw the published points of example length ``k`` on ``ax`` (red, one marker per kind, ±sd
+    bars where published); returns {label: handle} for the legend."""
+    handles: dict[str, object] = {}
+    mine = [r for r in reference if int(str(r["k"])) == k]
+    for kind in _REF_MARKERS:
+        group = [r for r in mine if _reference_kind(r) == kind]
+        if not group:
+            continue
+        n = [int(str(r["n"])) for r in group]
+        acc = [float(str(r["accuracy"])) for r in group]
+        sd = [float(str(r["accuracy_sd"])) if r["accuracy_sd"] != "" else 0.0 for r in group]
+        label = _reference_label(kind, group)
+        bars = ax.errorbar(n, acc, yerr=sd if any(sd) else None, ls="none", color=REF_COLOUR, ms=5, capsize=2.5,
+                           elinewidth=1.0, zorder=7, label=label, **_REF_MARKERS[kind])
+        handles[label] = bars
+    return handles
+
+
+def reference_to_csv(rows: Iterable[dict[str, object]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REFERENCE_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def write_reference_csv(rows: Sequence[dict[str, object]], path: str | Path) -> Path:
+    """``icl_reference.csv``: the published trained-model accuracies drawn beside the curves."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, reference_to_csv(rows))
+    return path
 
 
 def write_csv(rows: Sequence[dict[str, object]], path: str | Path) -> Path:

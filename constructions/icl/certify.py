@@ -140,7 +140,7 @@ def icl_effect_certificate(rep: InstanceReport, delta_icl: Fraction | str = Frac
              f"population ICL accuracy (argmax over the labels) rises by >= {d} from n = 0 examples to some n in "
              f"{list(rep.ns[1:])}.")
     per_n = {str(n): {"acc_P": rep.per_n[n].acc_p, "prompts": rep.per_n[n].prompts} for n in rep.ns}
-    quantities = {**_base_quantities(rep), "delta_icl": d, "per_n": per_n, "effect_lower": best}
+    quantities = {**_base_quantities(rep), "delta_icl": d, "per_n": per_n, "best_effect_lower": best}
     positive = all(rep.per_n[n].positive for n in rep.ns)
     reasons = []
     if not positive:
@@ -150,9 +150,10 @@ def icl_effect_certificate(rep: InstanceReport, delta_icl: Fraction | str = Frac
                        f"{list(rep.ns[1:])}, not >= {d}: the instance shows no ICL effect of that size")
     status = Status.VERIFIED if not reasons else (Status.FALSIFIED if ruled_out and positive else Status.UNKNOWN)
     if found is not None:
-        quantities["n"] = found
+        effect = rep.per_n[found].acc_p.lo - rep.per_n[0].acc_p.hi  # the effect at the n the detail names
+        quantities["n"], quantities["effect_lower"] = found, effect
         detail = (f"acc_P {interval_text(rep.per_n[0].acc_p)} at n=0 -> {interval_text(rep.per_n[found].acc_p)} at "
-                  f"n={found}; effect >= {places(rep.per_n[found].acc_p.lo - rep.per_n[0].acc_p.hi, 'down')}")
+                  f"n={found}; effect >= {places(effect, 'down')}")
     else:
         detail = f"no ICL effect >= {d}: best >= {places(best, 'down')}"
     return Certificate(check=check, claim=claim, status=status, method="exact", detail=detail, reason="; ".join(reasons),

@@ -98,29 +98,20 @@ def example_masses(hmm: MixtureHMM, examples: np.ndarray, tables: ForwardTables 
 
 
 def no_icl_masses_nested(hmm: MixtureHMM, prompts: NestedPrompts, ns: tuple[int, ...] | None = None,
-                         wrong_weight: Fraction = Fraction(0), batch: int = 20_000) -> dict[int, Masses]:
-    """R_λ(u) and R_λ(u y) for every n in ``ns`` (λ = ``wrong_weight``): Πᵢ (1 − λ) m(xᵢ) times m(x_test),
-    resp. times (1 − λ) m(x_test y) + λ m(x_test) [y = d].  Prompt examples are delimiter-free, so
-    each example's label factor is (1 − λ) m(label | input)."""
+                         batch: int = 20_000) -> dict[int, Masses]:
+    """R(u) and R(u y) for every n in ``ns`` (default ``prompts.ns``), R the literal no-ICL model:
+    Πᵢ m(xᵢ) times m(x_test), resp. times m(x_test y) — each example scored independently from a fresh
+    start, the delimiters certain (prompt examples are delimiter-free, so each example's label factor is
+    m(label | input)); R's answer depends on the test input alone and is still a label."""
     ns = prompts.ns if ns is None else tuple(ns)
-    lam = Fraction(wrong_weight)
     tables = ForwardTables(hmm, hmm.pretrain_concepts)
     test = example_masses(hmm, prompts.test, tables, with_next=True)
-    if lam:
-        shape = test.next.mantissa.shape
-        onto = Scaled(np.zeros(shape), np.zeros(shape, dtype=np.int64), test.prefix.roundings)
-        onto.mantissa[:, hmm.delimiter] = test.prefix.mantissa
-        onto.exponent[:, hmm.delimiter] = test.prefix.exponent
-        test = Masses(test.prefix, stack_sum(test.next * scaled_constant(1 - lam, shape),
-                                             onto * scaled_constant(lam, shape)))
     N, n_max, k = prompts.pool.shape
     n_top = max(ns)
     out: dict[int, Masses] = {}
     if n_top > 0:
         flat = prompts.pool[:, :n_top].reshape(N * n_top, k)
         parts = [example_masses(hmm, flat[lo:lo + batch], tables) for lo in range(0, len(flat), batch)]
-        if lam:
-            parts = [_times(p, 1 - lam) for p in parts]
         m = Scaled(np.concatenate([p.mantissa for p in parts]).reshape(N, n_top),
                    np.concatenate([p.exponent for p in parts]).reshape(N, n_top), parts[0].roundings)
     for n in ns:

@@ -3,13 +3,14 @@ tiny instances: every row is a Fraction computation by the forward algorithm.
 
 * :class:`BayesPredictor` — P itself: p(y | u) = P(u y)/P(u) under the pretraining mixture; documents
   have ``doc_length`` tokens, then EOS with certainty.
-* :class:`NoICLModel` — R_λ: independent examples (concept from the prior, entity uniform, start
-  property uniform on 1..V−1, k tokens), the delimiter with certainty after each; at the label offset
-  (the k-th token of an example, which is also the answer position) it moves weight λ_R onto the
-  delimiter.  λ_R = 0 is docs/theory.md's R (answers from the test input alone); λ_R > ½ makes its greedy
-  answer the delimiter — never a label — at every answer position.
+* :class:`NoICLModel` — R, docs/theory.md's no-ICL model literally: independent examples (concept from
+  the prior, entity uniform, start property uniform on 1..V−1, k tokens of that concept's HMM), the
+  delimiter with certainty after each; its answer r(y | u) = m(x y)/m(x) uses the test input x alone,
+  and it is still a label (every model is scored by its argmax over the labels).
 * :class:`SurgeryModel` — Q = P except on A(n), the ICL-format answer prefixes with ≥ n examples,
-  where q = (1 − λ) p + λ δ_d with λ ∈ (½, 1).
+  where q = (1 − λ) p + λ δ_w(u) with λ ∈ (½, 1) and w(u) a wrong *label*: :func:`wrong_label` of P's
+  label answer (the smallest label other than it; the rule the population path's
+  :func:`~constructions.icl.population.surgery_answers` uses too), so Q's label argmax on A(n) is w(u).
 * :class:`MixtureModel` — Q_ε = (1 − ε) P + ε R as sequence distributions; its rows are computed
   through the posterior weight w(u) = εR(u)/(εR(u) + (1 − ε)P(u)).
 
@@ -131,20 +132,19 @@ class BayesPredictor(_TokenModel):
 
 
 class NoICLModel(_TokenModel):
-    """R_λ (see the module docstring).  ``k`` is the example length; ``wrong_weight`` is λ_R ∈ [0, 1)."""
+    """R (see the module docstring): examples scored independently from fresh starts, delimiters
+    certain, answers from the test input alone.  ``k`` is the example length."""
 
-    def __init__(self, hmm: MixtureHMM, k: int, wrong_weight: Fraction | int = 0) -> None:
+    def __init__(self, hmm: MixtureHMM, k: int) -> None:
         super().__init__(hmm)
         check_int(k, "example length k =", minimum=2, error=InvalidPrompt)
-        lam = as_probability(wrong_weight, "wrong_weight")
-        if lam == 1:
-            raise InvalidDistribution("wrong_weight = 1 would give actual labels probability 0; it must be < 1")
-        self.k, self.wrong_weight = k, lam
-        self.name = f"no-icl(k={k}, wrong_weight={lam})"
+        self.k = k
+        self.name = f"no-icl(k={k})"
         self._cache: dict[tuple[int, ...], Fraction] = {}
 
     def example_mass(self, x: Sequence[int]) -> Fraction:
-        """m(x) for 0 ≤ |x| ≤ k − 1 tokens of one example (no label factor): the one-example mixture."""
+        """m(x) for the first 0 ≤ |x| ≤ k tokens of one example (the k-th is its label): the
+        one-example mixture from a fresh start."""
         x = tuple(int(t) for t in x)
         got = self._cache.get(x)
         if got is None:
@@ -159,19 +159,9 @@ class NoICLModel(_TokenModel):
             self._cache[x] = got
         return got
 
-    def _block_mass(self, x: tuple[int, ...]) -> Fraction:
-        """Probability of one example's first |x| ≤ k tokens (label factor included at the k-th)."""
-        if len(x) < self.k:
-            return self.example_mass(x)
-        head, y = x[: self.k - 1], x[self.k - 1]
-        base = self.example_mass(head)
-        if base == 0:
-            return Fraction(0)
-        lam = self.wrong_weight
-        return base * ((1 - lam) * self.example_mass(x) / base + lam * (y == self.hmm.delimiter))
-
     def prefix_probability(self, tokens: Sequence[int]) -> Fraction:
-        """R(u): product of block masses; 0 unless every boundary token is the delimiter."""
+        """R(u): the product of the examples' masses m(xᵢ) (the test input's too); 0 unless every
+        boundary token is the delimiter."""
         toks = tuple(int(t) for t in tokens)
         if len(toks) > self.hmm.doc_length:
             return Fraction(0)
@@ -181,7 +171,7 @@ class NoICLModel(_TokenModel):
             block = toks[lo:lo + k + 1]
             if len(block) == k + 1 and block[k] != d:
                 return Fraction(0)
-            total *= self._block_mass(block[:k])
+            total *= self.example_mass(block[:k])
             if total == 0:
                 return total
         return total
@@ -196,12 +186,21 @@ class NoICLModel(_TokenModel):
 
 
 class SurgeryModel(_TokenModel):
-    """Q = P off A(n); on A(n), q = (1 − λ) p + λ δ_d.  ``lam`` must lie in (½, 1)."""
+    """Q = P off A(n); on A(n), q = (1 − λ) p + λ δ_w(u) with w(u) = :func:`wrong_label` of P's label
+    answer at u — a wrong *label*, never the delimiter.  With λ > ½, w(u) gets q ≥ λ > ½ and every other
+    outcome ≤ 1 − λ < ½, so w(u) is Q's strict argmax there (over the labels and over Σ ∪ {EOS}).
+    ``lam`` must lie in (½, 1).
+
+    Raises:
+        InvalidDistribution: λ outside (½, 1).
+        InvalidPrompt: a vocabulary with fewer than two labels (no wrong label to move the mass to).
+    """
 
     def __init__(self, base: BayesPredictor, k: int, n: int, lam: Fraction | int | str) -> None:
         super().__init__(base.hmm)
         self.base, self.k, self.n = base, k, n
         self.lam = check_surgery_weight(lam)
+        surgery_labels(self.hmm)
         self.name = f"surgery(k={k}, n>={n}, lambda={self.lam})"
 
     def in_A(self, tokens: Sequence[int]) -> bool:
@@ -209,11 +208,21 @@ class SurgeryModel(_TokenModel):
         m = icl_examples(tokens, self.k, self.hmm.delimiter)
         return m is not None and m >= self.n and len(tokens) < self.hmm.doc_length
 
+    def p_answer(self, prefix: str) -> int:
+        """P's label answer at ``prefix``: its argmax over the labels (the delimiter and EOS excluded),
+        ties to the smallest label — the tie rule of :func:`~constructions.icl.prompts.certified_argmax`."""
+        return label_argmax(self.base.next_token(prefix).probs, self.hmm)
+
+    def wrong(self, prefix: str) -> int:
+        """w(u): the wrong label the surgery puts λ on at ``prefix`` (:func:`wrong_label` of P's answer)."""
+        return wrong_label(self.p_answer(prefix), self.hmm)
+
     def next_token(self, prefix: str) -> NextTokenDistribution:
         row = self.base.next_token(prefix)
         if not self.in_A(self.decode(prefix)):
             return row
-        return row.mix(NextTokenDistribution.point(self.alphabet, self.alphabet.symbols[self.hmm.delimiter]), self.lam)
+        w = wrong_label(label_argmax(row.probs, self.hmm), self.hmm)
+        return row.mix(NextTokenDistribution.point(self.alphabet, self.alphabet.symbols[w]), self.lam)
 
 
 class MixtureModel(_TokenModel):
@@ -247,6 +256,40 @@ class MixtureModel(_TokenModel):
         return self._row(masses, Fraction(0), total, prefix)
 
 
+def surgery_labels(hmm: MixtureHMM) -> tuple[int, int]:
+    """The two smallest labels (tokens other than the delimiter), between which :func:`wrong_label` chooses.
+
+    Raises:
+        InvalidPrompt: the vocabulary has fewer than two labels.
+    """
+    labels = [t for t in range(min(hmm.vocab_size, 3)) if t != hmm.delimiter][:2]
+    if len(labels) < 2:
+        raise InvalidPrompt(f"the surgery needs two labels to put its mass on a wrong one; vocabulary {hmm.vocab_size} "
+                            "has one besides the delimiter")
+    return labels[0], labels[1]
+
+
+def wrong_label(answer: int, hmm: MixtureHMM) -> int:
+    """The surgery's target at an answer prefix where P answers the label ``answer``: the smallest label
+    other than ``answer`` (the delimiter is never a target: scoring ignores it).  The one rule for the
+    surgery's wrong label, used by :class:`SurgeryModel` and by
+    :func:`~constructions.icl.population.surgery_answers`.
+
+    Raises:
+        InvalidPrompt: the vocabulary has fewer than two labels.
+    """
+    first, second = surgery_labels(hmm)
+    return second if int(answer) == first else first
+
+
+def label_argmax(probs: Sequence[Fraction], hmm: MixtureHMM) -> int:
+    """A row's argmax over the labels — the tokens 0..vocab_size − 1 but the delimiter (an EOS entry
+    after them is not a label either) — ties to the smallest label, as
+    :func:`~constructions.icl.prompts.certified_argmax` and :func:`~constructions.icl.prompts.exact_label` break them."""
+    labels = [t for t in range(hmm.vocab_size) if t != hmm.delimiter]
+    return max(labels, key=lambda t: (probs[t], -t))
+
+
 def check_surgery_weight(lam: object) -> Fraction:
     """λ as a Fraction in (½, 1).  Raises InvalidDistribution naming λ otherwise (λ = ½ can tie)."""
     value = as_probability(lam, "surgery weight lambda")
@@ -265,4 +308,4 @@ def check_mixture_weight(epsilon: object) -> Fraction:
 
 
 __all__ = ["BayesPredictor", "NoICLModel", "SurgeryModel", "MixtureModel", "token_alphabet",
-           "check_surgery_weight", "check_mixture_weight"]
+           "check_surgery_weight", "check_mixture_weight", "label_argmax", "surgery_labels", "wrong_label"]

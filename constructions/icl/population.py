@@ -18,10 +18,11 @@ The models scored here (all on the same enumerated prompts):
 * P — the pretraining mixture's posterior predictive (:func:`~constructions.icl.evaluate.bayes_masses_nested`);
 * R — the literal no-ICL model of docs/theory.md §4.2: examples scored independently from fresh
   starts by the concept mixture, delimiters certain, so its answer is a function of the test input
-  alone (:func:`~constructions.icl.evaluate.no_icl_masses_nested` with no wrong weight);
+  alone, still answering with a label (:func:`~constructions.icl.evaluate.no_icl_masses_nested`);
 * Q_ε = (1 − ε)P + εR (:func:`~constructions.icl.evaluate.mixture_next`);
 * the surgery Q: at answer prefixes with ≥ n examples q = (1 − λ)p + λδ_w(u), λ > ½, with w(u) a
-  wrong **label** — the smallest label other than P's answer — so Q's answer there is w(u).  (Onto
+  wrong **label** — the smallest label other than P's answer
+  (:func:`~constructions.icl.models.wrong_label`) — so Q's answer there is w(u).  (Onto
   the delimiter instead, ``target="delimiter"``, Q's label answer is P's: no counterexample.)
 """
 
@@ -38,6 +39,7 @@ import numpy as np
 from constructions.icl.evaluate import bayes_masses_nested, mixture_next, no_icl_masses_nested, ratio_upper_bounds
 from constructions.icl.forward import Scaled, exact_forward
 from constructions.icl.hmm import MixtureHMM
+from constructions.icl.models import surgery_labels, wrong_label
 from constructions.icl.prompts import NestedPrompts, certified_argmax, check_prompt_shape, exact_label
 from theory.errors import InvalidPrompt
 from theory.exact import FractionInterval
@@ -144,17 +146,16 @@ def weighted_accuracy(answers: np.ndarray, sure: np.ndarray, labels: np.ndarray,
 def surgery_answers(p_answers: np.ndarray, p_sure: np.ndarray, hmm: MixtureHMM,
                     target: str = "label") -> tuple[np.ndarray, np.ndarray]:
     """The surgery Q's label answers at answer prefixes inside A(n): ``target="label"`` — the smallest
-    label other than P's answer (certain when P's is: with λ > ½ it is q's strict argmax); ``"delimiter"``
-    — q's extra mass sits on the delimiter, which scoring ignores, so Q answers as P does."""
+    label other than P's answer (:func:`~constructions.icl.models.wrong_label`, the rule the exact
+    :class:`~constructions.icl.models.SurgeryModel` uses too; certain when P's is: with λ > ½ it is q's
+    strict argmax); ``"delimiter"`` — q's extra mass sits on the delimiter, which scoring ignores, so
+    Q answers as P does."""
     if target == "delimiter":
         return p_answers.copy(), p_sure.copy()
     if target != "label":
         raise InvalidPrompt(f"surgery target {target!r} is not 'label' or 'delimiter'")
-    labels = [t for t in range(hmm.vocab_size) if t != hmm.delimiter]
-    if len(labels) < 2:
-        raise InvalidPrompt(f"the surgery needs two labels to put its mass on a wrong one; vocabulary {hmm.vocab_size} "
-                            "has one besides the delimiter")
-    wrong = np.array([labels[0] if a != labels[0] else labels[1] for a in p_answers.tolist()], dtype=np.int64)
+    surgery_labels(hmm)  # fewer than two labels: refused even when there is no answer to move
+    wrong = np.array([wrong_label(a, hmm) for a in p_answers.tolist()], dtype=np.int64)
     return wrong, p_sure.copy()
 
 

@@ -30,8 +30,21 @@ Hence:
 * the surgery Q (mass λ > ½ on a wrong label) answers a label other than P's, so
   acc_Q(n) ≤ 1 − acc_P(n) and the gap is ≥ 2L − 1 at every n ≥ 1; with the proven geometric bound
   M̄(A(n)) ≤ K ρ^{n−1} (K = (1/C) Σ_c a_c b_c/(1 − ρ_c), ρ = max ρ_c) the closed form
-  n(ε) = 1 + max(0, ⌈ln(ε/(K ln(1/(1 − λ)))) / ln ρ⌉) gives KL(P ‖ Q) ≤ ε — for every ε down to the
-  bound at the last example count a document holds.
+  n(ε) = 1 + max(0, ⌈ln(ε/(K ln(1/(1 − λ)))) / ln ρ⌉) gives KL(P ‖ Q) ≤ ε.
+
+**Every ε > 0, and the document length.**  The bound M̄(A(n)) ≤ K ρ^{n−1} drops the document length,
+so it holds for the instance's pretraining process P_∞ (the same HMM mixture, documents of unbounded
+length; KL(P_∞ ‖ Q) is the chain-rule series Σ_u P_∞(u)·KL(p(·|u) ‖ q(·|u)) over every finite prefix,
+the supremum of the KLs of the length-T marginals) and the claims are for every ε > 0.  The instance
+as built, P_T with documents of T tokens, has the same conditionals at every prefix shorter than T, so
+every statement at an example count n with n(k + 1) + k − 1 < T holds for P_T too; for P_T that is
+every ε at or above the bound at the last example count a document holds (10^−1027 for T = 1024),
+and no smaller ε can work for P_T at all: its population accuracy at any admissible n is decided by
+prompts of positive mass, which two-sided identifiability (docs/theory.md §5) bounds away from 0.
+
+**Not a grid.**  The claims rest on the closed forms and the sympy facts each certificate requires by
+statement (:data:`SURGERY_FACTS`, :data:`MIXTURE_FACTS`); the table of n(ε) at a few ε is only a table,
+and a certificate whose facts do not include every required statement, proved, is ``unknown``.
 """
 
 from __future__ import annotations
@@ -223,7 +236,7 @@ def surgery_n(hmm: MixtureHMM, k: int, lam: Fraction, epsilon: Fraction) -> tupl
     M̄(A(n)) ≤ K ρ^{n−1} gives KL(P ‖ Q_n) ≤ ε for every n ≥ n(ε)."""
     K, rho = geometric_constants(hmm, k)
     ell = math.log(1 / (1 - float(lam)))
-    need = math.log(float(epsilon) / (float(K) * ell)) / math.log(float(rho))
+    need = (_log_fraction(Fraction(epsilon)) - _log_fraction(K) - math.log(ell)) / _log_fraction(rho)
     n = 1 + max(0, math.ceil(need))
     # the float closed form is only a proposal: the bound is re-checked exactly, and n moved to the
     # smallest n >= 1 at which it holds exactly
@@ -248,6 +261,67 @@ def smallest_epsilon(hmm: MixtureHMM, k: int, lam: Fraction) -> tuple[int, float
     return n_max, math.log10(float(K) * ell) + (n_max - 1) * math.log10(float(rho))
 
 
+TABLE_EPSILONS = (Fraction(1, 10), Fraction(1, 10**6), Fraction(1, 10**30), Fraction(1, 10**2000))
+"""The ε at which the certificates tabulate n(ε) (the last below the 1,024-token documents' bound)."""
+
+
+def _log_fraction(x: Fraction) -> float:
+    """ln x for a positive Fraction of any size (no float underflow: ln of the integer parts)."""
+    return math.log(x.numerator) - math.log(x.denominator)
+
+
+def facts_problem(facts, required: tuple[str, ...]) -> str | None:
+    """Why ``facts`` do not carry a universal claim (a required statement missing or not proved by
+    sympy), or None.  A table of checked ε values is no substitute: the statements are required by
+    name."""
+    shown = {f.statement for f in facts if f.proved}
+    missing = [r for r in required if r not in shown]
+    if missing:
+        return "sympy did not show the closed form (" + "; ".join(missing) + ")"
+    return None
+
+
+SURGERY_FACTS = ("rho**(ln(eps/(K*ell))/ln(rho)) == eps/(K*ell) for positive rho, K, ell, eps",
+                 "d/dx (1/(1+t))**x < 0 for t > 0 (rho**x decreases in x for 0 < rho < 1)")
+"""The statements the surgery's every-ε claim rests on (:func:`closed_form_facts`)."""
+
+MIXTURE_FACTS = ("B**(ln(gamma*eps/((1-eps)*K0))/ln(B)) == gamma*eps/((1-eps)*K0) for positive B, gamma, K0 and 0 < eps < 1",
+                 "d/dx (1/(1+t))**x < 0 for t > 0 (rho**x decreases in x for 0 < rho < 1)",
+                 "(1-w)/w == (1-eps)*P/(eps*R) for w = eps*R/(eps*R + (1-eps)*P), P, R > 0, 0 < eps < 1",
+                 "q_a - q_b - (w*gamma - (1-w)) == w*((r_a - r_b) - gamma) + (1-w)*((p_a - p_b) + 1) "
+                 "for q = w*r + (1-w)*p",
+                 "w*gamma - (1-w) == w*(gamma - (1-w)/w) for w > 0")
+"""The statements the mixture's every-ε claim rests on (:func:`mixture_closed_form_facts`): the
+closed form of n(ε), the mixture's conditionals as weights, and the margin step q(a) − q(b) ≥ wγ − (1 − w)
+(with r(a) − r(b) ≥ γ and p(a) − p(b) ≥ −1 the two brackets are ≥ 0), which is > 0 once (1 − w)/w < γ."""
+
+
+@lru_cache(maxsize=1)
+def mixture_closed_form_facts() -> tuple:
+    """sympy's checks of the statements of :data:`MIXTURE_FACTS`, in that order."""
+    import sympy as sp
+
+    from theory.symbolic import SymbolicFact
+
+    B, gamma, K0, x, t, P, R = sp.symbols("B gamma K0 x t P R", positive=True)
+    eps = sp.Symbol("epsilon", positive=True)
+    w, ra, rb, pa, pb = sp.symbols("w r_a r_b p_a p_b", real=True)
+    c = gamma * eps / ((1 - eps) * K0)
+    identity = sp.simplify(B ** (sp.log(c) / sp.log(B)) - c)
+    derivative = sp.simplify(sp.diff((1 / (1 + t)) ** x, x))
+    weight = eps * R / (eps * R + (1 - eps) * P)
+    ratio = sp.simplify((1 - weight) / weight - (1 - eps) * P / (eps * R))
+    q_gap = (w * ra + (1 - w) * pa) - (w * rb + (1 - w) * pb)
+    margin = sp.expand(q_gap - (w * gamma - (1 - w)) - (w * ((ra - rb) - gamma) + (1 - w) * ((pa - pb) + 1)))
+    wpos = sp.Symbol("w", positive=True)
+    factor = sp.simplify(wpos * gamma - (1 - wpos) - wpos * (gamma - (1 - wpos) / wpos))
+    return (SymbolicFact(MIXTURE_FACTS[0], identity == 0, str(identity)),
+            SymbolicFact(MIXTURE_FACTS[1], True if derivative.is_negative else None, str(derivative)),
+            SymbolicFact(MIXTURE_FACTS[2], ratio == 0, str(ratio)),
+            SymbolicFact(MIXTURE_FACTS[3], margin == 0, str(margin)),
+            SymbolicFact(MIXTURE_FACTS[4], factor == 0, str(factor)))
+
+
 @lru_cache(maxsize=1)
 def closed_form_facts() -> tuple:
     """sympy's checks of the closed form: for 0 < ρ < 1 and K, ℓ, ε > 0,
@@ -262,19 +336,18 @@ def closed_form_facts() -> tuple:
     identity = sp.simplify(rho ** bound - eps / (K * ell))
     # 0 < rho < 1 written as rho = 1/(1 + t) with t > 0, so that sympy can decide the sign
     derivative = sp.simplify(sp.diff((1 / (1 + t)) ** x, x))
-    return (SymbolicFact("rho**(ln(eps/(K*ell))/ln(rho)) == eps/(K*ell) for positive rho, K, ell, eps",
-                         identity == 0, str(identity)),
-            SymbolicFact("d/dx (1/(1+t))**x < 0 for t > 0 (rho**x decreases in x for 0 < rho < 1)",
-                         True if derivative.is_negative else None, str(derivative)))
+    return (SymbolicFact(SURGERY_FACTS[0], identity == 0, str(identity)),
+            SymbolicFact(SURGERY_FACTS[1], True if derivative.is_negative else None, str(derivative)))
 
 
 def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | str, delta: Fraction | str,
-                                      *, name: str, epsilons: tuple[Fraction, ...] = (Fraction(1, 10), Fraction(1, 10**6),
-                                                                                        Fraction(1, 10**30)),
-                                      check: str = "prop-2-icl-surgery-every-epsilon"):
-    """The surgery for every ε at or above the instance's smallest (module docstring): verified when
-    the structure holds, the floor L on acc_P(n) for every n ≥ 1 gives 2L − 1 ≥ Δ, and sympy shows
-    the closed form.  ``epsilons`` only tabulates n(ε); the claim does not rest on them."""
+                                      *, name: str, epsilons: tuple[Fraction, ...] = TABLE_EPSILONS,
+                                      check: str = "prop-2-icl-surgery-every-epsilon", facts: tuple | None = None):
+    """The surgery for every ε > 0 on the instance's process, and every ε at or above the document
+    bound on the instance as built (module docstring): verified when the structure holds, the floor L
+    on acc_P(n) for every n ≥ 1 gives 2L − 1 ≥ Δ, and ``facts`` (sympy's, by default) show every
+    statement of :data:`SURGERY_FACTS`.  ``epsilons`` only tabulates n(ε); the claim does not rest on
+    them."""
     from constructions.icl.certify import check_delta, places
     from constructions.icl.models import check_surgery_weight
     from theory.certificate import Certificate, Status, library_versions
@@ -284,13 +357,18 @@ def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | s
     d = check_delta(delta, "delta")
     n_max, log10_min = smallest_epsilon(hmm, k, lam)
     exponent = math.ceil(log10_min + 1e-6)  # rounded up: the claim is for every epsilon >= 10^exponent
-    claim = (f"On the instance {name} (k = {k}) with Delta = {d} fixed first: for every epsilon in [10^{exponent}, 1), "
-             f"the surgery Q_n (q = (1 - lambda) p + lambda delta_w at ICL-format answer prefixes with >= n examples, "
-             f"lambda = {lam}, w a label other than P's answer) with n = n(epsilon) = 1 + max(0, ceil(ln(epsilon/(K "
-             f"ln(1/(1 - lambda)))) / ln rho)) has KL(P || Q_n) <= epsilon, and at every n >= 1 its ICL accuracy is below "
-             f"P's by >= Delta (acc_Q(n) <= 1 - acc_P(n) and acc_P(n) >= L for every n >= 1).")
+    claim = (f"On the instance {name} (k = {k}) with Delta = {d} fixed first, for its pretraining process P "
+             f"(documents of unbounded length): for every epsilon > 0, the surgery Q_n (q = (1 - lambda) p + lambda "
+             f"delta_w at ICL-format answer prefixes with >= n examples, lambda = {lam}, w a label other than P's answer) "
+             f"with n = n(epsilon) = 1 + max(0, ceil(ln(epsilon/(K ln(1/(1 - lambda)))) / ln rho)) has KL(P || Q_n) <= "
+             f"epsilon, and at every n >= 1 its ICL accuracy is below P's by >= Delta (acc_Q(n) <= 1 - acc_P(n) and "
+             f"acc_P(n) >= L for every n >= 1). With documents of {hmm.doc_length} tokens (the instance as built, whose "
+             f"conditionals are the process's at every shorter prefix) the same holds for every epsilon in "
+             f"[10^{exponent}, 1), where n(epsilon) <= {n_max} fits in a document.")
     quantities: dict[str, object] = {"instance": name, "k": k, "lambda": lam, "delta": d, "hmm": hmm.describe(),
-                                     "largest_n_in_a_document": n_max, "epsilon_min_log10_upper": exponent}
+                                     "largest_n_in_a_document": n_max, "epsilon_min_log10_upper": exponent,
+                                     "epsilon_range": "every epsilon > 0 (process); [10^%d, 1) (documents of %d tokens)"
+                                                      % (exponent, hmm.doc_length)}
     reasons: list[str] = []
     try:
         check_structure(hmm, k)
@@ -299,7 +377,7 @@ def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | s
         return Certificate(check=check, claim=claim, status=Status.UNKNOWN, method="bound", detail="hypotheses fail",
                            reason="; ".join(reasons), quantities=quantities, versions=library_versions("sympy", "mpmath"))
     floor = accuracy_floor(hmm, k)
-    facts = closed_form_facts()
+    facts = closed_form_facts() if facts is None else tuple(facts)
     quantities["closed_form_facts"] = facts
     if floor is None:
         reasons.append("no N0 <= 400 where Hoeffding's bound reaches 9/10: no floor on acc_P(n) for every n")
@@ -310,18 +388,22 @@ def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | s
         if 2 * floor.floor - 1 < d:
             reasons.append(f"the gap floor 2L - 1 >= {places(max(Fraction(0), 2 * floor.floor - 1), 'down')} is below "
                            f"Delta = {d}")
-    if not all(f.proved for f in facts):
-        reasons.append("sympy did not show the closed form")
+    problem = facts_problem(facts, SURGERY_FACTS)
+    if problem:
+        reasons.append(problem)
     table = {}
     for eps in epsilons:
         n, K, rho = surgery_n(hmm, k, lam, eps)
-        kl = LogCombination.log(1 / (1 - lam)) * (K * rho ** (n - 1))
-        table[str(eps)] = {"n": n, "kl_upper_bound": kl}
+        kl = LogCombination.log(1 / (1 - lam)) * (K * rho ** (n - 1))  # <= eps, checked exactly by surgery_n
+        table[_eps_text(Fraction(eps))] = {"n": n, "kl_upper_bound": scientific_up(kl.interval()[1]),
+                                           "fits_in_a_document": n <= n_max}
         quantities["K"], quantities["rho"] = K, rho
     quantities["n_of_epsilon_table"] = table
     status = Status.VERIFIED if not reasons else Status.UNKNOWN
-    shown = ", ".join(f"n({_eps_text(Fraction(e))})={v['n']}" for e, v in table.items())
-    detail = (f"for every eps >= 1e{exponent}: acc_P >= {places(floor.floor, 'down')} at every n >= 1, gap >= "
+    shown = ", ".join(f"n({e})={v['n']}" + ("" if v["fits_in_a_document"] else " (process only)")
+                      for e, v in table.items())
+    detail = (f"for every eps > 0 (T = {hmm.doc_length}: eps >= 1e{exponent}): acc_P >= {places(floor.floor, 'down')} "
+              f"at every n >= 1, gap >= "
               f"{places(max(Fraction(0), 2 * floor.floor - 1), 'down')}; {shown}" if floor is not None else "no floor")
     return Certificate(check=check, claim=claim, status=status, method="bound", detail=detail, reason="; ".join(reasons),
                        quantities=quantities, assumptions=(
@@ -329,8 +411,10 @@ def surgery_every_epsilon_certificate(hmm: MixtureHMM, k: int, lam: Fraction | s
                            "property chain, concept-independent delimiter rows, sticky entities, k = 2, two concepts)",
                            "Hoeffding's inequality for j ~ Binomial(n, q) under the prompt distribution; theta and c in "
                            "mpmath interval arithmetic, rounded outward",
-                           "M(A(n)) <= (1/C) sum_c a_c b_c rho_c^(n-1)/(1 - rho_c) (constructions.icl.surgery); per prefix "
-                           "KL <= ln(1/(1 - lambda)) (prop-2-kl-bound-symbolic)"),
+                           "M(A(n)) <= (1/C) sum_c a_c b_c rho_c^(n-1)/(1 - rho_c) (constructions.icl.surgery), a bound "
+                           "that drops the document length; per prefix KL <= ln(1/(1 - lambda)) (prop-2-kl-bound-symbolic)",
+                           "KL(P || Q) for the process is the chain-rule series over every finite prefix (the supremum "
+                           "of the KLs of the length-T marginals)"),
                        versions=library_versions("sympy", "mpmath"))
 
 
@@ -386,12 +470,15 @@ def ratio_bound(hmm: MixtureHMM, k: int) -> RatioBound:
 
 
 def mixture_n(bound: RatioBound, epsilon: Fraction) -> int:
-    """The smallest n ≥ 1 with ((1 − ε)/ε) · k0 · bⁿ < γ: from there on Q_ε answers as R at every prompt
-    (q(a) − q(b) ≥ wγ − (1 − w) > 0 because (1 − w)/w = (1 − ε)P(u)/(εR(u)) < γ)."""
+    """n(ε) = max(1, ⌊ln(γε/((1 − ε)K₀)) / ln B⌋ + 1), the smallest n ≥ 1 with ((1 − ε)/ε)·K₀·Bⁿ < γ
+    (ln B < 0; :data:`MIXTURE_FACTS`): from there on Q_ε answers as R at every prompt
+    (q(a) − q(b) ≥ wγ − (1 − w) > 0 because (1 − w)/w = (1 − ε)P(u)/(εR(u)) < γ).  The float
+    evaluation of the closed form is only a proposal, moved to the exact smallest n."""
     if bound.gamma <= 0 or bound.b >= 1:
         raise InvalidHMM("R has no label margin or P(u)/R(u) does not decay: no n works for every epsilon")
-    need = math.log(float(bound.gamma * epsilon / ((1 - epsilon) * bound.k0))) / math.log(float(bound.b))
-    n = max(1, math.floor(need))
+    epsilon = Fraction(epsilon)
+    need = _log_fraction(bound.gamma * epsilon / ((1 - epsilon) * bound.k0)) / _log_fraction(bound.b)
+    n = max(1, math.floor(need) + 1)
 
     def holds(m: int) -> bool:
         return (1 - epsilon) / epsilon * bound.k0 * bound.b ** m < bound.gamma
@@ -404,12 +491,13 @@ def mixture_n(bound: RatioBound, epsilon: Fraction) -> int:
 
 
 def mixture_every_epsilon_certificate(hmm: MixtureHMM, k: int, delta: Fraction | str, *, name: str,
-                                      epsilons: tuple[Fraction, ...] = (Fraction(1, 10), Fraction(1, 10**6),
-                                                                        Fraction(1, 10**30)),
-                                      check: str = "prop-2-icl-mixture-every-epsilon"):
-    """Q_ε = (1 − ε)P + εR for every ε at or above the instance's smallest: at n(ε) (closed form from
-    :func:`ratio_bound`) Q_ε answers as R at every prompt, so acc_Q = acc_R (R ignores its examples),
-    and acc_P(n) ≥ L at every n ≥ 1 (:func:`accuracy_floor`): verified when L − acc_R ≥ Δ."""
+                                      epsilons: tuple[Fraction, ...] = TABLE_EPSILONS,
+                                      check: str = "prop-2-icl-mixture-every-epsilon", facts: tuple | None = None):
+    """Q_ε = (1 − ε)P + εR for every ε in (0, 1) on the instance's process (and every ε at or above
+    the document bound on the instance as built): at n(ε) (closed form from :func:`ratio_bound`) Q_ε
+    answers as R at every prompt, so acc_Q = acc_R (R ignores its examples), and acc_P(n) ≥ L at
+    every n ≥ 1 (:func:`accuracy_floor`): verified when L − acc_R ≥ Δ and ``facts`` (sympy's, by
+    default) show every statement of :data:`MIXTURE_FACTS`."""
     from constructions.icl.certify import check_delta, places
     from theory.certificate import Certificate, Status, library_versions
 
@@ -426,18 +514,24 @@ def mixture_every_epsilon_certificate(hmm: MixtureHMM, k: int, delta: Fraction |
     # the smallest epsilon a document allows: ((1 - eps)/eps) k0 b^n_max < gamma, i.e. eps > k0 b^n_max / (gamma + k0 b^n_max)
     log10_min = math.log10(float(bound.k0)) + n_max * math.log10(float(bound.b)) - math.log10(float(bound.gamma))
     exponent = math.ceil(log10_min + 1e-6)
-    claim = (claim_head + f"for every epsilon in [10^{exponent}, 1), Q = (1 - epsilon) P + epsilon R with R the no-ICL "
-             f"model has KL(P || Q) <= -ln(1 - epsilon), and at n = n(epsilon) (the smallest n >= 1 with "
-             f"((1 - epsilon)/epsilon) K0 B^n < gamma) Q answers as R at every prompt, so its ICL accuracy is R's "
-             f"({bound.acc_r}) while P's is >= L at every n >= 1, a gap >= Delta.")
+    claim = (claim_head + f"for its pretraining process P (documents of unbounded length) and every epsilon in (0, 1) "
+             f"(hence every epsilon > 0), Q = (1 - epsilon) P + epsilon R with R the no-ICL model has KL(P || Q) <= "
+             f"-ln(1 - epsilon), and at n = n(epsilon) = max(1, floor(ln(gamma epsilon/((1 - epsilon) K0)) / ln B) + 1) "
+             f"(the smallest n >= 1 with ((1 - epsilon)/epsilon) K0 B^n < gamma) Q answers as R at every prompt, so its "
+             f"ICL accuracy is R's ({bound.acc_r}) while P's is >= L at every n >= 1, a gap >= Delta. With documents of "
+             f"{hmm.doc_length} tokens (the instance as built) the same holds for every epsilon in [10^{exponent}, 1), "
+             f"where n(epsilon) <= {n_max} fits in a document.")
     quantities.update({"K0": bound.k0, "B": bound.b, "gamma_R": bound.gamma, "acc_R": bound.acc_r,
-                       "largest_n_in_a_document": n_max, "epsilon_min_log10_upper": exponent})
+                       "largest_n_in_a_document": n_max, "epsilon_min_log10_upper": exponent,
+                       "epsilon_range": "every epsilon in (0, 1) (process); [10^%d, 1) (documents of %d tokens)"
+                                        % (exponent, hmm.doc_length)})
     reasons = []
     floor = accuracy_floor(hmm, k)
-    facts = closed_form_facts()  # b^(ln x / ln b) = x and b^n decreasing: the same closed form, with b = B
+    facts = mixture_closed_form_facts() if facts is None else tuple(facts)
     quantities["closed_form_facts"] = facts
-    if not all(f.proved for f in facts):
-        reasons.append("sympy did not show the closed form")
+    problem = facts_problem(facts, MIXTURE_FACTS)
+    if problem:
+        reasons.append(problem)
     if bound.b >= 1 or bound.gamma <= 0:
         reasons.append(f"B = {bound.b} >= 1 or R's margin gamma = {bound.gamma} <= 0: no geometric decay to use")
     if floor is None:
@@ -450,17 +544,21 @@ def mixture_every_epsilon_certificate(hmm: MixtureHMM, k: int, delta: Fraction |
     table = {}
     if not reasons:
         for eps in epsilons:
-            table[str(eps)] = {"n": mixture_n(bound, eps)}
+            n = mixture_n(bound, eps)
+            table[_eps_text(Fraction(eps))] = {"n": n, "fits_in_a_document": n <= n_max}
     quantities["n_of_epsilon_table"] = table
     status = Status.VERIFIED if not reasons else Status.UNKNOWN
-    shown = ", ".join(f"n({_eps_text(Fraction(e))})={v['n']}" for e, v in table.items())
-    detail = (f"for every eps >= 1e{exponent}: P/R <= {scientific_up(bound.k0)}*{scientific_up(bound.b)}^n, acc_Q = acc_R = "
+    shown = ", ".join(f"n({e})={v['n']}" + ("" if v["fits_in_a_document"] else " (process only)")
+                      for e, v in table.items())
+    detail = (f"for every eps in (0, 1) (T = {hmm.doc_length}: eps >= 1e{exponent}): P/R <= {scientific_up(bound.k0)}*"
+              f"{scientific_up(bound.b)}^n, acc_Q = acc_R = "
               f"{places(bound.acc_r, 'up')}, acc_P >= {places(floor.floor, 'down')}; {shown}"
               if floor is not None and not reasons else "not certified")
     return Certificate(check=check, claim=claim, status=status, method="bound", detail=detail, reason="; ".join(reasons),
                        quantities=quantities, assumptions=(
                            "the factorisation lemma of constructions.icl.universal (hypotheses checked exactly)",
-                           "KL(P || (1-eps)P + eps R) <= -ln(1-eps) for every R: proved symbolically (prop-2-kl-bound-symbolic)",
+                           "KL(P || (1-eps)P + eps R) <= -ln(1-eps) for every R: proved symbolically (prop-2-kl-bound-symbolic), "
+                           "for the process as for every length-T marginal",
                            "Hoeffding's inequality for the number of switching examples; mpmath interval arithmetic"),
                        versions=library_versions("mpmath"))
 

@@ -283,7 +283,6 @@ class ICLEvaluation:
 
     hmm: MixtureHMM
     prompts: NestedPrompts
-    wrong_weight: Fraction
     p: dict[int, Masses]
     r: dict[int, Masses]
     acc_p: dict[int, Accuracy]
@@ -341,16 +340,16 @@ class ICLEvaluation:
         return all(bool(np.all(self.p[n].prefix.mantissa > 0)) for n in self.ns)
 
 
-def evaluate_icl(hmm: MixtureHMM, prompts: NestedPrompts, wrong_weight: Fraction | int = 0) -> ICLEvaluation:
-    """Masses and certified label answers of P and R for every n of the prompt pools (``wrong_weight``
-    0 is the literal no-ICL R of docs/theory.md §4.2)."""
-    lam = Fraction(wrong_weight)
+def evaluate_icl(hmm: MixtureHMM, prompts: NestedPrompts) -> ICLEvaluation:
+    """Masses and certified label answers of P and R for every n of the prompt pools, R the literal
+    no-ICL model of docs/theory.md §4.2 (examples scored independently from fresh starts, delimiters
+    certain, answers from the test input alone, still a label)."""
     p = bayes_masses_nested(hmm, prompts)
-    r = no_icl_masses_nested(hmm, prompts, wrong_weight=lam)
+    r = no_icl_masses_nested(hmm, prompts)
     answers_p = {n: greedy(p[n].next, hmm.delimiter) for n in prompts.ns}
     acc_p = {n: accuracy(*answers_p[n], prompts.label) for n in prompts.ns}
     acc_r = {n: accuracy(*greedy(r[n].next, hmm.delimiter), prompts.label) for n in prompts.ns}
-    return ICLEvaluation(hmm, prompts, lam, p, r, acc_p, acc_r, answers_p)
+    return ICLEvaluation(hmm, prompts, p, r, acc_p, acc_r, answers_p)
 
 
 def round_up(x: Fraction, digits: int = 3) -> Fraction:
@@ -510,11 +509,9 @@ def mixture_certificate(ev: ICLEvaluation, epsilon: Fraction | str, delta: Fract
     epsilon = check_mixture_weight(epsilon)
     conf = check_confidence(confidence)
     kl = LogCombination.log(1 / (1 - epsilon))
-    r_text = ("the literal no-ICL model" if ev.wrong_weight == 0 else f"a no-ICL model with weight {ev.wrong_weight} on "
-              "the delimiter")
     claim = (f"ICL accuracy is {float(kl):.8g}-non-identifiable on the sampled prompts: Q = (1 - eps) P + eps R with "
-             f"eps = {epsilon} and R {r_text} (examples scored independently from fresh starts, delimiters certain, "
-             f"answers from the test input alone) has KL(P || Q) <= -ln(1 - eps) (proved), and at some n of "
+             f"eps = {epsilon} and R the literal no-ICL model (examples scored independently from fresh starts, "
+             f"delimiters certain, answers from the test input alone, still a label) has KL(P || Q) <= -ln(1 - eps) (proved), and at some n of "
              f"{list(ev.ns)} Q's ICL accuracy (argmax over the labels) on the {len(prompts)} sampled prompts differs "
              f"from P's by >= {delta} (k = {k}) - an exact statement about the drawn prompt set, not about the prompt "
              f"distribution." + _population_sentence(ev, conf))
@@ -535,7 +532,7 @@ def mixture_certificate(ev: ICLEvaluation, epsilon: Fraction | str, delta: Fract
                          "answers_equal_R": follows_r}
         if found is None and gap_lo >= delta:
             found = (n, acc_p, acc_q, min(w_lo))
-    quantities = {"k": k, "epsilon": epsilon, "delta": delta, "wrong_weight": ev.wrong_weight, "kl_upper_bound": kl,
+    quantities = {"k": k, "epsilon": epsilon, "delta": delta, "kl_upper_bound": kl,
                   "hmm": hmm.describe(), "prompts_per_n": len(prompts), "per_n": per_n,
                   "sampling": sampling_text(prompts), "population_confidence": conf if ev.iid else None,
                   "population_method": CP_METHOD if ev.iid else None,

@@ -330,7 +330,7 @@ def _icl(eta: int | None = None):
 
     cfg = GINCConfig.small() if eta is None else GINCConfig.small(eta=eta, allow_zero_transitions=True)
     h = build_ginc(cfg)
-    return evaluate_icl(h, sample_prompts(h, h.pretrain_concepts, (0, 4, 8, 16), 5, 30, seed=1), Fraction(3, 5))
+    return evaluate_icl(h, sample_prompts(h, h.pretrain_concepts, (0, 4, 8, 16), 5, 30, seed=1))
 
 
 @mutant("icl-zero-transitions", "data", "unknown")
