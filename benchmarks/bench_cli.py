@@ -31,7 +31,15 @@ CASES: tuple[tuple[str, list[str]], ...] = (
     ("experiment: --size gpu", ["experiment", "rule-extrapolation", "--size", "gpu", "--out", "{tmp}/e"]),
     ("appendix: missing --experiment folder", ["appendix", "--out", "{tmp}/a", "--experiment", "{tmp}/missing"]),
     ("appendix: misspelt --experiment-arch", ["appendix", "--out", "{tmp}/a", "--experiment-arch", "lstn"]),
+    ("icl: --eta 0 (zero transitions)", ["icl", "--eta", "0"]),
+    ("icl: --epsilon 1", ["icl", "--epsilon", "1"]),
+    ("icl: --vocab-size 1 (no label)", ["icl", "--instance", "ginc", "--vocab-size", "1"]),
 )
+RUNS: tuple[tuple[str, list[str]], ...] = (
+    ("`nonid icl` (the learning instance, exact)", ["icl"]),
+    ("`nonid icl --instance ginc --prompts 2000` (GINC sizes, sampled)", ["icl", "--instance", "ginc", "--prompts", "2000"]),
+)
+"""Whole runs timed beside the refusals (the second gives the per-token rate of nonid.cmd_icl's estimate)."""
 LIMIT_S = 120.0  # a refusal that takes longer than this is recorded as "> 120 s" (it ran the work first)
 
 
@@ -86,8 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         if work is not None:
             subprocess.run(["git", "worktree", "remove", "--force", str(work / "tree")], cwd=ROOT, capture_output=True)
     table = "\n".join(markdown_table(["bad input", *(name for name, _ in roots)], rows))
+    runs = []
+    for label, argv_ in RUNS:
+        seconds, rc, _line = _time(ROOT, argv_, 1)
+        runs.append([label, f"{seconds:.2f} s (exit {rc})"])
+        print("  ".join(runs[-1]), flush=True)
+    tokens = 2000 * 64 * 11
     body = (f"Median of {args.repeat} runs of `python -m nonid …` from start to the one-line "
-            "refusal (exit 2 unless noted): the interpreter's start and the project's imports included.\n\n" + table)
+            "refusal (exit 2 unless noted): the interpreter's start and the project's imports included.\n\n" + table
+            + "\n\nWhole runs (one each, working tree; exit 0 or 1 is the verdict):\n\n"
+            + "\n".join(markdown_table(["command", "seconds"], runs))
+            + f"\n\nThe GINC run holds {tokens:,} prompt tokens (2,000 prompts × n = 64 × (k + 1) = 11); "
+            "`nonid icl` estimates its time at 4e-6 s per prompt token, rounded up from this run.")
     print(body)
     if args.write:
         write_section("cli-refusals", "Time to refuse bad input", body, "benchmarks/bench_cli.py")

@@ -15,8 +15,10 @@ import sys
 from typing import NoReturn, Sequence
 
 from theory.errors import NonidError, exit_status
+from theory.validation import argparse_suggestion
 
-SUBCOMMANDS: tuple[str, ...] = ("nonid.cmd_experiment", "nonid.cmd_counterexample", "nonid.cmd_check", "nonid.cmd_appendix")
+SUBCOMMANDS: tuple[str, ...] = ("nonid.cmd_experiment", "nonid.cmd_counterexample", "nonid.cmd_check", "nonid.cmd_appendix",
+                               "nonid.cmd_icl")
 
 
 class UsageError(NonidError):
@@ -25,27 +27,7 @@ class UsageError(NonidError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage + message)
-        raise UsageError(message + _suggestion(self, message))
-
-
-def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
-    """" (did you mean …?)" for argparse's "invalid choice: 'x'" and "unrecognized arguments: --x"."""
-    import re
-
-    from theory.validation import did_you_mean
-
-    bad = re.search(r"invalid choice: '([^']*)'", message)
-    if bad:
-        choices = re.findall(r"'([^']*)'", message.split("choose from", 1)[-1])
-        return did_you_mean(bad.group(1), choices)
-    unknown = re.search(r"unrecognized arguments: (\S+)", message)
-    if unknown and unknown.group(1).startswith("-"):
-        flags = [o for a in parser._actions for o in a.option_strings]  # argparse keeps no public list
-        for sub in parser._actions:
-            if isinstance(sub, argparse._SubParsersAction):
-                flags += [o for p in sub.choices.values() for a in p._actions for o in a.option_strings]
-        return did_you_mean(unknown.group(1).split("=", 1)[0], sorted(set(flags)))
-    return ""
+        raise UsageError(message + argparse_suggestion(self, message))
 
 
 def _build_parser() -> argparse.ArgumentParser:

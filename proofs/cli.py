@@ -132,8 +132,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, exit 2, like `nonid`
-        raise _Usage(message)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like `nonid` (and its "did you mean")
+        from theory.validation import argparse_suggestion
+
+        raise _Usage(message + argparse_suggestion(self, message))
 
 
 class _Usage(NonidError):

@@ -108,6 +108,18 @@ REFUSED_EARLY = [
     (["experiment", "rule-extrapolation", "--out", "{d}/foreign"], "is not an earlier output of `nonid experiment`"),
     (["appendix", "--out", "{d}/a", "--experiment", "{d}/missing"], "missing"),
     (["appendix", "--out", "{d}/a", "--experiment-arch", "lstn"], "did you mean 'lstm'?"),
+    (["icl", "--k", "1"], "--k = 1 must be >= 2"),
+    (["icl", "--n", "0,-1"], "--n = -1 must be >= 0"),
+    (["icl", "--n", "1,2"], "must include 0"),
+    (["icl", "--epsilon", "0"], "--epsilon = 0 must lie in (0, 1)"),
+    (["icl", "--epsilon", "1"], "--epsilon = 1 must lie in (0, 1)"),
+    (["icl", "--eta", "0"], "--eta = 0 gives zero transitions"),
+    (["icl", "--instance", "ginc", "--vocab-size", "1"], "the label set is empty"),
+    (["icl", "--instance", "ginc", "--vocab-size", "2"], "needs a wrong label"),
+    (["icl", "--lambda", "1/2"], "--lambda = 1/2 must lie in (1/2, 1)"),
+    (["icl", "--prompts", "9"], "--prompts applies to --instance ginc only"),
+    (["icl", "--instance", "ginc", "--rho", "1/10"], "--rho applies to --instance learning only"),
+    (["icl", "--instance", "gnic"], "did you mean 'ginc'?"),
 ]
 
 
@@ -137,6 +149,8 @@ def test_python_m_proofs_takes_the_options_of_nonid_prove():
     assert r.returncode == 0 and r.stdout.split() [0] == "lemma-a", (r.stdout, r.stderr)
     r = subprocess.run([sys.executable, "-m", "proofs", "--bogus"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.strip() == "proofs: unrecognized arguments: --bogus", r.stderr
+    r = subprocess.run([sys.executable, "-m", "proofs", "--onyl", "x"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().endswith("(did you mean '--only' or '--json'?)"), r.stderr
 
 
 def _earlier_experiment(folder):
@@ -191,3 +205,17 @@ def test_instance_checks_say_they_are_instance_checks():
         assert checks[name].title.endswith(f"on {n} instances"), checks[name].title
         cert = proofs.run(checks[name])
         assert cert.claim.startswith("Instance check of") and f"each of the {n} instances" in cert.claim, cert.claim
+
+
+def test_icl_certifies_the_learning_instance_and_prints_one_json_document(capsys):
+    """`nonid icl` on the designed instance: the five Proposition 2 certificates, every one verified;
+    with --json one JSON list on stdout and nothing else."""
+    assert main(["icl"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [r.split()[0] for r in rows] == ["prop-2-icl-effect", "prop-2-icl-surgery", "prop-2-icl-surgery-every-epsilon",
+                                            "prop-2-icl-mixture", "prop-2-icl-mixture-every-epsilon"]
+    assert all(r.split()[1] == "verified" for r in rows)
+    assert main(["icl", "--json", "--delta", "1"]) == 1  # a gap of 1 is more than any of them shows
+    out = capsys.readouterr().out
+    certs = json.loads(out)
+    assert len(certs) == 5 and not all(c["status"] == "verified" for c in certs)

@@ -13,13 +13,17 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Collection
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from theory.errors import InvalidBudget, NonidError
 
+if TYPE_CHECKING:
+    import argparse
+
 T = TypeVar("T")
 
-__all__ = ["check_choice", "check_int", "check_number", "check_type", "did_you_mean", "int_range", "number_range"]
+__all__ = ["argparse_suggestion", "check_choice", "check_int", "check_number", "check_type", "did_you_mean", "int_range",
+           "number_range"]
 
 
 def _named(what: str, value: object) -> str:
@@ -136,3 +140,24 @@ def check_type(value: T, what: str, types: type | tuple[type, ...], *, error: ty
         names = " or ".join(k.__name__ for k in kinds)
         raise error(f"{_named(what, value)} is of type {type(value).__name__}, not {names}{_because(note)}")
     return value
+
+
+def argparse_suggestion(parser: "argparse.ArgumentParser", message: str) -> str:
+    """``" (did you mean …?)"`` for argparse's ``invalid choice: 'x'`` and ``unrecognized arguments: --x``
+    messages: the closest choice, or the closest flag of ``parser`` and its subcommands (the one
+    suggestion rule of ``nonid`` and ``python -m proofs``)."""
+    import argparse
+    import re
+
+    bad = re.search(r"invalid choice: '([^']*)'", message)
+    if bad:
+        choices = re.findall(r"'([^']*)'", message.split("choose from", 1)[-1])
+        return did_you_mean(bad.group(1), choices)
+    unknown = re.search(r"unrecognized arguments: (\S+)", message)
+    if unknown and unknown.group(1).startswith("-"):
+        flags = [o for a in parser._actions for o in a.option_strings]  # argparse keeps no public list
+        for sub in parser._actions:
+            if isinstance(sub, argparse._SubParsersAction):
+                flags += [o for p in sub.choices.values() for a in p._actions for o in a.option_strings]
+        return did_you_mean(unknown.group(1).split("=", 1)[0], sorted(set(flags)))
+    return ""
