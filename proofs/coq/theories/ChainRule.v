@@ -75,6 +75,42 @@ Proof.
     apply in_map. apply IH. simpl in Hl; lia.
 Qed.
 
+Lemma NoDup_app_disjoint {X : Type} : forall (l1 l2 : list X),
+  NoDup l1 -> NoDup l2 -> (forall x, In x l1 -> ~ In x l2) -> NoDup (l1 ++ l2).
+Proof.
+  induction l1 as [|x t IH]; simpl; intros l2 H1 H2 Hd; [exact H2|].
+  inversion H1 as [|? ? Hx Ht]; subst. constructor.
+  - rewrite in_app_iff. intros [Hin|Hin]; [contradiction| exact (Hd x (or_introl eq_refl) Hin)].
+  - apply IH; auto.
+Qed.
+
+Lemma NoDup_map_cons : forall (a : A) (l : list (list A)), NoDup l -> NoDup (map (cons a) l).
+Proof.
+  intros a l. induction l as [|v t IH]; simpl; intros H; [constructor|].
+  inversion H as [|? ? Hv Ht]; subst. constructor; [|auto].
+  intros Hin. apply in_map_iff in Hin. destruct Hin as [w [E Hw]]. injection E as ->. contradiction.
+Qed.
+
+Lemma NoDup_flat_map_cons : forall (W : list (list A)) (l : list A),
+  NoDup W -> NoDup l -> NoDup (flat_map (fun a => map (cons a) W) l).
+Proof.
+  intros W l HW Hl. induction Hl as [|a t Hat Ht IHt]; simpl; [constructor|].
+  apply NoDup_app_disjoint; [apply NoDup_map_cons; exact HW| exact IHt|].
+  intros x Hx Hin. apply in_map_iff in Hx. destruct Hx as [v [<- _]].
+  apply in_flat_map in Hin. destruct Hin as [b [Hb Hin]].
+  apply in_map_iff in Hin. destruct Hin as [w [E _]]. injection E as <- _. contradiction.
+Qed.
+
+(** Each word of length <= n is listed once (with [words_complete]: [words n] enumerates the set). *)
+Lemma words_NoDup : NoDup alph -> forall n, NoDup (words n).
+Proof.
+  intros Ha n. induction n as [|n IH]; simpl.
+  - constructor; [intros []| constructor].
+  - constructor.
+    + intros Hin. apply in_flat_map in Hin. destruct Hin as [a [_ Hin]].
+      apply in_map_iff in Hin. destruct Hin as [v [E _]]. discriminate.
+    + apply NoDup_flat_map_cons; assumption.
+Qed.
 Lemma sum_words_S : forall n f,
   sum (words (S n)) f = f [] + sum alph (fun a => sum (words n) (fun v => f (a :: v))).
 Proof.
