@@ -27,9 +27,22 @@ SCRIPTS = (
 )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0].rstrip(":"))
+    ap.add_argument("--only", action="append", default=None, metavar="MODULE",
+                    help="run only these scripts (e.g. bench_icl; repeatable)")
+    ap.add_argument("--list", action="store_true", help="list the scripts and exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        print("\n".join(m for m, _ in SCRIPTS))
+        return 0
+    chosen = [(m, e) for m, e in SCRIPTS if not args.only or m.rsplit(".", 1)[-1] in args.only or m in args.only]
+    if args.only and not chosen:
+        ap.error(f"--only {', '.join(args.only)}: no such script (see --list)")
     failed = []
-    for module, extra in SCRIPTS:
+    for module, extra in chosen:
         if not (ROOT / (module.replace(".", "/") + ".py")).exists():
             continue
         print(f"== {module}", flush=True)

@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, write_section
+from benchmarks.report import ROOT, SCRATCH, TRACKED_OUT, output_folder, write_section
 from empirical.figures import save_figure, tex_number
 from theory.tables import markdown_table
 
@@ -295,7 +295,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true",
                     help=f"refresh the tracked results: the section of BENCHMARKS.md and the figure in {TRACKED_OUT.relative_to(ROOT)}/")
     args = ap.parse_args()
-    out = args.out if args.out else TRACKED_OUT if args.write else SCRATCH
+    out = output_folder(args.out, args.write)
     times = ("\n\n### Time of the whole check\n\n" + markdown_times(time_checks(args.repeats))
              + "\n\n### Time of `nonid prove --only 'prop-3-*'`\n\n" + markdown_cli(time_cli(args.repeats)) + "\n")
     if args.times_only:

@@ -23,6 +23,24 @@ TRACKED_OUT = ROOT / "benchmarks" / "out"
 """The tracked figures and data that BENCHMARKS.md links to: written only with ``--write``."""
 SCRATCH = ROOT / "out" / "benchmarks"
 """Where a benchmark run without ``--write`` puts its files (``/out/`` is git-ignored)."""
+
+
+def output_folder(out: str | os.PathLike[str] | None, write: bool) -> Path:
+    """Where a benchmark writes its files: ``out`` if given, else :data:`TRACKED_OUT` with ``write`` and
+    :data:`SCRATCH` without.  An ``out`` inside :data:`TRACKED_OUT` without ``write`` is refused (one line,
+    exit 2): only ``--write`` rewrites tracked files."""
+    if out is None:
+        return TRACKED_OUT if write else SCRATCH
+    target = Path(out).resolve()
+    if not write and (target == TRACKED_OUT or TRACKED_OUT in target.parents):
+        import sys
+
+        print(f"benchmarks: --out {out} is inside the tracked {TRACKED_OUT.relative_to(ROOT)}/, which only --write "
+              "rewrites: add --write, or choose another folder", file=sys.stderr)
+        raise SystemExit(2)
+    return Path(out)
+
+
 HEADER = "# Benchmarks\n\nEach section is written by the script it names; rerun the script to refresh it.\n"
 
 

@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from constructions.distill import resolve_device as _resolve_device
-from empirical.architectures import SIZES, ModelSize, build_model, check_architecture, check_fits
+from empirical.architectures import SIZES, ModelSize, build_model, check_architecture, check_fits, parameter_count
 from empirical.data import LanguageData, Vocab, check_regime, language_data, regime_pairs
 from empirical.errors import InvalidExperimentConfig
 from empirical.metrics import measure_losses, rule_metrics_batched
@@ -165,6 +165,16 @@ def check_memory(spec: RunSpec, device: torch.device, budget: int | None = None)
     vocab = Vocab(data.language.alphabet)
     batch = cfg.batch_size + (cfg.aux_batch_size if spec.regime != "ml" else 0)
     return check_fits(spec.arch, vocab, positions, preset(spec.size).model, batch, positions, device, budget)
+
+
+def step_work(language: str, arch: str, size: str) -> tuple[int, int]:
+    """(parameters of one model, parameters × tokens of one training step) at a size: the second is
+    what a CPU step's time grows with, so the ratio of two sizes' step work scales a measured rate."""
+    data = data_for(language, size)
+    vocab = Vocab(data.language.alphabet)
+    positions = data.max_length + 2  # SOS and EOS
+    params = parameter_count(arch, vocab, positions, preset(size).model)
+    return params, params * preset(size).train.batch_size * positions
 
 
 def _evaluator(data: LanguageData, prompts: PromptSet, vocab: Vocab) -> Callable[[torch.nn.Module], dict[str, Any]]:

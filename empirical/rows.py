@@ -20,7 +20,7 @@ from empirical.errors import InvalidExperimentConfig
 from empirical.protocol import PROTOCOLS
 
 RULE_METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")
-"""The four rule metrics of a run (THEORY.md §4), each stored at the best-validation evaluation (``id_r1``)
+"""The four rule metrics of a run (docs/theory.md §4), each stored at the best-validation evaluation (``id_r1``)
 and as its maximum over checkpoints (``max_id_r1``)."""
 MAX_OVER_CHECKPOINTS = "max-over-checkpoints"
 

@@ -5,9 +5,9 @@ evaluation, atomic checkpoints and exact resume.
 Loss: the token-mean NLL of ``[SOS x]`` → ``[x EOS]`` over the batch (PAD positions carry no loss),
 plus ``aux_weight`` × the token-mean NLL of the completions and EOS of the regime pairs (prompt
 positions carry no loss; they are OOD, so the term only touches prefixes off the support of P).  The
-progress line names each number's unit: ``train`` (the batch's term) and ``regime`` in nats per token,
-``val`` (the evaluation's ``val_loss``) in nats per sequence, ``test`` (its ``test_loss_padded``, when it
-has one) in nats per padded token.
+progress line is in one unit, nats per token: ``train`` (the batch's term), ``regime`` and ``test`` (the
+last evaluation's ``test_loss_token``; an evaluation without one shows its ``val_loss`` in nats per
+sequence, labelled so).
 
 Determinism and resume.  The batch of step s is drawn from its own ``torch.Generator`` seeded from
 (seed, s), so the data order depends on nothing but the seed.  A checkpoint holds the model, the
@@ -150,16 +150,17 @@ def load_checkpoint(path: Path, fingerprint: dict) -> dict:
 
 def progress_line(label: str, step: int, steps: int, train_loss: float, regime_loss: float | None,
                   evaluation: dict | None, wall_s: float) -> str:
-    """The training loop's progress line, each loss with its unit: the batch's loss and the regime term's
-    (before ``aux_weight``) in nats per token, the last evaluation's ``val_loss`` in nats per sequence and
-    its ``test_loss_padded`` (when it has one) in nats per padded token."""
+    """The training loop's progress line, in one unit, nats per token: the batch's loss, the regime
+    term's (before ``aux_weight``) and the last evaluation's ``test_loss_token`` (an evaluation without
+    one shows its ``val_loss``, in nats per sequence, labelled so)."""
     text = f"  [{label}] step {step}/{steps}  train {train_loss:.4f} nats/token"
     if regime_loss is not None:
         text += f"  regime {regime_loss:.4f} nats/token"
     if evaluation is not None:
-        text += f"  val {evaluation['val_loss']:.4f} nats/seq"
-        if evaluation.get("test_loss_padded") is not None:
-            text += f"  test {evaluation['test_loss_padded']:.4f} nats/padded token"
+        if evaluation.get("test_loss_token") is not None:
+            text += f"  test {evaluation['test_loss_token']:.4f} nats/token"
+        else:
+            text += f"  val {evaluation['val_loss']:.4f} nats/seq"
     return f"{text}  ({wall_s:.1f}s)"
 
 

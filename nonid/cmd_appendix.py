@@ -8,7 +8,8 @@ Markdown and images — from certificates only.
 Prints one line per certificate as it is made (as ``nonid prove`` does), then the files written and
 how ``appendix.tex`` was checked.  Exit 0 when every certificate is verified, 1 when any is falsified
 or unknown (the appendix is written either way and shows them as such), 2 for bad input: an output
-folder that is not an earlier appendix, or one holding files it did not write (without ``--force``),
+folder that is not an earlier appendix or holds files it did not write (refused even with ``--force``), an
+earlier appendix without ``--force``,
 saved certificates of an incompatible format or too large, an unknown check, an unreadable
 experiment folder.
 
@@ -47,8 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("appendix", help="write the paper appendix (LaTeX, Markdown, figures, certificates.json)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (written atomically)")
     p.add_argument("--force", action="store_true",
-                   help="replace DIR even if it holds files the earlier appendix did not write (only ever a folder with "
-                        "the manifest.json of an earlier appendix)")
+                   help="replace DIR when it is an earlier appendix (its manifest.json) exactly as it was written; a "
+                        "folder holding anything else is refused even with --force")
     p.add_argument("--from", dest="from_path", metavar="FILE", default=None,
                    help="build from saved certificates (an appendix's certificates.json or folder, or `nonid prove --json` "
                         "output): proof checks and the z3/alpha series are re-run and must agree exactly (else reported, "

@@ -37,6 +37,17 @@ def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _duration(seconds: float) -> str:
+    """``41 s``, ``12 min``, ``3.5 h`` or ``2.1 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("experiment", help="train real models and compare with the published experiments")
     p.add_argument("name", choices=["rule-extrapolation"], help="the experiment")
@@ -195,13 +206,24 @@ def run(args: argparse.Namespace) -> int:
     n = len(languages) * len(archs) * len(regimes) * args.seeds
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
           f"{args.seeds} seeds), size {args.size}, device {device}", flush=True)
+    from empirical.experiment import step_work
     from empirical.names import DEFAULT_STEPS, estimate_seconds
 
-    seconds = estimate_seconds(archs, regimes, len(languages) * args.seeds, args.steps, args.size, args.jobs)
     steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.size]
-    when = (f"about {seconds:.0f} s on 2 CPU cores" if seconds is not None and device.type == "cpu"
-            else "no time estimate for this size and device (the memory check runs before training)")
-    print(f"estimate: {n} runs × up to {steps:,} steps, {when}", flush=True)
+    params = {a: max(step_work(lang, a, args.size)[0] for lang in languages) for a in archs}
+    sizes = ", ".join(f"{a} {p:,}" for a, p in params.items())
+    disk = sum(params[a] for a in archs) * len(languages) * len(regimes) * args.seeds * 12  # weights + Adam's two moments, fp32
+    seconds = estimate_seconds(archs, regimes, len(languages) * args.seeds, steps, "cpu", args.jobs)
+    if args.size != "cpu" and seconds is not None:  # the CPU rate, scaled by the work of a step (parameters × tokens)
+        ratio = max(step_work(lang, a, args.size)[1] / step_work(lang, a, "cpu")[1] for lang in languages for a in archs)
+        seconds *= ratio
+    if device.type == "cpu":
+        how = "measured at --size cpu" if args.size == "cpu" else "extrapolated from --size cpu by the work per step"
+        when = f"about {_duration(seconds)} on 2 CPU cores ({how})"
+    else:
+        when = "no time estimate for this device (the memory check runs before training)"
+    print(f"estimate: {n} runs × up to {steps:,} steps; parameters per model: {sizes}; checkpoints about "
+          f"{disk / 1e6:,.1f} MB; {when}", flush=True)
 
     def prepare() -> None:  # every run checked: only now is the folder cleared (--force) and marked
         import json

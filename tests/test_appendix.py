@@ -23,6 +23,7 @@ from nonid.appendix.render import tex
 from nonid.appendix.texcheck import check_latex, compile_pdf, latex_engine
 from nonid.cli import main
 from theory.certificate import Certificate
+from theory.errors import InvalidArtifact
 
 SMALL = ["--only", "lemma-a", "--only", "z3-lemma-a-h6", "--only", "prop-1-L3", "--only", "prop-2-icl-*",
          "--only", "prop-3-qk-scaling", "--z3-horizons", "2,4", "--alphas", "0.5,1,2", "--experiment-steps", "60", "--quiet"]
@@ -129,10 +130,12 @@ def test_compile_leaves_the_pdf_in_the_folder(tiny, tmp_path):
     pdf = (out / PDF).read_bytes()
     assert pdf.startswith(b"%PDF") and pdf == (again / PDF).read_bytes()  # dates fixed: the same sources, the same bytes
     assert PDF in read_manifest(out)  # listed, so a later `nonid appendix --out` replaces it as its own file
-    check_output_dir(out)  # without --force
+    check_output_dir(out, force=True)  # the PDF is its own file: --force replaces the folder, PDF and all
+    with pytest.raises(InvalidArtifact, match="pass --force to replace it"):
+        check_output_dir(out)  # an earlier appendix is replaced only with --force
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "appendix"]  # no temporary file left beside
     assert file_hashes(out).keys() - file_hashes(tiny).keys() == {PDF}
-    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--quiet"]) == 0 and not (out / PDF).exists()
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--quiet", "--force"]) == 0 and not (out / PDF).exists()
 
 
 def test_compile_without_pdflatex_writes_no_pdf(tiny, tmp_path, monkeypatch):
@@ -275,25 +278,30 @@ def test_a_folder_that_is_not_an_appendix_is_refused_even_with_force(tiny, tmp_p
     assert main(["appendix", "--out", str(tmp_path / "file"), "--from", str(tiny)]) == 2
 
 
-def test_a_user_file_anywhere_in_an_earlier_appendix_is_kept_unless_forced(tiny, tmp_path, capsys):
+def test_an_earlier_appendix_needs_force_and_a_user_file_anywhere_in_it_is_never_deleted(tiny, tmp_path, capsys):
+    """The one output-folder rule: its own earlier output is replaced only with --force; a file of the
+    user's (or an edit of one of its files), anywhere under it, is refused even with --force."""
     out = tmp_path / "appendix"
     shutil.copytree(tiny, out)
-    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--quiet"]) == 0  # its own files: replaced
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--quiet"]) == 2  # its own output: --force
+    assert "pass --force to replace it" in capsys.readouterr().err
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--quiet", "--force"]) == 0
     for where in ("figures/mine/draft.tex", "appendix.md"):  # a new file in a subfolder; an edit of one of ours
         path = out / where
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:
             f.write("my words\n")
         before = file_hashes(out)
-        capsys.readouterr()
-        assert main(["appendix", "--out", str(out), "--from", str(tiny)]) == 2
-        err = capsys.readouterr().err
-        assert where in err and "--force" in err and len(err.strip().splitlines()) == 1, err
-        assert file_hashes(out) == before
-    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--force", "--quiet"]) == 0
-    assert file_hashes(out) == file_hashes(tiny)
+        for force in ([], ["--force"]):
+            capsys.readouterr()
+            assert main(["appendix", "--out", str(out), "--from", str(tiny)] + force) == 2
+            err = capsys.readouterr().err
+            assert where in err and "--force will not delete it" in err and len(err.strip().splitlines()) == 1, err
+            assert file_hashes(out) == before
+        shutil.rmtree(out)
+        shutil.copytree(tiny, out)
     (out / "empty").mkdir()  # an empty folder of the user's counts too
-    assert main(["appendix", "--out", str(out), "--from", str(tiny)]) == 2 and (out / "empty").is_dir()
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--force"]) == 2 and (out / "empty").is_dir()
 
 
 def test_a_file_added_while_the_appendix_is_computed_is_not_lost(tiny, tmp_path, monkeypatch):
@@ -308,7 +316,7 @@ def test_a_file_added_while_the_appendix_is_computed_is_not_lost(tiny, tmp_path,
         return real(entries, echo)
 
     monkeypatch.setattr(readback, "recheck", slow_recheck)
-    assert main(["appendix", "--out", str(out), "--from", str(tiny)]) == 2
+    assert main(["appendix", "--out", str(out), "--from", str(tiny), "--force"]) == 2
     assert (out / "late.txt").read_text() == "saved meanwhile" and not list(tmp_path.glob(".appendix.*"))
 
 

@@ -447,19 +447,21 @@ def test_report_names_the_unit_of_every_loss_and_keeps_brackets_for_certified_in
     assert "gap spread n/a (a gap is not certified)" in bullet and "%" not in bullet  # no spread of total losses
 
 
-def test_progress_line_names_each_loss_unit(tmp_path, capsys):
+def test_progress_line_is_in_one_unit(tmp_path, capsys):
+    """Every loss on the progress line is in nats per token; an evaluation without a per-token test loss
+    shows its per-sequence val loss, labelled so."""
     assert progress_line("run", 5, 10, 0.0213, None, {"step": 5, "val_loss": 3.41}, 1.25) == \
         "  [run] step 5/10  train 0.0213 nats/token  val 3.4100 nats/seq  (1.2s)"
-    assert progress_line("run", 10, 10, 0.5, 0.25, {"val_loss": 3.0, "test_loss_padded": 0.085}, 2.0) == \
-        "  [run] step 10/10  train 0.5000 nats/token  regime 0.2500 nats/token  val 3.0000 nats/seq  test 0.0850 nats/padded token  (2.0s)"
+    assert progress_line("run", 10, 10, 0.5, 0.25, {"val_loss": 3.0, "test_loss_padded": 0.085, "test_loss_token": 0.15},
+                         2.0) == "  [run] step 10/10  train 0.5000 nats/token  regime 0.2500 nats/token  test 0.1500 nats/token  (2.0s)"
     data = language_data("L3", n_max=4)
     model = build_model("lstm", VOCAB, 16, TINY, seed=3)
     pairs = regime_pairs(L3, "oracle", paper_prompts(L3).ood_prompts[:20])
     train(model, VOCAB, data.train, _CFG, aux_pairs=pairs, label="tiny",
-          evaluate=lambda m: {"val_loss": measure_losses(m, data).per_sequence, "test_loss_padded": measure_losses(m, data).padded})
+          evaluate=lambda m: {"val_loss": measure_losses(m, data).per_sequence, "test_loss_token": measure_losses(m, data).per_token})
     last = [line for line in capsys.readouterr().err.splitlines() if "[tiny]" in line][-1]
     assert last.startswith("  [tiny] step 10/10  train ") and " nats/token  regime " in last
-    assert " nats/seq  test " in last and last.endswith("s)") and "nats/padded token" in last
+    assert " nats/token  test " in last and last.endswith("s)") and "nats/seq" not in last and "padded" not in last
 
 
 def test_the_light_name_lists_match_the_presets_and_architectures():

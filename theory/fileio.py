@@ -146,7 +146,9 @@ def claimed_folder_problem(out: str | os.PathLike[str], command: str, *, marker:
         if not target.is_dir() or not any(target.iterdir()):
             return None
         if not is_ours(target):
-            return (f"{target}: directory is not empty and is not an earlier output of `nonid {command}` (no {marker} "
+            top = sorted(p.name for p in target.iterdir())
+            held = ", ".join(top[:3]) + (" and more" if len(top) > 3 else "")
+            return (f"{target}: directory holds {held} and is not an earlier output of `nonid {command}` (no {marker} "
                     "of its format); --force will not delete it: choose another folder or empty it yourself")
         alien = foreign(target)
     except OSError as e:  # a folder we may not list

@@ -41,7 +41,7 @@ from nonid.appendix.manifest import MANIFEST, manifest_json, read_manifest, user
 from nonid.appendix.sources import APPENDIX_FORMAT, COUNTEREXAMPLE_DIR, Entry, Options, collect, load_entries
 from theory.certificate import CERTIFICATE_FORMAT, status_counts
 from theory.errors import InvalidArtifact
-from theory.fileio import file_sha256, make_temp_dir, output_dir_problem, replace_directory, write_atomic
+from theory.fileio import file_sha256, make_temp_dir, replace_directory, write_atomic
 
 PDF = "appendix.pdf"
 OUTPUT_NAMES = frozenset({"appendix.tex", "appendix.md", "certificates.json", "timings.json", "figures", COUNTEREXAMPLE_DIR,
@@ -57,37 +57,28 @@ def _listing(names: list[str], more: bool = False) -> str:
 
 
 def check_output_dir(out: str | os.PathLike[str], force: bool = False) -> None:
-    """Refuse an ``out`` that cannot be created (:func:`theory.fileio.output_dir_problem`), a non-empty
-    folder that is not recognisably an earlier appendix (no readable ``manifest.json``: refused even with
-    ``force``), and, unless ``force``, an earlier appendix holding anything anywhere under it that it did
-    not write as it is now (:func:`nonid.appendix.manifest.user_files`: a file of the user's, a changed one).
+    """The command line's one output-folder rule (:func:`theory.fileio.claimed_folder_problem`) for the
+    appendix: an ``out`` that cannot be created is refused; so is a non-empty folder that is not an
+    earlier appendix (no readable ``manifest.json``) and an earlier appendix holding anything, anywhere
+    under it, that it did not write as it is now (:func:`nonid.appendix.manifest.user_files`: a file of
+    the user's, a changed one) — both even with ``force``, so a user's file is never deleted; an earlier
+    appendix as it was written is replaced only with ``force``.
 
     Raises:
         InvalidArtifact: one line naming the path and the first foreign entries.
     """
-    problem = output_dir_problem(out)
-    if problem:
-        raise InvalidArtifact(f"output directory {os.fspath(out)!r} {problem}")
-    target = Path(out)
-    if not target.is_dir():
-        return
-    try:
-        top = sorted(p.name for p in target.iterdir())
-        if not top:
-            return
+    from theory.fileio import claimed_folder_problem
+
+    def ours(target: Path) -> bool:
+        return read_manifest(target) is not None
+
+    def foreign(target: Path) -> list[str]:
         manifest = read_manifest(target)
-        if manifest is None:
-            raise InvalidArtifact(f"{target}: directory holds {_listing(top)} and is not an earlier appendix (no readable "
-                                  f"{MANIFEST} of `nonid appendix`), so not even --force replaces it: choose another "
-                                  "folder or empty it yourself")
-        if force:
-            return
-        foreign = user_files(target, manifest)
-        if foreign:
-            raise InvalidArtifact(f"{target}: holds files that the earlier appendix did not write as they are now "
-                                  f"({_listing(foreign, more=len(foreign) > 3)}); pass --force to replace it with them")
-    except OSError as e:  # a folder we may not list, a file we may not read
-        raise InvalidArtifact(f"output directory {os.fspath(out)!r} is unusable ({e.strerror or e})") from None
+        return [] if manifest is None else user_files(target, manifest)
+
+    problem = claimed_folder_problem(out, "appendix", marker=MANIFEST, is_ours=ours, foreign=foreign, force=force)
+    if problem:
+        raise InvalidArtifact(problem)
 
 
 def _version() -> str:

@@ -34,10 +34,12 @@ STATEMENTS: tuple[tuple[str, str, str], ...] = (
     ("lemma-c", "Lemma C (Gibbs)",
      "$\\mathrm{KL}(P \\| Q) \\ge 0$, so $H(P)$ is the minimum test loss."),
     ("coq", "The machine-checked core (Coq)",
-     "The chain rule, Lemmas A, B and C and the first step of the identification bracket, "
-     "$P(u) \\, \\mathrm{KL}(p(\\cdot|u) \\| q(\\cdot|u)) \\le \\mathrm{KL}(P \\| Q)$, proved in Coq for every finite "
-     "alphabet, every horizon $L$ and every data distribution on the words of length at most $L$, resting only on "
-     "the axioms of Coq's standard real numbers."),
+     "The chain rule, Lemmas A, B and C and the lower end of the identification bracket "
+     "($P(u) \\, \\mathrm{KL}(p(\\cdot|u) \\| q(\\cdot|u)) \\le \\mathrm{KL}(P \\| Q)$, Pinsker's inequality "
+     "$\\mathrm{KL} \\ge 2\\,\\mathrm{TV}^2$, the margin lemma, and that $\\mathrm{KL}(P \\| Q) < P(u)\\gamma_u^2/2$ forces "
+     "$Q$'s argmax at $u$ to be $P$'s), proved in Coq for every finite alphabet, every horizon $L$ and every data "
+     "distribution on the words of length at most $L$ (finite support; countable support is not covered), resting "
+     "only on the axioms of Coq's standard real numbers."),
     ("z3", "Lemmas A, B and C by horizon (z3)",
      "For each horizon $L$, Lemmas A, B and C hold for every data distribution and every model on the words over "
      "$\\{a, b\\}$ of length at most $L$; z3 proves the negation unsatisfiable."),
@@ -305,7 +307,8 @@ def prop1_table(entries: Sequence[Entry]) -> Table | None:
     return Table("tab:nonid-prop1", "Proposition 1: the $R_1$-completer $Q_1$ and the $R_1$-violator $Q_2$ per language. "
                  "$\\mathrm{KL}(P \\| Q_i)$ in nats per sequence (exact); OOD R1 (the fraction of OOD prompts completed to a "
                  "word satisfying $R_1$) greedy and sampled (exact probability).",
-                 ("certificate", "data", "KL(P||Q1)", "KL(P||Q2)", "OOD R1 greedy Q1/Q2", "sampled Q1/Q2", "OOD prompts",
+                 ("certificate", "data", "$\\mathrm{KL}(P \\| Q_1)$", "$\\mathrm{KL}(P \\| Q_2)$", "OOD $R_1$ greedy $Q_1$/$Q_2$",
+                  "sampled $Q_1$/$Q_2$", "OOD prompts",
                   "status"), "llllllrl", tuple(rows), wide=True)
 
 
@@ -324,7 +327,7 @@ def prop2_tables(entries: Sequence[Entry]) -> list[Table]:
     if summary:
         out.append(Table("tab:nonid-prop2", "Proposition 2: the smallest number of examples $n$ at which the ICL accuracy "
                          "gap is certified, the certified bound on $\\mathrm{KL}(P \\| Q)$, and the accuracies of $P$ and $Q$ there.",
-                         ("certificate", "epsilon", "n", "KL(P||Q) <=", "acc P", "acc Q", "status"), "lrrrrrl",
+                         ("certificate", "$\\varepsilon$", "$n$", "$\\mathrm{KL}(P \\| Q) \\le$", "acc $P$", "acc $Q$", "status"), "lrrrrrl",
                          tuple(summary)))
     for e in entries:
         if e.check == "prop-2-icl-mixture" and isinstance(_q(e, "per_n"), dict):
@@ -338,7 +341,7 @@ def prop2_tables(entries: Sequence[Entry]) -> list[Table]:
                              f"{_plain(tex_number(_q(e, 'epsilon', 'exact') or '?'))}$) and the no-ICL model $R$; certified lower "
                              "bound on the gap; a lower bound on the posterior weight $w(u)$ of $R$ (the least over the prompts where the "
                              "certificate records it, else the median). From prop-2-icl-mixture.",
-                             ("n", "acc P", "acc Q_eps", "acc R", "gap >=", "w >="), "rrrrrr", rows))
+                             ("$n$", "acc $P$", "acc $Q_\\varepsilon$", "acc $R$", "gap $\\ge$", "$w \\ge$"), "rrrrrr", rows))
     return out
 
 

@@ -117,7 +117,7 @@ def _tex_table(t: C.Table) -> list[str]:
              rf"\caption{{{tex_inline(t.caption)}}}\label{{{t.label}}}",
              rf"\resizebox{{\ifdim\width>{width}{width}\else\width\fi}}{{!}}{{%",
              rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(tex(h) for h in t.header) + r" \\", r"\midrule"]
+             " & ".join(tex_inline(h) for h in t.header) + r" \\", r"\midrule"]  # a header may hold $math$
     for row in t.rows:
         lines.append(" & ".join(tt(c) if i == 0 and t.header[0] == "certificate" else tex(c) for i, c in enumerate(row)) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", rf"\end{{{env}}}", ""]
@@ -176,7 +176,7 @@ def latex(entries: Sequence[Entry], figures: Sequence[Figure], version: str) -> 
 # ---- Markdown -------------------------------------------------------------------------------------------
 def _md_table(t: C.Table) -> list[str]:
     rows = [[code(c) if i == 0 and t.header[0] == "certificate" else md(c) for i, c in enumerate(row)] for row in t.rows]
-    return [f"*Table: {md_inline(t.caption)}*", "", *markdown_table([md(h) for h in t.header], rows, t.align), ""]
+    return [f"*Table: {md_inline(t.caption)}*", "", *markdown_table([md_inline(h) for h in t.header], rows, t.align), ""]
 
 
 def _md_record(e: Entry) -> list[str]:
