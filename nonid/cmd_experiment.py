@@ -214,7 +214,8 @@ def run(args: argparse.Namespace) -> int:
     sizes = ", ".join(f"{a} {p:,}" for a, p in params.items())
     disk = sum(params[a] for a in archs) * len(languages) * len(regimes) * args.seeds * 12  # weights + Adam's two moments, fp32
     seconds = estimate_seconds(archs, regimes, len(languages) * args.seeds, steps, "cpu", args.jobs)
-    if args.size != "cpu" and seconds is not None:  # the CPU rate, scaled by the work of a step (parameters × tokens)
+    assert seconds is not None  # the cpu rates are measured
+    if args.size != "cpu":  # the CPU rate, scaled by the work of a step (parameters × tokens)
         ratio = max(step_work(lang, a, args.size)[1] / step_work(lang, a, "cpu")[1] for lang in languages for a in archs)
         seconds *= ratio
     if device.type == "cpu":
