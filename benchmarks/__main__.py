@@ -13,7 +13,7 @@ SCRIPTS = (
     ("benchmarks.bench_core", ["--suite"]),
     ("benchmarks.bench_smt", []),
     ("benchmarks.bench_prove", []),
-    ("benchmarks.bench_coq", ["--install-s", "39"]),
+    ("benchmarks.bench_coq", ["--install-s", "59"]),
     ("benchmarks.bench_icl", []),
     ("benchmarks.bench_finetuning", []),
     ("benchmarks.bench_compile", []),
