@@ -42,15 +42,31 @@ def test_the_definitions_are_pinned(full):
     assert DEFINITIONS_FILE.read_text() == printed
 
 
-def _copy(tmp_path: Path, only_ln: bool = True) -> Path:
-    """A copy of the development (only LnIneq.v when ``only_ln``: seconds, not tens of seconds)."""
+PINSKER_FILES = ("theories/LnIneq.v", "theories/Sums.v", "theories/Gibbs.v", "theories/Pinsker.v")
+PINSKER = next(t for t in THEOREMS if t.name == "pinsker")
+
+
+def _copy(tmp_path: Path, only_ln: bool | tuple[str, ...] = True) -> Path:
+    """A copy of the development: only LnIneq.v when ``only_ln`` is True (seconds, not tens of seconds),
+    the files named when it is a tuple (with the pinned definitions of their modules), else all of it."""
     dst = tmp_path / "coq"
     (dst / "theories").mkdir(parents=True)
-    files = ["theories/LnIneq.v"] if only_ln else [f for f in coq_core._files(COQ_DIR)]
+    if only_ln is True:
+        files = ["theories/LnIneq.v"]
+    elif only_ln is False:
+        files = list(coq_core._files(COQ_DIR))
+    else:
+        files = list(only_ln)
     for rel in files:
         shutil.copyfile(COQ_DIR / rel, dst / rel)
     (dst / "_CoqProject").write_text("-R theories Nonid\n" + "\n".join(files) + "\n")
-    (dst / DEFINITIONS_FILE.name).write_text("\n" if only_ln else DEFINITIONS_FILE.read_text())
+    if only_ln is False:
+        pinned = DEFINITIONS_FILE.read_text()
+    else:  # the pinned blocks of the copied modules only
+        modules = {Path(f).stem for f in files}
+        blocks = [b for b in DEFINITIONS_FILE.read_text().strip().split("\n\n") if b.split(".")[1] in modules]
+        pinned = "\n\n".join(blocks) + "\n"
+    (dst / DEFINITIONS_FILE.name).write_text(pinned)
     return dst
 
 
@@ -73,6 +89,8 @@ def test_control_a_faithful_copy_is_verified(tmp_path):
     for theorems in (LN_ONLY, (XLOG_EQ,)):
         cert = check_coq(_copy(tmp_path / theorems[0].name), theorems)
         assert cert.status.value == "verified", cert.reason
+    cert = check_coq(_copy(tmp_path / "pinsker", PINSKER_FILES), (PINSKER,))
+    assert cert.status.value == "verified", cert.reason
 
 
 # (what is broken, edits as (file, old, new), theorems checked, copy only LnIneq.v, where the reason is, fragment)
@@ -98,6 +116,10 @@ REJECTED = [
     ("a false statement, which does not compile",
      [(LN, "Theorem ln_le_sub_1 : forall x, 0 < x -> ln x <= x - 1.",
        "Theorem ln_le_sub_1 : forall x, 0 < x -> ln x <= x - 2.")], LN_ONLY, True, "detail", "does not compile"),
+    # Pinsker with the constant 1 (true, weaker, proved from the real one): the statement pin catches it
+    ("Pinsker weakened to KL >= TV^2",
+     [("theories/Pinsker.v", "Theorem pinsker : forall l,", "Theorem pinsker_full : forall l,")],
+     (PINSKER,), PINSKER_FILES, "reason", "pinsker states"),
     # the statements stay the same words while a definition they use changes: caught by the pin
     ("a changed definition",
      [("theories/ChainRule.v", "Definition rows_le1 (q : model) : Prop := forall u, sum Omega (q u) <= 1.",
@@ -112,6 +134,11 @@ def test_a_broken_development_is_not_verified(tmp_path, broken, edits, theorems,
     d = _copy(tmp_path, only_ln=only_ln)
     for rel, old, new in edits:
         _edit(d / rel, old, new)
+    if broken.startswith("Pinsker weakened"):
+        with open(d / "theories/Pinsker.v", "a") as f:
+            f.write("\nTheorem pinsker : forall l, admissible l -> sp l = 1 -> sq l = 1 -> TV l ^ 2 <= KL l.\n"
+                    "Proof.\n  intros l Hl Hp Hq. pose proof (pinsker_full l Hl Hp Hq). pose proof (TV_nonneg l).\n"
+                    "  assert (0 <= TV l ^ 2) by (apply pow_le; assumption). lra.\nQed.\n")
     cert = check_coq(d, theorems)
     assert cert.status.value == "falsified" and fragment in getattr(cert, where), cert.reason
 

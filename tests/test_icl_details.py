@@ -156,3 +156,52 @@ def test_the_every_epsilon_tables_reach_below_the_document_bound(certificates):
         assert "documents of unbounded length" in cert.claim and "for every epsilon" in cert.claim
         assert f"[10^{q['epsilon_min_log10_upper']}, 1)" in cert.claim
         assert math.isfinite(q["epsilon_min_log10_upper"])
+
+
+@pytest.fixture(scope="module")
+def sampled():
+    """The sampled-path certificates on the small GINC instance, 100 i.i.d. prompts per n."""
+    from constructions.icl import GINCConfig, build_ginc, evaluate_icl, mixture_certificate, surgery_certificate
+    from constructions.icl.witness import sample_prompts_iid
+
+    hmm = build_ginc(GINCConfig.small())
+    ev = evaluate_icl(hmm, sample_prompts_iid(hmm, hmm.pretrain_concepts, (0, 1, 2, 4, 8), 5, 100, seed=1))
+    return (surgery_certificate(ev, Fraction(3, 5), Fraction(1, 10**6), Fraction(3, 10)),
+            mixture_certificate(ev, Fraction(1, 10**6), Fraction(3, 10)))
+
+
+def _population(d: str, label: str, entry) -> str:
+    """``label [lo, hi]`` must enclose the stored Clopper-Pearson interval (rounded outward)."""
+    lo, hi = (Fraction(x) for x in entry["interval"]["interval"])
+    return _consume(d, rf"{label} {IV}", lambda m: (Fraction(m.group(1)) <= lo and hi <= Fraction(m.group(2)))
+                    or pytest.fail((label, m.group(0), lo, hi)))
+
+
+def test_every_number_in_a_sampled_detail_is_read_back_and_rounded_outward(sampled):
+    surgery, mixture = sampled
+    assert surgery.verified and mixture.status.value == "unknown"  # GINC's Bayes predictor barely learns in context
+    for cert in sampled:
+        q, d = cert.quantities, cert.detail
+        d = _consume(d, rf"KL <= {NUM};", lambda m: Fraction(m.group(1)) >= _x(q["kl_upper_bound"]) or pytest.fail(d))
+        conf = _x(q["population_confidence"])
+        if cert is surgery:
+            def accs(m):
+                assert _encloses(m.group(1), m.group(2), q["acc_P"]) and _encloses(m.group(3), m.group(4), q["acc_Q"])
+                assert (int(m.group(5)), int(m.group(6)), int(m.group(7))) == (q["n"], q["k"], q["prompts_per_n"])
+            d = _consume(d, rf"acc {IV} vs {IV} \(n=(\d+), k=(\d+), (\d+) sampled prompts\)", accs)
+            d = _consume(d, r"population at (\d+)% \(Clopper-Pearson\):",
+                         lambda m: Fraction(int(m.group(1)), 100) == conf or pytest.fail(d))
+            d = _population(d, "P", q["acc_P_population"])
+            d = _population(d, "Q", q["acc_Q_population"])
+        else:
+            top = max(int(n) for n in q["per_n"])
+
+            def none(m):
+                assert Fraction(m.group(1)) == _x(q["delta"]) and int(m.group(2)) == top
+                assert int(m.group(3)) == q["prompts_per_n"]
+            d = _consume(d, r"no gap >= (\d+/\d+) for n <= (\d+) \((\d+) sampled prompts\)", none)
+            d = _consume(d, r"population at (\d+)% \(Clopper-Pearson\), n=(\d+):",
+                         lambda m: (Fraction(int(m.group(1)), 100) == conf and int(m.group(2)) == top) or pytest.fail(d))
+            d = _population(d, "P", q["per_n"][str(top)]["acc_P_population"])
+            d = _population(d, "Q", q["per_n"][str(top)]["acc_Q_population"])
+        assert not re.search(r"\d", d), f"{cert.check}: a number no pattern checked: {d!r} (detail {cert.detail!r})"
