@@ -10,7 +10,8 @@ import sys
 from benchmarks.report import ROOT
 
 SCRIPTS = (
-    ("benchmarks.bench_core", ["--suite"]),
+    ("benchmarks.bench_core", []),
+    ("benchmarks.bench_codebase", ["--base", "7e03796", "--suite"]),
     ("benchmarks.bench_smt", []),
     ("benchmarks.bench_prove", []),
     ("benchmarks.bench_coq", ["--install-s", "59"]),

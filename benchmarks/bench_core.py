@@ -95,8 +95,10 @@ def main() -> None:
             + "\n\nBoth KL computations return the same exact value (checked in the script).\n")
     print(body)
     if args.write:
-        write_section("core", "Foundation: exact KL, import time, test suite", body,
-                      "python -m benchmarks.bench_core --suite --write")
+        if not args.suite:
+            body += "\nThe test suite's time is in the section \"Codebase shape\" (`bench_codebase --suite`).\n"
+        write_section("core", "Foundation: exact KL, import time" + (", test suite" if args.suite else ""), body,
+                      "python -m benchmarks.bench_core " + ("--suite " if args.suite else "") + "--write")
 
 
 if __name__ == "__main__":

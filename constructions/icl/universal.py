@@ -38,9 +38,10 @@ length; KL(P_∞ ‖ Q) is the chain-rule series Σ_u P_∞(u)·KL(p(·|u) ‖ q
 the supremum of the KLs of the length-T marginals) and the claims are for every ε > 0.  The instance
 as built, P_T with documents of T tokens, has the same conditionals at every prefix shorter than T, so
 every statement at an example count n with n(k + 1) + k − 1 < T holds for P_T too; for P_T that is
-every ε at or above the bound at the last example count a document holds (10^−1027 for T = 1024),
-and no smaller ε can work for P_T at all: its population accuracy at any admissible n is decided by
-prompts of positive mass, which two-sided identifiability (docs/theory.md §5) bounds away from 0.
+every ε at or above the bound at the last example count a document holds (10^−1027 for T = 1024);
+for P_T, ε cannot go to 0 at all: at an admissible n the accuracy is decided by finitely many prompts of
+positive mass, and changing the answer at one with a margin γ_u costs KL ≥ P(u)·γ_u²/2 (docs/theory.md
+§5).
 
 **Not a grid.**  The claims rest on the closed forms and the sympy facts each certificate requires by
 statement (:data:`SURGERY_FACTS`, :data:`MIXTURE_FACTS`); the table of n(ε) at a few ε is only a table,
