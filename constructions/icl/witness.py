@@ -214,9 +214,14 @@ class Accuracy:
         return clopper_pearson(self.correct, self.total, confidence, self.correct + self.undecided)
 
     def show(self) -> str:
-        if not self.undecided:
-            return f"{self.correct / self.total:.3f}"
-        return f"[{float(self.interval.lo):.3f}, {float(self.interval.hi):.3f}]"
+        """The accuracy on the drawn prompts: three decimals when that is its exact value, else its interval
+        rounded outward (``[lo, hi]``; undecided prompts widen it)."""
+        from constructions.icl.certify import interval_text
+
+        value = Fraction(self.correct, self.total)
+        if not self.undecided and (value * 1000).denominator == 1:
+            return f"{float(value):.3f}"
+        return interval_text(self.interval)
 
     def show_population(self, confidence: Fraction | str = DEFAULT_CONFIDENCE) -> str:
         """The population interval rounded outward to 3 decimals, ``[lo, hi]``."""
@@ -427,7 +432,7 @@ def surgery_certificate(ev: ICLEvaluation, lam: Fraction | str, epsilon: Fractio
     lam, epsilon = check_surgery_weight(lam), check_mixture_weight(epsilon)
     conf = check_confidence(confidence)
     rates = boundary_rates(hmm, k)
-    claim = (f"ICL accuracy is {float(epsilon):g}-non-identifiable on the sampled prompts: Q = P except at ICL-format "
+    claim = (f"ICL accuracy is {epsilon}-non-identifiable on the sampled prompts: Q = P except at ICL-format "
              f"answer prefixes with >= n examples (k = {k}), where q = (1 - lambda) p + lambda delta_w with lambda = {lam} "
              f"and w a wrong label, has KL(P || Q) <= M(A) * ln(1/(1 - lambda)) <= epsilon (a bound on the pretraining "
              f"distribution, proved), and on the {len(prompts)} sampled prompts Q's ICL accuracy (argmax over the labels) "
@@ -509,7 +514,8 @@ def mixture_certificate(ev: ICLEvaluation, epsilon: Fraction | str, delta: Fract
     epsilon = check_mixture_weight(epsilon)
     conf = check_confidence(confidence)
     kl = LogCombination.log(1 / (1 - epsilon))
-    claim = (f"ICL accuracy is {float(kl):.8g}-non-identifiable on the sampled prompts: Q = (1 - eps) P + eps R with "
+    claim = (f"ICL accuracy is {kl_text(kl)}-non-identifiable (-ln(1 - eps), rounded up) on the sampled prompts: "
+             f"Q = (1 - eps) P + eps R with "
              f"eps = {epsilon} and R the literal no-ICL model (examples scored independently from fresh starts, "
              f"delimiters certain, answers from the test input alone, still a label) has KL(P || Q) <= -ln(1 - eps) (proved), and at some n of "
              f"{list(ev.ns)} Q's ICL accuracy (argmax over the labels) on the {len(prompts)} sampled prompts differs "
