@@ -85,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for label, argv_ in CASES:
             cells = [label]
-            for _name, root in roots:
-                seconds, rc, _line = _time(root, argv_, args.repeat)
-                cells.append(_cell(seconds, rc))
+            results = [_time(root, argv_, args.repeat) for _name, root in roots]
+            missing = f"invalid choice: '{argv_[0]}'"
+            for seconds, rc, line in results:
+                # a command an earlier revision did not have (the working tree has it) is not a "before" time
+                absent = missing in line and missing not in results[-1][2]
+                cells.append("(no such command)" if absent else _cell(seconds, rc))
             rows.append(cells)
             print("  ".join(cells), flush=True)
     finally:
