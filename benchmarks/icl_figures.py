@@ -114,9 +114,10 @@ def _places(x: Fraction, direction: str, digits: int = 6) -> str:
     return places(x, direction, digits)
 
 
-def rows_to_csv(rows: Iterable[dict[str, object]]) -> str:
+def rows_to_csv(rows: Iterable[dict[str, object]], fields: Sequence[str] = FIELDS) -> str:
+    """CSV text of ``rows`` with the columns ``fields`` (the curves' by default)."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow(row)
@@ -291,12 +292,8 @@ def _reference_markers(ax, reference: Sequence[dict[str, object]], k: int) -> di
 
 
 def reference_to_csv(rows: Iterable[dict[str, object]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REFERENCE_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(row)
-    return buf.getvalue()
+    """CSV text of the published reference points."""
+    return rows_to_csv(rows, REFERENCE_FIELDS)
 
 
 def write_reference_csv(rows: Sequence[dict[str, object]], path: str | Path) -> Path:

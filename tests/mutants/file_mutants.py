@@ -195,30 +195,32 @@ def files_sha256_checker(mutate: bool) -> str:
 # ---- output folders that hold a user's files ----------------------------------------------------------
 @mutant("file-appendix-user-file-in-subfolder", "file", "exit 2")
 def appendix_user_file(mutate: bool) -> str:
-    """An earlier appendix with a user's notes/draft.tex added in a subfolder: `nonid appendix --out` (no
-    --force) must refuse with exit 2 and leave the folder as it was, not replace it with the user's file."""
+    """An earlier appendix with a user's notes/draft.tex added in a subfolder: `nonid appendix --out --force`
+    must refuse with exit 2 and leave the folder as it was (a user's file is never deleted).  Control: the
+    same --force over the earlier appendix as written."""
     with _work() as (d, _out):
         src = d.parent / "src"
         shutil.copytree(d, src)
         if mutate:
             (d / "notes").mkdir()
             (d / "notes" / "draft.tex").write_text("my own draft\n")
-            return _untouched(d, lambda: cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"]))
-        return cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"])
+            return _untouched(d, lambda: cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet", "--force"]))
+        return cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet", "--force"])
 
 
 @mutant("file-appendix-user-edit-in-place", "file", "exit 2")
 def appendix_user_edit(mutate: bool) -> str:
     """An earlier appendix whose appendix.md the user edited (its SHA-256 no longer matches the manifest):
-    the edit is the user's, so `nonid appendix --out` without --force refuses, exit 2, untouched."""
+    the edit is the user's, so `nonid appendix --out` refuses even with --force, exit 2, untouched.
+    Control: --force over the unedited earlier appendix."""
     with _work() as (d, _out):
         src = d.parent / "src"
         shutil.copytree(d, src)
         if mutate:
             with open(d / "appendix.md", "a") as f:
                 f.write("\nMy comment on lemma A.\n")
-            return _untouched(d, lambda: cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"]))
-        return cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet"])
+            return _untouched(d, lambda: cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet", "--force"]))
+        return cli_verdict(["appendix", "--out", str(d), "--from", str(src), "--quiet", "--force"])
 
 
 @mutant("file-appendix-force-on-foreign-folder", "file", "exit 2")
