@@ -210,13 +210,15 @@ def run(args: argparse.Namespace) -> int:
     from empirical.names import DEFAULT_STEPS, estimate_seconds
 
     steps = args.steps if args.steps is not None else DEFAULT_STEPS[args.size]
-    params = {a: max(step_work(lang, a, args.size)[0] for lang in languages) for a in archs}
+    work = {(lang, a, size): step_work(lang, a, size) for lang in languages for a in archs
+            for size in {args.size, "cpu"}}
+    params = {a: max(work[lang, a, args.size][0] for lang in languages) for a in archs}
     sizes = ", ".join(f"{a} {p:,}" for a, p in params.items())
     disk = sum(params[a] for a in archs) * len(languages) * len(regimes) * args.seeds * 12  # weights + Adam's two moments, fp32
     seconds = estimate_seconds(archs, regimes, len(languages) * args.seeds, steps, "cpu", args.jobs)
     assert seconds is not None  # the cpu rates are measured
     if args.size != "cpu":  # the CPU rate, scaled by the work of a step (parameters × tokens)
-        ratio = max(step_work(lang, a, args.size)[1] / step_work(lang, a, "cpu")[1] for lang in languages for a in archs)
+        ratio = max(work[lang, a, args.size][1] / work[lang, a, "cpu"][1] for lang in languages for a in archs)
         seconds *= ratio
     if device.type == "cpu":
         how = "measured at --size cpu" if args.size == "cpu" else "extrapolated from --size cpu by the work per step"

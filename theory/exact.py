@@ -387,6 +387,12 @@ def _mpf_to_fraction(raw: tuple) -> Fraction:
     return -val if sign else val
 
 
+def ln_float(x: Fraction) -> float:
+    """ln x of a positive Fraction as a float, from the logarithms of its integer parts, so neither a tiny nor
+    a huge x underflows or overflows (a float, for proposals and logits: not a bound)."""
+    return math.log(x.numerator) - math.log(x.denominator)
+
+
 def scientific(x: Fraction, direction: str, digits: int = 3) -> str:
     """``x`` ≥ 0 in scientific notation with ``digits`` significant digits, rounded toward +∞ ("up") or
     −∞ ("down"), so a printed bound still bounds."""

@@ -46,6 +46,7 @@ from constructions.compile.config import CompileConfig
 from constructions.compile.prefixes import PrefixSet
 from constructions.transformer import Block, DecoderTransformer, TransformerConfig
 from theory.errors import InvalidModelConfig
+from theory.exact import ln_float
 from theory.models import ARModel
 
 
@@ -72,7 +73,7 @@ class CompileReport:
 
 def log_row(probs: tuple[Fraction, ...], zero_logit: float) -> list[float]:
     """ℓ(a) = ln p(a) (from the exact rational, so tiny p never underflow) or −Λ where p(a) = 0."""
-    return [math.log(p.numerator) - math.log(p.denominator) if p else -zero_logit for p in probs]
+    return [ln_float(p) if p else -zero_logit for p in probs]
 
 
 def compiled_config(alphabet: str, prefixes: PrefixSet) -> TransformerConfig:

@@ -61,6 +61,7 @@ from constructions.icl.hmm import MixtureHMM
 from constructions.icl.prompts import max_examples
 from constructions.icl.surgery import boundary_rates
 from theory.errors import InvalidHMM
+from theory.exact import ln_float
 
 
 def check_structure(hmm: MixtureHMM, k: int) -> None:
@@ -237,7 +238,7 @@ def surgery_n(hmm: MixtureHMM, k: int, lam: Fraction, epsilon: Fraction) -> tupl
     M̄(A(n)) ≤ K ρ^{n−1} gives KL(P ‖ Q_n) ≤ ε for every n ≥ n(ε)."""
     K, rho = geometric_constants(hmm, k)
     ell = math.log(1 / (1 - float(lam)))
-    need = (_log_fraction(Fraction(epsilon)) - _log_fraction(K) - math.log(ell)) / _log_fraction(rho)
+    need = (ln_float(Fraction(epsilon)) - ln_float(K) - math.log(ell)) / ln_float(rho)
     n = 1 + max(0, math.ceil(need))
     # the float closed form is only a proposal: the bound is re-checked exactly, and n moved to the
     # smallest n >= 1 at which it holds exactly
@@ -264,11 +265,6 @@ def smallest_epsilon(hmm: MixtureHMM, k: int, lam: Fraction) -> tuple[int, float
 
 TABLE_EPSILONS = (Fraction(1, 10), Fraction(1, 10**6), Fraction(1, 10**30), Fraction(1, 10**2000))
 """The ε at which the certificates tabulate n(ε) (the last below the 1,024-token documents' bound)."""
-
-
-def _log_fraction(x: Fraction) -> float:
-    """ln x for a positive Fraction of any size (no float underflow: ln of the integer parts)."""
-    return math.log(x.numerator) - math.log(x.denominator)
 
 
 def facts_problem(facts, required: tuple[str, ...]) -> str | None:
@@ -478,7 +474,7 @@ def mixture_n(bound: RatioBound, epsilon: Fraction) -> int:
     if bound.gamma <= 0 or bound.b >= 1:
         raise InvalidHMM("R has no label margin or P(u)/R(u) does not decay: no n works for every epsilon")
     epsilon = Fraction(epsilon)
-    need = _log_fraction(bound.gamma * epsilon / ((1 - epsilon) * bound.k0)) / _log_fraction(bound.b)
+    need = ln_float(bound.gamma * epsilon / ((1 - epsilon) * bound.k0)) / ln_float(bound.b)
     n = max(1, math.floor(need) + 1)
 
     def holds(m: int) -> bool:
