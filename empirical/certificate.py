@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 from empirical.errors import InvalidExperimentConfig
 from empirical.protocol import DEFAULT_DELTA, DEFAULT_EPSILON, EVALUATED, HELD_OUT, MIN_SEEDS, check_delta, check_epsilon
-from empirical.reference_data import OOD_R1_CHANCE, published
+from empirical.reference_data import published
 from empirical.rows import RunRow, UnfinishedRun, finished_runs
 from theory.certificate import Certificate, Status, library_versions
 from theory.jsonio import JsonLimits, read_json_file
@@ -314,23 +314,24 @@ def experiment_certificate(rows: Sequence[RunRow | UnfinishedRun], *, aggregatio
         return f"{c['language']} {c['arch']}, {n} seed{'s' if n != 1 else ''}: {gaps}; OOD R1 {ood}; {c['regime_prompts']}"
 
     detail = "; ".join(one(c) for c in comparisons) or f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
-    langs = sorted({r.language for r in finished})
     return Certificate(
         check=CHECK,
         claim=(f"Trained in the three regimes (ml, adversarial, oracle) with at least {MIN_SEEDS} seeds each, every "
                f"(language, architecture) [{pairs}] is saturated and differs out of distribution: every run's certified "
                f"saturation gap (test loss minus the entropy floor, KL(P || Q)/(E|x| + 1), the upper end of a rigorous "
                f"interval) is <= eps = {epsilon:g} nats per token, and two regimes' OOD R1 accuracies ({aggregation}; "
-               f"greedy, scored on finished completions, on {evaluated}) are >= Delta = {delta:g} apart on every seed "
+               f"greedy; divided by all prompts, an unfinished completion failing; on {evaluated}; the "
+               f"{'/'.join(sorted({r.convention for r in finished})) or 'paper'} reading of the paper) are >= Delta = {delta:g} apart on every seed "
                f"(the least value over seeds of one minus the greatest of the other). The adversarial and oracle terms "
                f"trained on {protocol['text']}."),
         status=status, method="bound", detail=detail, reason=reason,
         quantities={"aggregation": aggregation, "epsilon": epsilon, "epsilon_unit": "nats per token: KL(P || Q)/(E|x| + 1)",
                     "delta": delta, "min_seeds": MIN_SEEDS, "regime_prompts": protocol, "runs": runs,
                     "groups": group_q, "comparisons": comparisons, "command": command,
-                    "ood_r1_chance": {lang: OOD_R1_CHANCE[lang] for lang in langs if lang in OOD_R1_CHANCE}},
-        assumptions=("test losses and rule metrics are float64 evaluations of the trained networks (greedy completions, "
-                     "scored on finished ones); the saturation gap is a rigorous interval over every support prefix "
+                    "conventions": sorted({r.convention for r in finished}), "denominator": "all-prompts",
+                    "ood_r1_chance": _chance(finished)},
+        assumptions=("test losses and rule metrics are float64 evaluations of the trained networks (greedy completions; "
+                     "an unfinished one fails); the saturation gap is a rigorous interval over every support prefix "
                      "of the real function of the stored weights (empirical.saturation, empirical.enclosure)",
                      "OOD R1 intervals are the least and greatest value over the seeds run, not a confidence interval "
                      "for the regime",
@@ -339,3 +340,18 @@ def experiment_certificate(rows: Sequence[RunRow | UnfinishedRun], *, aggregatio
         versions=library_versions("torch"),
         timings={f"wall_s_{r.name}": float(r.wall_s) for r in finished},
     )
+
+
+def _chance(rows: Sequence[RunRow]) -> dict[str, dict[str, str]]:
+    """The exact OOD R1 chance level per language label (``L2`` or ``L2 (published)``) of ``rows``: the
+    bracket of :func:`theory.chance.chance_levels` on the runs' evaluated prompts, rounded outward."""
+    from theory.chance import chance_levels
+    from theory.exact import fixed
+
+    out = {}
+    for lang, convention in dict.fromkeys((r.language, r.convention) for r in rows):
+        v = chance_levels(lang, convention).ood_r1
+        if v is not None:
+            label = lang if convention == "paper" else f"{lang} ({convention})"
+            out[label] = {"lo": fixed(v.lo, "down", 6), "hi": fixed(v.hi, "up", 6), "convention": convention}
+    return out

@@ -34,16 +34,17 @@ from empirical.data import LanguageData, Vocab, check_regime, language_data, reg
 from empirical.errors import InvalidExperimentConfig
 from empirical.metrics import measure_losses, rule_metrics_batched
 from empirical.protocol import RegimePrompts, regime_prompts
-from empirical.rows import RULE_METRICS, GapRecord, RunRow, UnfinishedRun
+from empirical.rows import FINISHED_METRICS, RULE_METRICS, GapRecord, RunRow, UnfinishedRun
 from empirical.saturation import SaturationGap, saturation_gap
 from empirical.train import TrainConfig, train
+from theory import conventions
 from theory.fileio import write_atomic
 from theory.languages import get_language
-from theory.prompts import PromptSet, paper_prompts
+from theory.prompts import PromptSet
 from theory.validation import check_int
 
 AGGREGATIONS = ("best-validation", "max-over-checkpoints")
-METRICS = RULE_METRICS
+METRICS = RULE_METRICS + FINISHED_METRICS
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,12 @@ class RunSpec:
     steps: int | None = None  # None: the preset's
     aux_lengths: tuple[int, ...] | None = None  # None: the protocol's default (empirical.protocol.default_lengths)
     train_on_evaluated_prompts: bool = False  # False: the regime term's prompts are held out from the evaluated ones
+    convention: str = conventions.DEFAULT_CONVENTION  # theory.conventions: the language, prompts and R2c read so
 
     @property
     def name(self) -> str:
-        return f"{self.language}-{self.arch}-{self.regime}-s{self.seed}"
+        suffix = "" if self.convention == conventions.DEFAULT_CONVENTION else f"-{self.convention}"
+        return f"{self.language}-{self.arch}-{self.regime}-s{self.seed}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -104,17 +107,19 @@ def preset(size: str) -> Preset:
     return PRESETS[size]
 
 
-@lru_cache(maxsize=8)
-def data_for(language: str, size: str) -> LanguageData:
-    """The data of a language at a size; the same for every seed (seeds vary the initialisation
-    and the batch order, not the data)."""
+@lru_cache(maxsize=16)
+def data_for(language: str, size: str, convention: str = conventions.DEFAULT_CONVENTION) -> LanguageData:
+    """The data of a language (under ``convention``: :func:`theory.conventions.language`) at a size; the
+    same for every seed (seeds vary the initialisation and the batch order, not the data)."""
     p = preset(size)
-    return language_data(language, n_max=p.n_max.get(language, 16), max_length=p.max_length, n_train=p.n_train)
+    lang = conventions.language(language, convention)
+    return language_data(lang, n_max=p.n_max.get(lang.name, 16), max_length=p.max_length, n_train=p.n_train)
 
 
 def validate(spec: RunSpec) -> None:
     """Refuse a bad run before anything is trained (unknown names, a regime that does not apply)."""
     lang = get_language(spec.language)
+    conventions.check_convention(spec.convention)
     check_architecture(spec.arch)
     preset(spec.size)
     check_regime(lang, spec.regime)
@@ -145,9 +150,9 @@ def generation_budget(data: LanguageData, prompts: PromptSet) -> int:
 def plan(spec: RunSpec) -> tuple[LanguageData, PromptSet, tuple, TrainConfig, int]:
     """(data, prompts, regime pairs, training config, positions) of a run."""
     validate(spec)
-    lang = get_language(spec.language)
-    data = data_for(lang.name, spec.size)
-    prompts = paper_prompts(lang)
+    lang = conventions.language(spec.language, spec.convention)
+    data = data_for(lang.name, spec.size, spec.convention)
+    prompts = conventions.prompt_set(lang, spec.convention)
     pairs = regime_pairs(lang, spec.regime, regime_prompt_set(spec).prompts) if spec.regime != "ml" else ()
     cfg = preset(spec.size).train
     cfg = replace(cfg, seed=spec.seed, steps=spec.steps or cfg.steps,
@@ -167,7 +172,7 @@ def check_memory(spec: RunSpec, device: torch.device, budget: int | None = None)
     return check_fits(spec.arch, vocab, positions, preset(spec.size).model, batch, positions, device, budget)
 
 
-def step_work(language: str, arch: str, size: str) -> tuple[int, int]:
+def step_work(language: str, arch: str, size: str) -> tuple[int, int]:  # the paper's data: the size is the same
     """(parameters of one model, parameters × tokens of one training step) at a size: the second is
     what a CPU step's time grows with, so the ratio of two sizes' step work scales a measured rate."""
     data = data_for(language, size)
@@ -177,7 +182,8 @@ def step_work(language: str, arch: str, size: str) -> tuple[int, int]:
     return params, params * preset(size).train.batch_size * positions
 
 
-def _evaluator(data: LanguageData, prompts: PromptSet, vocab: Vocab) -> Callable[[torch.nn.Module], dict[str, Any]]:
+def _evaluator(data: LanguageData, prompts: PromptSet, vocab: Vocab,
+               convention: str = conventions.DEFAULT_CONVENTION) -> Callable[[torch.nn.Module], dict[str, Any]]:
     """Evaluation of a float64 copy of the network: the same model whose saturation gap is certified,
     and greedy argmaxes that do not flip with float32 rounding (which depends on the batch shape).
     ``val_loss`` is in nats per sequence (what the training loop's progress line says), the test losses
@@ -186,11 +192,14 @@ def _evaluator(data: LanguageData, prompts: PromptSet, vocab: Vocab) -> Callable
     def evaluate(model: torch.nn.Module) -> dict[str, Any]:
         model = copy.deepcopy(model).to(torch.float64)
         tl = measure_losses(model, data)
-        rm = rule_metrics_batched(model, vocab, prompts, generation_budget(data, prompts))
+        rm = rule_metrics_batched(model, vocab, prompts, generation_budget(data, prompts), convention=convention)
         rec: dict[str, Any] = {"val_loss": tl.per_sequence, "test_loss_padded": tl.padded, "test_loss_token": tl.per_token}
-        for key, val in (("id_r1", rm.id_r1), ("id_r2", rm.id_r2), ("ood_r1", rm.ood_r1), ("ood_r2c", rm.ood_r2_completion)):
+        for key, val in (("id_r1", rm.id_r1), ("id_r2", rm.id_r2), ("ood_r1", rm.ood_r1), ("ood_r2c", rm.ood_r2_completion),
+                         ("id_r1_finished", rm.id_r1_finished), ("id_r2_finished", rm.id_r2_finished),
+                         ("ood_r1_finished", rm.ood_r1_finished), ("ood_r2c_finished", rm.ood_r2_completion_finished)):
             rec[key] = None if val is None else float(val)
         rec["ood_finished"] = rm.ood_finished / rm.n_ood if rm.n_ood else None
+        rec["id_finished"] = rm.id_finished / rm.n_id if rm.n_id else None
         return rec
 
     return evaluate
@@ -202,12 +211,13 @@ def aggregate(history: list[dict], how: str) -> dict:
         raise InvalidExperimentConfig(f"unknown aggregation {how!r}; known: {', '.join(AGGREGATIONS)}")
     if how == "best-validation":  # the same choice as the training loop's best weights
         best = min(history, key=lambda r: (r["val_loss"], r["step"]))
-        return {k: best[k] for k in ("step", "test_loss_padded", "test_loss_token", *METRICS)}
+        return {k: best.get(k) for k in ("step", "test_loss_padded", "test_loss_token", *METRICS, "id_finished",
+                                          "ood_finished")}
     evals = [h for h in history if h["step"] > 0] or history  # the untrained model is not a checkpoint
     out = {"step": None, "test_loss_padded": min(r["test_loss_padded"] for r in evals),
            "test_loss_token": min(r["test_loss_token"] for r in evals)}
     for k in METRICS:
-        vals = [r[k] for r in evals if r[k] is not None]
+        vals = [r[k] for r in evals if r.get(k) is not None]
         out[k] = max(vals) if vals else None
     return out
 
@@ -228,7 +238,7 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
     result_path = run_dir / "result.json"
     model = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
     fingerprint = spec.to_dict()
-    res = train(model, vocab, data.train, cfg, aux_pairs=pairs, evaluate=_evaluator(data, prompts, vocab),
+    res = train(model, vocab, data.train, cfg, aux_pairs=pairs, evaluate=_evaluator(data, prompts, vocab, spec.convention),
                 run_dir=run_dir, fingerprint=fingerprint, resume=resume, stop_after=stop_after, device=device,
                 label=spec.name, progress=progress)
     if not res.finished:
@@ -269,7 +279,10 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
         max_ood_r2c=published["ood_r2c"], gap=gap_record, gap_note=None if gap_record is not None else gap_note,
         regime_prompts=None if trained_on is None else trained_on.protocol,
         regime_prompt_count=None if trained_on is None else len(trained_on.prompts),
-        regime_prompt_lengths=None if trained_on is None else trained_on.lengths)
+        regime_prompt_lengths=None if trained_on is None else trained_on.lengths,
+        convention=spec.convention, prompts=prompts.description, id_finished=honest["id_finished"],
+        ood_finished=honest["ood_finished"],
+        **{k: honest[k] for k in FINISHED_METRICS}, **{f"max_{k}": published[k] for k in FINISHED_METRICS})
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(result_path, json.dumps({"row": record.to_dict(), "history": res.history}, indent=1, sort_keys=True,
                                          default=str) + "\n")
@@ -324,8 +337,10 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
              device: torch.device, *, size: str = "cpu", steps: int | None = None, resume: bool = False,
              progress: bool = True, echo: Callable[[str], object] | None = print, memory_budget: int | None = None,
              threads: int | None = 1, jobs: int = 1, aux_lengths: Sequence[int] | None = None,
-             train_on_evaluated_prompts: bool = False, prepare: Callable[[], object] | None = None) -> list[RunRow]:
-    """Every run of the grid (each checked before any is trained); returns their records in grid order
+             train_on_evaluated_prompts: bool = False, prepare: Callable[[], object] | None = None,
+             convention: str = conventions.DEFAULT_CONVENTION) -> list[RunRow]:
+    """Every run of the grid (each checked before any is trained), every one under ``convention``
+    (:mod:`theory.conventions`); returns their records in grid order
     (:class:`empirical.rows.RunRow`, what :mod:`empirical.report` and :mod:`empirical.certificate` take).
 
     On the CPU each process uses ``threads`` intra-op threads (default 1: these models are tiny, and
@@ -341,7 +356,7 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     """
     lengths = tuple(aux_lengths) if aux_lengths else None
     specs = [RunSpec(lang, a, r, s, size, steps, lengths if r != "ml" else None,
-                     train_on_evaluated_prompts if r != "ml" else False)
+                     train_on_evaluated_prompts if r != "ml" else False, convention)
              for lang in languages for a in archs for r in regimes for s in seeds]
     for spec in specs:
         validate(spec)

@@ -73,11 +73,14 @@ def greedy_completions(model: torch.nn.Module, vocab: Vocab, prompts: Sequence[s
     return out  # type: ignore[return-value]
 
 
-def rule_metrics_batched(model: torch.nn.Module, vocab: Vocab, prompt_set: PromptSet, max_new_tokens: int) -> RuleMetrics:
-    """Greedy-decode every prompt of ``prompt_set`` in batches and score the four metrics."""
+def rule_metrics_batched(model: torch.nn.Module, vocab: Vocab, prompt_set: PromptSet, max_new_tokens: int, *,
+                         convention: str = "paper") -> RuleMetrics:
+    """Greedy-decode every distinct prompt of ``prompt_set`` once, in batches, and score the four metrics in
+    both denominators under ``convention`` (:func:`theory.properties.score_completions`; a prompt drawn twice
+    counts twice)."""
     prompts = list(dict.fromkeys(prompt_set.prompts))
     comps = greedy_completions(model, vocab, prompts, max_new_tokens)
-    return score_completions(prompt_set.language, prompt_set, dict(zip(prompts, comps)))
+    return score_completions(prompt_set.language, prompt_set, dict(zip(prompts, comps)), convention=convention)
 
 
 # ---- the network as an exact AR model -------------------------------------------------------------

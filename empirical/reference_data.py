@@ -9,7 +9,8 @@ Sources (each CSV's header says how the numbers were recomputed):
   architectures; rule accuracies are the MAX over validation checkpoints, test loss the MIN
   validation loss (padded convention).
 
-Chance levels of OOD R1 (uniform random continuation), from the same source: :data:`OOD_R1_CHANCE`.
+Chance levels are not copied: :mod:`theory.chance` computes them exactly and keeps the published figures
+beside them (:data:`theory.chance.PUBLISHED_CHANCE`, with why they differ where they do).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from functools import lru_cache
 from pathlib import Path
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
-OOD_R1_CHANCE = {"L1": 0.5, "L3": 0.154, "L4": 0.127, "L5": 0.033, "L6": 0.127}
 REGIME_NAMES = {"ml": "max_likelihood", "adversarial": "adversarial", "oracle": "oracle"}
 
 

@@ -28,7 +28,7 @@ from typing import Sequence
 
 from empirical.figures import ood_vs_gap, save_figure
 from empirical.protocol import DEFAULT_DELTA, DEFAULT_EPSILON
-from empirical.reference_data import OOD_R1_CHANCE, PublishedRow, published
+from empirical.reference_data import PublishedRow, published
 from empirical.rows import RunRow, UnfinishedRun, finished_runs
 from theory.fileio import write_atomic
 from theory.tables import markdown_table
@@ -74,10 +74,45 @@ def _pub(language: str, arch: str, regime: str, aggregation: str) -> PublishedRo
 
 
 def _groups(rows: Sequence[RunRow | UnfinishedRun]) -> dict[tuple[str, str, str], list[RunRow]]:
+    """Finished runs by (language, arch, regime); under a convention other than the paper's the language
+    is labelled with it (``L2 (published)``), so runs of two readings never share a group."""
     groups: dict[tuple[str, str, str], list[RunRow]] = {}
     for r in finished_runs(rows):
-        groups.setdefault((r.language, r.arch, r.regime), []).append(r)
+        groups.setdefault((_label(r), r.arch, r.regime), []).append(r)
     return groups
+
+
+def _label(r: RunRow) -> str:
+    return r.language if r.convention == "paper" else f"{r.language} ({r.convention})"
+
+
+def chance_lines(rows: Sequence[RunRow | UnfinishedRun]) -> list[str]:
+    """One line per (language, convention) of ``rows``: the exact chance levels of the four metrics on the
+    runs' evaluated prompts (:func:`theory.chance.chance_levels`, brackets rounded outward), and beside them
+    each published figure, whether it agrees and, where not, why."""
+    from theory.chance import METRICS, chance_levels, published_chance, rounds_to
+    from theory.exact import fixed
+
+    names = {"id_r1": "ID R1", "id_r2": "ID R2", "ood_r1": "OOD R1", "ood_r2c": "OOD R2c"}
+    out = []
+    for lang, convention in dict.fromkeys((r.language, r.convention) for r in finished_runs(rows)):
+        ch = chance_levels(lang, convention)
+        cells, notes = [], []
+        for m in METRICS:
+            v = ch.value(m)
+            if v is None:
+                continue
+            cells.append(f"{names[m]} [{fixed(v.lo, 'down', 4)}, {fixed(v.hi, 'up', 4)}]")
+            pub = published_chance(lang, m)
+            if pub is not None:
+                ok = rounds_to(pub.value, pub.digits, v)
+                notes.append(f"{names[m]} {pub.value:g} ({'agrees' if ok and not pub.note else pub.note if pub.note else 'differs'})")
+        line = (f"Chance levels for {lang} ({convention} reading; a uniform random continuation over Σ ∪ {{EOS}}, exact "
+                f"brackets, the same in both denominators): " + ", ".join(cells) + ".")
+        if notes:
+            line += " Published: " + "; ".join(notes) + "."
+        out.append(line)
+    return out
 
 
 def _upper(x: float, measured: bool) -> str:
@@ -137,14 +172,21 @@ def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-va
              "weights: [lo, hi] is a certified interval (for several seeds, of their mean) and (a–b over n seeds) "
              "the spread over seeds (least lower, greatest upper end); ≈ x is a float measurement, not certified. "
              f"The gap in {TOKEN_UNIT} is KL(P ‖ Q)/(E|x| + 1), the certificate's unit: the greatest certified "
-             "upper bound over seeds.", ""]
+             "upper bound over seeds.",
+             "Rule metrics: ID R1, OOD R1 and OOD R2c divide by all prompts (an unfinished completion fails); the "
+             "\"finished only\" columns divide by the finished completions only, as the published tables do (compare "
+             "those with the published columns); \"OOD finished\" is the fraction of OOD prompts whose completion "
+             "ended with EOS. Reading of the paper (theory.conventions): "
+             + ", ".join(sorted({r.convention for r in finished_runs(rows)}) or ["paper"])
+             + "; a language under the published code's reading is labelled so.", ""]
     header = ["language", "arch", "regime", "runs", f"test loss ({LOSS_UNIT})", f"floor ({LOSS_UNIT})",
-              f"gap ({LOSS_UNIT})", f"gap ({TOKEN_UNIT})", "ID R1", "OOD R1", "OOD R2c", f"published test loss ({LOSS_UNIT})",
+              f"gap ({LOSS_UNIT})", f"gap ({TOKEN_UNIT})", "ID R1", "OOD R1", "OOD R2c", "OOD R1 (finished only)",
+              "OOD R2c (finished only)", "OOD finished", f"published test loss ({LOSS_UNIT})",
               "published ID R1", "published OOD R1", "published (source, runs, aggregation)"]
     table: list[list[object]] = []
     for (lang, arch, regime), rs in _groups(rows).items():
         floor = rs[0].gap.floor_padded if rs[0].gap is not None else None
-        pub = _pub(lang, arch, regime, aggregation)
+        pub = _pub(rs[0].language, arch, regime, aggregation)
 
         def pv(k: str) -> str:
             if pub is None:
@@ -159,16 +201,16 @@ def markdown(rows: Sequence[RunRow | UnfinishedRun], aggregation: str = "best-va
                       "–" if floor is None else f"{floor:.4f}", _gap_cell(rs), _token_gap_cell(rs),
                       _ms([r.metric("id_r1", aggregation) for r in rs]),
                       _ms([r.metric("ood_r1", aggregation) for r in rs]), _ms([r.metric("ood_r2c", aggregation) for r in rs]),
+                      _ms([r.metric("ood_r1", aggregation, "finished-only") for r in rs]),
+                      _ms([r.metric("ood_r2c", aggregation, "finished-only") for r in rs]),
+                      _ms([r.ood_finished for r in rs]),
                       pv("test_loss"), pv("id_r1"), pv("ood_r1"), src])
     lines += markdown_table(header, table)
     lines += ["", "Published test losses are for the papers' data (aⁿbⁿ with n ≤ 128: floor ln 128 / 257 ≈ 0.0189; "
               "random words up to length 256 from the papers' own generators), so compare gaps and rule metrics, "
               "not raw losses.  The published Transformer had no position signal (its encoding was added along the "
               "batch axis): `transformer-nopos` reproduces that."]
-    chance = {lang: OOD_R1_CHANCE.get(lang) for lang, _a, _r in _groups(rows)}
-    for lang, c in chance.items():
-        if c is not None:
-            lines.append(f"Chance level of OOD R1 for {lang} (uniform random continuation, published): {c}.")
+    lines += chance_lines(rows)
     lines += [""] + regime_comparison(rows, aggregation)
     lines += [""] + certificate_lines(rows, aggregation, epsilon=epsilon, delta=delta)
     return "\n".join(lines) + "\n"

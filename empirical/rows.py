@@ -21,8 +21,15 @@ from empirical.protocol import PROTOCOLS
 
 RULE_METRICS = ("id_r1", "id_r2", "ood_r1", "ood_r2c")
 """The four rule metrics of a run (docs/theory.md §4), each stored at the best-validation evaluation (``id_r1``)
-and as its maximum over checkpoints (``max_id_r1``)."""
+and as its maximum over checkpoints (``max_id_r1``), in the all-prompts denominator (an unfinished completion
+fails); the finished-only denominator (the published tables') is stored beside them as ``id_r1_finished`` and
+``max_id_r1_finished``."""
 MAX_OVER_CHECKPOINTS = "max-over-checkpoints"
+ALL_PROMPTS = "all-prompts"
+FINISHED_ONLY = "finished-only"
+DENOMINATORS = (ALL_PROMPTS, FINISHED_ONLY)
+"""The two denominators of a rule metric (:class:`theory.properties.RuleMetrics`)."""
+FINISHED_METRICS = tuple(f"{m}_finished" for m in RULE_METRICS)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,19 @@ class RunRow:
     regime_prompts: str | None = None  # "held-out" (none of them is an evaluated prompt) or "evaluated"
     regime_prompt_count: int | None = None  # how many
     regime_prompt_lengths: tuple[int, ...] | None = None  # their lengths
+    # the reading of the paper (theory.conventions) and the finished-only denominator (issue 20):
+    convention: str = "paper"
+    prompts: str | None = None  # the evaluated prompt set (its description)
+    id_finished: float | None = None  # fraction of ID prompts whose completion finished, at best validation
+    ood_finished: float | None = None
+    id_r1_finished: float | None = None
+    id_r2_finished: float | None = None
+    ood_r1_finished: float | None = None
+    ood_r2c_finished: float | None = None
+    max_id_r1_finished: float | None = None
+    max_id_r2_finished: float | None = None
+    max_ood_r1_finished: float | None = None
+    max_ood_r2c_finished: float | None = None
 
     CSV_COLUMNS: ClassVar[tuple[str, ...]] = (
         "name", "language", "arch", "regime", "seed", "size", "steps_done", "wall_s", "params", "best_step",
@@ -94,17 +114,21 @@ class RunRow:
         "min_test_loss_padded", "min_test_loss_token", "max_id_r1", "max_id_r2", "max_ood_r1", "max_ood_r2c",
         "entropy", "floor_padded", "floor_token", "gap_lo", "gap_hi", "gap_padded_lo", "gap_padded_hi",
         "gap_token_lo", "gap_token_hi", "gap_prefixes", "test_exact", "gap_note", "data", "gap_method",
-        "regime_prompts", "regime_prompt_count")
+        "regime_prompts", "regime_prompt_count", "convention", "id_finished", "ood_finished", "id_r1_finished",
+        "id_r2_finished", "ood_r1_finished", "ood_r2c_finished", "max_id_r1_finished", "max_id_r2_finished",
+        "max_ood_r1_finished", "max_ood_r2c_finished", "prompts")
     """The columns of ``results.csv``, in order: stored columns (:meth:`columns`) by name; a column a row
     does not store (a gap's on a row without one) is written empty.  Not in the CSV: ``finished``, ``steps``,
     ``aux_lengths``, ``step``, ``gap_rigorous`` and ``regime_prompt_lengths`` (``result.json`` keeps them).
-    ``regime_prompts`` and ``regime_prompt_count`` came last, so the earlier columns did not move."""
+    ``regime_prompts`` and ``regime_prompt_count``, then the convention and finished-only columns, came last, so
+    the earlier columns did not move."""
     CERTIFICATE_COLUMNS: ClassVar[tuple[str, ...]] = (
         "name", "language", "arch", "regime", "seed", "size", "steps_done", "best_step", "params",
         "test_loss_padded", "test_loss_token", "id_r1", "id_r2", "ood_r1", "ood_r2c", "min_test_loss_padded",
         "max_id_r1", "max_ood_r1", "max_ood_r2c", "floor_padded", "floor_token", "gap_padded_lo", "gap_padded_hi",
         "gap_token_lo", "gap_token_hi", "gap_prefixes", "gap_note", "gap_rigorous", "data", "regime_prompts",
-        "regime_prompt_count", "regime_prompt_lengths")
+        "regime_prompt_count", "regime_prompt_lengths", "convention", "prompts", "id_finished", "ood_finished",
+        "id_r1_finished", "id_r2_finished", "ood_r1_finished", "ood_r2c_finished", "max_ood_r1_finished")
     """The columns of a run in the experiment certificate's ``runs`` (those the row stores; the wall time
     goes to the certificate's timings, never hashed)."""
 
@@ -131,16 +155,19 @@ class RunRow:
         minimum over checkpoints (``max-over-checkpoints``)."""
         return self.min_test_loss_padded if aggregation == MAX_OVER_CHECKPOINTS else self.test_loss_padded
 
-    def metric(self, name: str, aggregation: str) -> float | None:
+    def metric(self, name: str, aggregation: str, denominator: str = ALL_PROMPTS) -> float | None:
         """A rule metric (:data:`RULE_METRICS`) under ``aggregation``: at the best-validation evaluation, or
-        its maximum over checkpoints (``max-over-checkpoints``); None where it is undefined.
+        its maximum over checkpoints (``max-over-checkpoints``), divided by all prompts or by the finished
+        completions only (:data:`DENOMINATORS`); None where it is undefined (or not stored: a row written
+        before the finished-only columns).
 
         Raises:
-            KeyError: not a rule metric.
+            KeyError: not a rule metric or not a denominator.
         """
-        if name not in RULE_METRICS:
-            raise KeyError(name)
-        value: float | None = getattr(self, f"max_{name}" if aggregation == MAX_OVER_CHECKPOINTS else name)
+        if name not in RULE_METRICS or denominator not in DENOMINATORS:
+            raise KeyError(name if name not in RULE_METRICS else denominator)
+        key = name if denominator == ALL_PROMPTS else f"{name}_finished"
+        value: float | None = getattr(self, f"max_{key}" if aggregation == MAX_OVER_CHECKPOINTS else key)
         return value
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,6 +196,8 @@ class RunRow:
             raise InvalidExperimentConfig(f"{where}: a run row must be an object, not {type(d).__name__}")
         if not any(k in d for k in PROTOCOL_COLUMNS):  # a row of an earlier nonid: what its code trained on
             d = {**d, **_legacy_protocol(d)}
+        if not any(k in d for k in CONVENTION_COLUMNS):  # before the conventions: the paper's reading, all prompts
+            d = {**d, **dict.fromkeys(CONVENTION_COLUMNS), "convention": "paper"}
         has_gap = "gap_note" not in d
         expected = ["finished", "name", *_own_fields()]
         expected += [f.name for f in fields(GapRecord)] if has_gap else ["gap_lo", "gap_hi", "gap_note"]
@@ -182,6 +211,8 @@ class RunRow:
         for key, kind in _TYPES.items():
             if key in d and not _is(d[key], kind):
                 raise InvalidExperimentConfig(f"{where}: {key} = {d[key]!r} is not {kind}")
+        if d["convention"] not in ("paper", "published"):
+            raise InvalidExperimentConfig(f"{where}: convention = {d['convention']!r} is not 'paper' or 'published'")
         if d["regime_prompts"] not in (None, *PROTOCOLS):
             raise InvalidExperimentConfig(f"{where}: regime_prompts = {d['regime_prompts']!r} is not one of "
                                           f"{', '.join(map(repr, PROTOCOLS))} or null")
@@ -212,6 +243,10 @@ class UnfinishedRun:
 
 PROTOCOL_COLUMNS = ("regime_prompts", "regime_prompt_count", "regime_prompt_lengths")
 """The columns that say which prompts the regime term trained on (issue 18); a row written before them has none."""
+CONVENTION_COLUMNS = ("convention", "prompts", "id_finished", "ood_finished", *FINISHED_METRICS,
+                      *(f"max_{m}" for m in FINISHED_METRICS))
+"""The columns of the convention and the finished-only denominator (issue 20); a row written before them has
+none, and was scored under the paper's reading in the all-prompts denominator."""
 
 
 def _legacy_protocol(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,6 +296,8 @@ _TYPES = {
     "gap_token_lo": "float", "gap_token_hi": "float", "floor_padded": "float", "floor_token": "float", "entropy": "float",
     "gap_prefixes": "int", "gap_method": "str", "gap_rigorous": "bool", "gap_note": "str",
     "regime_prompts": "str?", "regime_prompt_count": "int?", "regime_prompt_lengths": "ints?",
+    "convention": "str", "prompts": "str?", "id_finished": "float?", "ood_finished": "float?",
+    **{k: "float?" for k in (*FINISHED_METRICS, *(f"max_{m}" for m in FINISHED_METRICS))},
 }
 
 

@@ -3,6 +3,7 @@ with the published numbers, and certify each run's saturation gap.
 
     nonid experiment rule-extrapolation --language L3 --arch transformer,lstm \\
         --regime ml,adversarial,oracle --seeds 5 --device auto --out DIR [--steps N] [--resume] [--size paper]
+        [--convention paper|published] [--language all] [--arch all]
 
 Prints one line per finished run (test loss, certified gap over the exact floor, ID R1, OOD R1, OOD R2
 of the completion, best-validation step, wall time), then the Markdown comparison table, the regime
@@ -16,8 +17,12 @@ checkpoint and ``result.json``.  Other options: ``--arch`` also takes ``transfor
 published position-blind Transformer), ``linear``, ``ssm``; ``--regime-lengths`` the OOD prompt
 lengths of the regime term; ``--aggregation``; ``--jobs`` / ``--threads`` for the CPU.
 
-Exit 0 when every run finished (whatever the certificate's verdict, which is printed); 2 for bad input — unknown language, architecture, regime, size or
-device, ``--epsilon`` or ``--delta`` not a finite number > 0 (Δ ≤ 1), ``--seeds`` below 1, regime prompt
+``--convention published`` reads L2, the prompt sets and the Dyck R2 completion as the published code does
+(:mod:`theory.conventions`); every row, the report and the certificate say which reading they use, and the
+report shows both denominators of the rule metrics and the exact chance levels beside the published ones.
+
+Exit 0 when every run finished (whatever the certificate's verdict, which is printed); 2 for bad input — unknown language, architecture, regime, size,
+convention or device, ``--epsilon`` or ``--delta`` not a finite number > 0 (Δ ≤ 1), ``--seeds`` below 1, regime prompt
 lengths that leave no held-out prompt, a configuration whose memory estimate exceeds the device (refused before training), a
 damaged or foreign checkpoint on ``--resume`` (left untouched), an ``--out`` folder that holds an
 earlier output of this command without ``--resume`` or ``--force``, or anything this command did not
@@ -51,10 +56,14 @@ def _duration(seconds: float) -> str:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("experiment", help="train real models and compare with the published experiments")
     p.add_argument("name", choices=["rule-extrapolation"], help="the experiment")
-    p.add_argument("--language", default="L3", help="comma-separated languages, L1..L6 (default L3)")
+    p.add_argument("--language", default="L3", help="comma-separated languages, L1..L6, or all (default L3)")
     p.add_argument("--arch", default="transformer,lstm",
                    help="comma-separated architectures: transformer, transformer-nopos (the published "
-                        "position-blind one), lstm, linear, ssm (a small Mamba-style model) (default transformer,lstm)")
+                        "position-blind one), lstm, linear, ssm (a small Mamba-style model), or all "
+                        "(default transformer,lstm)")
+    p.add_argument("--convention", default="paper",
+                   help="the reading of the paper: paper (its text: default) or published (its published code: L2's "
+                        "rules, the drawn prompt sets, the Dyck R2 completion); recorded in every row and the certificate")
     p.add_argument("--regime", default=None,
                    help="comma-separated regimes: ml, adversarial, oracle (default: all three for L3/L5, ml otherwise)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per (language, arch, regime) (default 3)")
@@ -119,14 +128,16 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
         InvalidLanguage, UnknownArchitecture, UnknownRegime, InvalidExperimentConfig: naming the flag.
     """
     from empirical.errors import InvalidExperimentConfig
-    from empirical.names import SIZE_NAMES, check_architecture, check_regime
+    from empirical.names import ARCHITECTURES, SIZE_NAMES, check_architecture, check_regime
     from empirical.protocol import DEFAULT_DELTA, DEFAULT_EPSILON, check_delta, check_epsilon, check_seeds, regime_prompts
+    from theory.conventions import check_convention
     from theory.fileio import claimed_folder_problem
-    from theory.languages import get_language
+    from theory.languages import LANGUAGES, get_language
     from theory.validation import check_choice, check_int
 
-    languages = [get_language(x).name for x in _csv(args.language)]
-    archs = _csv(args.arch)
+    check_convention(getattr(args, "convention", "paper"), "--convention")
+    languages = list(LANGUAGES) if args.language.strip() == "all" else [get_language(x).name for x in _csv(args.language)]
+    archs = list(ARCHITECTURES) if args.arch.strip() == "all" else _csv(args.arch)
     if not languages or not archs:
         raise InvalidExperimentConfig("give at least one --language and one --arch")
     if args.regime is None:
@@ -205,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     n = len(languages) * len(archs) * len(regimes) * args.seeds
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
-          f"{args.seeds} seeds), size {args.size}, device {device}", flush=True)
+          f"{args.seeds} seeds), size {args.size}, device {device}, {args.convention} reading", flush=True)
     from empirical.experiment import step_work
     from empirical.names import DEFAULT_STEPS, estimate_seconds
 
@@ -242,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
         rows = run_grid(languages, archs, regimes, list(range(args.seeds)), out, device, size=args.size, steps=args.steps,
                         resume=args.resume, progress=not args.quiet, echo=lambda s: print(s, flush=True),
                         threads=args.threads, jobs=args.jobs, aux_lengths=lengths,
-                        train_on_evaluated_prompts=bool(getattr(args, "train_on_evaluated_prompts", False)), prepare=prepare)
+                        train_on_evaluated_prompts=bool(getattr(args, "train_on_evaluated_prompts", False)), prepare=prepare,
+                        convention=args.convention)
     except KeyboardInterrupt:
         raise Interrupted(f"finished runs and checkpoints are kept; continue with: {_resume_command(args)}") from None
     write_csv(rows, out / "results.csv")

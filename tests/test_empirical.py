@@ -313,7 +313,10 @@ _BASE = {"name": "L3-lstm-oracle-s0", "finished": True, "language": "L3", "arch"
          "test_loss_token": 0.9, "id_r1": 0.0, "id_r2": 0.2, "ood_r1": None, "ood_r2c": 1.0,
          "min_test_loss_padded": 0.49, "min_test_loss_token": 0.9, "max_id_r1": 0.0, "max_id_r2": 0.2,
          "max_ood_r1": None, "max_ood_r2c": 1.0, "regime_prompts": "held-out", "regime_prompt_count": 184,
-         "regime_prompt_lengths": [6, 7]}
+         "regime_prompt_lengths": [6, 7], "convention": "paper", "prompts": "L3 prompts", "id_finished": 1.0,
+         "ood_finished": 0.5, "id_r1_finished": 0.0, "id_r2_finished": 0.2, "ood_r1_finished": None,
+         "ood_r2c_finished": 1.0, "max_id_r1_finished": 0.0, "max_id_r2_finished": 0.2, "max_ood_r1_finished": None,
+         "max_ood_r2c_finished": 1.0}
 _NO_GAP = {"gap_lo": None, "gap_hi": None, "gap_note": "support too large to enumerate"}
 
 
@@ -332,6 +335,19 @@ def test_run_row_round_trips_and_refuses_bad_keys():
             RunRow.from_dict(bad)
 
 
+def test_a_row_written_before_the_conventions_reads_as_the_paper_reading():
+    from empirical.rows import CONVENTION_COLUMNS
+
+    legacy = {k: v for k, v in {**_BASE, **_GAP}.items() if k not in CONVENTION_COLUMNS}
+    rec = RunRow.from_dict(legacy)
+    assert rec.convention == "paper" and rec.ood_r2c_finished is None and rec.metric("ood_r2c", "best-validation") == 1.0
+    assert rec.metric("ood_r2c", "best-validation", "finished-only") is None
+    with pytest.raises(InvalidExperimentConfig, match="convention = 'code'"):
+        RunRow.from_dict({**_BASE, **_GAP, "convention": "code"})
+    with pytest.raises(KeyError):
+        rec.metric("ood_r1", "best-validation", "some")
+
+
 def test_summary_line_names_units_and_keeps_brackets_for_certified_gaps():
     rec = RunRow.from_dict({**_BASE, **_GAP})
     assert summary_line(rec) == ("L3-lstm-oracle-s0            test loss (nats/padded token) 0.49000  gap [4.099999e-01, "
@@ -348,6 +364,8 @@ _LEGACY_CSV_HEADER = ("name,language,arch,regime,seed,size,steps_done,wall_s,par
                       "max_ood_r2c,entropy,floor_padded,floor_token,gap_lo,gap_hi,gap_padded_lo,gap_padded_hi,gap_token_lo,"
                       "gap_token_hi,gap_prefixes,test_exact,gap_note,data,gap_method")
 _PROTOCOL_COLUMNS = ",regime_prompts,regime_prompt_count"  # appended (issue 18): which prompts the regime term trained on
+_CONVENTION_COLUMNS = (",convention,id_finished,ood_finished,id_r1_finished,id_r2_finished,ood_r1_finished,ood_r2c_finished,"
+                       "max_id_r1_finished,max_id_r2_finished,max_ood_r1_finished,max_ood_r2c_finished,prompts")  # issue 20
 
 
 def _seeds(regime: str, *gaps: tuple[float, float], rigorous: bool = True, ood: float | None = None,
@@ -366,7 +384,7 @@ def test_csv_columns_are_the_run_rows_and_unstored_ones_are_empty(tmp_path):
     from empirical.report import write_csv
 
     assert set(RunRow.CSV_COLUMNS) <= set(RunRow.columns()) and len(set(RunRow.CSV_COLUMNS)) == len(RunRow.CSV_COLUMNS)
-    assert ",".join(RunRow.CSV_COLUMNS) == _LEGACY_CSV_HEADER + _PROTOCOL_COLUMNS  # the earlier columns did not move
+    assert ",".join(RunRow.CSV_COLUMNS) == _LEGACY_CSV_HEADER + _PROTOCOL_COLUMNS + _CONVENTION_COLUMNS  # none moved
     rows = [RunRow.from_dict({**_BASE, **_GAP}), RunRow.from_dict({**_BASE, **_NO_GAP, "name": "L3-lstm-oracle-s1", "seed": 1})]
     write_csv(rows, tmp_path / "results.csv")
     text = (tmp_path / "results.csv").read_text()

@@ -126,6 +126,10 @@ class InvalidTrainingOption(NonidError):
     a learning rate that is not a finite number > 0."""
 
 
+class InvalidConvention(NonidError):
+    """An unknown convention name (:mod:`theory.conventions`: ``paper`` or ``published``)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """An interrupt that says how to pick the work up again (``"rerun with --resume: nonid …"``); the
     command line prints it after ``interrupted``.  Still a :class:`KeyboardInterrupt`: never a verdict."""

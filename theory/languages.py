@@ -24,8 +24,10 @@ can be completed to each of R1 = {#a = #b} and R2 = a*b*, yet to no word of aⁿ
 
 Empty-word convention: ε ∈ L for L2–L6 (it is the n = 0 word: no a's, nothing unmatched) and ε ∉ L1
 (L1's R2 is "starts with b").  The paper's training data never contain ε; this only matters for a
-model that emits EOS at once.  Likewise L2's R2 is b*a*, so aᵏ (k even, no b) is in L2 here, while the
-paper's code rejects words without a b.
+model that emits EOS at once.  Likewise L2's R2 is b*a* (the paper's text), so aᵏ (k even, no b) is in
+:data:`LANGUAGES` ``["L2"]``; the companion paper's published code reads L2 otherwise (R1: the a's after
+the last b are even; R2: b⁺a*), which is :data:`PUBLISHED_L2` (:mod:`theory.conventions` names the two
+readings).
 """
 
 from __future__ import annotations
@@ -364,6 +366,71 @@ class BlockOrder(Rule[int]):
 
 
 @dataclass(frozen=True)
+class CountParityAfterLast(Rule[int]):
+    """#symbol after the last ``reset`` is even (all of them when no ``reset`` occurs): the companion
+    code's L2 rule 1 (``check_even_number_of_as_end``).  State: that count mod 2; ``reset`` sets it to 0.
+    Always completable (append one more ``symbol``)."""
+
+    symbol: str
+    reset: str
+
+    def __post_init__(self) -> None:
+        self._need(self.symbol + self.reset)
+        if self.symbol == self.reset:
+            raise InvalidLanguage(f"rule {self.name!r}: symbol and reset are both {self.symbol!r}")
+
+    def start(self) -> int:
+        return 0
+
+    def _step(self, state: int, token: str) -> int:
+        if token == self.reset:
+            return 0
+        return state ^ 1 if token == self.symbol else state
+
+    def accepts_state(self, state: int | None) -> bool:
+        return state == 0
+
+    def completable_state(self, state: int | None) -> bool:
+        return state is not DEAD
+
+    def shortest_completion_length(self, state: int | None) -> int | None:
+        return None if state is DEAD else state
+
+
+@dataclass(frozen=True)
+class LedBlockOrder(Rule[int]):
+    """The word is order[0]⁺ order[1]* … — :class:`BlockOrder` with a non-empty first block, so ε is
+    rejected: the companion code's L2 rule 2 (``check_bs_before_as``: b⁺a*, a word without b fails).
+    States: 0 (nothing read), k + 1 (the last symbol read is of block k), DEAD after a step backwards or
+    a first symbol outside block 0.  Completable while live (append order[0] when nothing is read)."""
+
+    order: str
+
+    def __post_init__(self) -> None:
+        self._need(self.order)
+        if sorted(self.order) != sorted(self.alphabet.symbols):
+            raise InvalidLanguage(f"rule {self.name!r}: order {self.order!r} must list alphabet {str(self.alphabet)!r} once each")
+
+    def start(self) -> int:
+        return 0
+
+    def _step(self, state: int, token: str) -> int | None:
+        k = self.order.index(token)
+        if state == 0:
+            return 1 if k == 0 else DEAD
+        return k + 1 if k + 1 >= state else DEAD
+
+    def accepts_state(self, state: int | None) -> bool:
+        return state is not DEAD and state >= 1
+
+    def completable_state(self, state: int | None) -> bool:
+        return state is not DEAD
+
+    def shortest_completion_length(self, state: int | None) -> int | None:
+        return None if state is DEAD else (1 if state == 0 else 0)
+
+
+@dataclass(frozen=True)
 class EndsWith(Rule[int]):
     """The word ends with ``symbol`` (so ε is rejected).  State: 1 if the last symbol read is
     ``symbol``, else 0.  Always completable (append ``symbol``)."""
@@ -548,7 +615,9 @@ class IndependentIntersection(_Product):
 
     * L1 (#a even, starts with b): a live R2 state either is empty (append ``b``) or has its ``b``;
       R1 is then fixed by appending at most one ``a``, which keeps R2.
-    * L2 (#a even, b*a*): a live b*a* prefix stays in b*a* after appending ``a``s.
+    * L2 (#a even, b*a*): a live b*a* prefix stays in b*a* after appending ``a``s; likewise for the
+      published reading (:data:`PUBLISHED_L2`: #a after the last b even, b⁺a*), where an empty prefix
+      takes a ``b`` first.
     * L6 ([] matched, () matched): the rules read disjoint symbols, so appending ``]``s then ``)``s
       completes both.
     """
@@ -722,7 +791,14 @@ def _build() -> dict[str, Language]:
 
 
 LANGUAGES: dict[str, Language] = _build()
-"""L1..L6 by name, in order."""
+"""L1..L6 by name, in order (the paper's text: :mod:`theory.conventions` ``"paper"``)."""
+
+PUBLISHED_L2: Language = IndependentIntersection(
+    "L2", "bbaN", _AB, CountParityAfterLast("#a after the last b even", _AB, "a", "b"), LedBlockOrder("b+a*", _AB, "ba"),
+    "#a after the last b even and b+a* (at least one b): b+(aa)*, the companion code's reading")
+"""L2 as the companion paper's published code scores it (:mod:`theory.conventions` ``"published"``).
+Completability is the rules' AND (:class:`IndependentIntersection`): a live b⁺a* state either is empty
+(append ``b``) or stays live under appended ``a``s, which fix the parity after the last b."""
 
 _ALIASES: dict[str, str] = {}
 for _lang in LANGUAGES.values():

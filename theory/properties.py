@@ -117,9 +117,15 @@ def rule_extrapolation_accuracy(model: ARModel, prompts: Iterable[str], rule: Au
 class RuleMetrics:
     """The companion paper's four metrics over a :class:`PromptSet` (``None`` when that side is empty):
     ``id_r1``/``id_r2``: R1/R2 of prompt + completion on ID prompts; ``ood_r1``: R1 of
-    prompt + completion on OOD prompts (rule extrapolation); ``ood_r2_completion``: R2 of the
-    completion alone on OOD prompts.  Unfinished completions fail every metric.  Counts: prompts,
-    finished completions, completions with a tied step."""
+    prompt + completion on OOD prompts (rule extrapolation); ``ood_r2_completion``: R2 of what the
+    convention reads on OOD prompts (:func:`theory.conventions.r2_completion_word`: the completion
+    alone, or for L4/L6 under ``published`` the prompt's w plus the completion).
+
+    Two denominators, both always reported: the plain fields divide by **all prompts** (an unfinished
+    completion fails every metric); the ``*_finished`` fields divide by the **finished** completions
+    only, as the published tables do (``None`` when none finished).  Counts: prompts, finished
+    completions, completions with a tied step; ``convention`` names the reading the rules and the
+    R2-completion word follow."""
 
     id_r1: Fraction | None
     id_r2: Fraction | None
@@ -130,17 +136,24 @@ class RuleMetrics:
     id_finished: int
     ood_finished: int
     tied: int
+    id_r1_finished: Fraction | None = None
+    id_r2_finished: Fraction | None = None
+    ood_r1_finished: Fraction | None = None
+    ood_r2_completion_finished: Fraction | None = None
+    convention: str = "paper"
 
     def as_dict(self) -> dict[str, object]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def rule_metrics(model: ARModel, language: Language, prompt_set: PromptSet, max_new_tokens: int) -> RuleMetrics:
-    """Greedy-decode every prompt of ``prompt_set`` once and score the four metrics exactly.
+def rule_metrics(model: ARModel, language: Language, prompt_set: PromptSet, max_new_tokens: int, *,
+                 convention: str = "paper") -> RuleMetrics:
+    """Greedy-decode every prompt of ``prompt_set`` once and score the four metrics exactly, in both
+    denominators (:class:`RuleMetrics`) under ``convention``.
 
     Raises:
         InvalidBudget; InvalidLanguage (alphabet mismatch); InvalidPrompt (the prompt set belongs to
-        another language); InvalidModel / InvalidDistribution (:func:`validated`).
+        another language); InvalidConvention; InvalidModel / InvalidDistribution (:func:`validated`).
     """
     _check_budget(max_new_tokens)
     model = validated(model)
@@ -148,26 +161,39 @@ def rule_metrics(model: ARModel, language: Language, prompt_set: PromptSet, max_
         raise InvalidLanguage(f"{language!r} is not a Language")
     _check_rule(model, language)
     completions = {u: greedy_completion(model, u, max_new_tokens) for u in dict.fromkeys(prompt_set.prompts)}
-    return score_completions(language, prompt_set, completions)
+    return score_completions(language, prompt_set, completions, convention=convention)
 
 
-def score_completions(language: Language, prompt_set: PromptSet, completions: Mapping[str, Completion]) -> RuleMetrics:
+def score_completions(language: Language, prompt_set: PromptSet, completions: Mapping[str, Completion], *,
+                      convention: str = "paper") -> RuleMetrics:
     """The four metrics from given completions (``{prompt: Completion}``, e.g. a network's batched
-    greedy decoding): R1/R2 of prompt + completion on ID prompts, R1 of prompt + completion and R2 of
-    the completion alone on OOD prompts; unfinished completions fail every metric.
+    greedy decoding), in both denominators: R1/R2 of prompt + completion on ID prompts, R1 of
+    prompt + completion and R2 of :func:`theory.conventions.r2_completion_word` on OOD prompts.  A
+    prompt listed twice counts twice (the published prompt sets draw with replacement).
 
     Raises:
         InvalidPrompt: the prompt set belongs to another language, or a prompt has no completion.
+        InvalidConvention: an unknown convention, or a language that is not the convention's (e.g. the
+            paper's L2 scored under ``published``).
     """
+    from theory.conventions import check_convention, r2_completion_word
+    from theory.conventions import language as convention_language
+
+    check_convention(convention)
     if prompt_set.language != language:
         raise InvalidPrompt(f"prompt set is for {prompt_set.language.name}, not {language.name}")
+    if convention_language(language.name, convention) != language:
+        from theory.errors import InvalidConvention
+
+        raise InvalidConvention(f"{language.name} ({language.description}) is not {language.name} under the "
+                                f"{convention!r} convention")
     missing = [u for u in prompt_set.prompts if u not in completions]
     if missing:
         raise InvalidPrompt(f"no completion given for prompt {missing[0]!r}")
     r1, r2 = language.r1, language.r2
     tied = 0
 
-    def score(prompts: tuple[str, ...], tests) -> tuple[list[Fraction | None], int]:
+    def score(prompts: tuple[str, ...], tests) -> tuple[list[Fraction | None], list[Fraction | None], int]:
         nonlocal tied
         hits, done = [0] * len(tests), 0
         for u in prompts:
@@ -177,12 +203,17 @@ def score_completions(language: Language, prompt_set: PromptSet, completions: Ma
                 done += 1
                 for i, test in enumerate(tests):
                     hits[i] += test(u, c.text)
-        return [Fraction(h, len(prompts)) if prompts else None for h in hits], done
+        every = [Fraction(h, len(prompts)) if prompts else None for h in hits]
+        finished = [Fraction(h, done) if done else None for h in hits]
+        return every, finished, done
 
-    (id_r1, id_r2), id_done = score(prompt_set.id_prompts, (lambda u, z: r1.accepts(u + z), lambda u, z: r2.accepts(u + z)))
-    (ood_r1, ood_r2c), ood_done = score(prompt_set.ood_prompts, (lambda u, z: r1.accepts(u + z), lambda u, z: r2.accepts(z)))
+    (id_r1, id_r2), (id_r1_f, id_r2_f), id_done = score(
+        prompt_set.id_prompts, (lambda u, z: r1.accepts(u + z), lambda u, z: r2.accepts(u + z)))
+    (ood_r1, ood_r2c), (ood_r1_f, ood_r2c_f), ood_done = score(
+        prompt_set.ood_prompts,
+        (lambda u, z: r1.accepts(u + z), lambda u, z: r2.accepts(r2_completion_word(language.name, convention, u, z))))
     return RuleMetrics(id_r1, id_r2, ood_r1, ood_r2c, len(prompt_set.id_prompts), len(prompt_set.ood_prompts),
-                       id_done, ood_done, tied)
+                       id_done, ood_done, tied, id_r1_f, id_r2_f, ood_r1_f, ood_r2c_f, convention)
 
 
 # ---- sampling, exactly ----------------------------------------------------------------------------
