@@ -79,6 +79,13 @@ class ChanceLevels:
             raise InvalidPrompt(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
         return getattr(self, metric)
 
+    def bracket(self, metric: str, digits: int = 6) -> str:
+        """``[lo, hi]`` of ``metric`` with ``digits`` decimals, rounded outward (``n/a`` for no prompt)."""
+        from theory.exact import fixed
+
+        v = self.value(metric)
+        return "n/a" if v is None else f"[{fixed(v.lo, 'down', digits)}, {fixed(v.hi, 'up', digits)}]"
+
 
 def chance_levels(language: str, convention: str = DEFAULT_CONVENTION, prompts: PromptSet | None = None, *,
                   max_new_tokens: int | None = None) -> ChanceLevels:
