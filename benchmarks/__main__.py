@@ -20,6 +20,7 @@ SCRIPTS = (
     ("benchmarks.bench_compile", []),
     ("benchmarks.bench_exact", []),
     ("benchmarks.bench_empirical", []),
+    ("benchmarks.bench_architectures", []),
     ("benchmarks.bench_soundness", []),
     ("benchmarks.bench_appendix", []),
     ("benchmarks.bench_enclosure", []),

@@ -672,3 +672,28 @@ def test_cli_train_on_evaluated_prompts_is_reported_and_the_certificate_printed(
     last = [line for line in res.out.splitlines() if line.startswith(("certificate ", "reason: "))]
     assert last[0].startswith("certificate experiment-rule-extrapolation: unknown (eps = 100 nats/token, Delta = 0.5)")
     assert last[1].startswith("reason: ") and "no (language, architecture) was trained in all three regimes" in last[1]
+
+
+# ---- the architecture table (benchmarks/bench_architectures.py) ------------------------------------
+def test_architecture_table_compares_with_the_published_spread():
+    from benchmarks.bench_architectures import explain
+
+    assert explain("L3", "lstm", [0.40, 0.30], (0.376, 0.209)) == ("within", "")
+    verdict, why = explain("L3", "transformer", [0.10], (0.657, 0.162), steps=700)
+    assert verdict == "differs by -0.557 (published std 0.162)" and "positional encoding" in why and "700 steps" in why
+    assert explain("L2", "linear", [0.0], (0.534, 0.058))[1].count("drawn from 7 + 6 words") == 1
+    assert explain("L1", "ssm", [0.5], None)[0] == "not published"
+    assert explain("L1", "ssm", [], (0.6, 0.1))[0] == "n/a"
+    assert explain("L3", "linear", [0.275], (0.275, 0.0))[0] == "within"
+
+
+def test_architecture_table_runs_one_command_and_reads_it_back(tmp_path, capsys):
+    from benchmarks.bench_architectures import main
+
+    out = tmp_path / "arch"
+    assert main(["--out", str(out), "--seeds", "1", "--steps", "3", "--languages", "L3", "--archs", "linear"]) == 0
+    text = capsys.readouterr().out
+    assert "--convention published" in text and "| L3 | linear | 1 |" in text and "0.275 ± 0.000 (12)" in text
+    assert (out / "experiment.json").is_file() and (out / "L3-linear-ml-s0-published" / "result.json").is_file()
+    assert main(["--out", str(out), "--seeds", "1", "--steps", "3", "--languages", "L3", "--archs", "linear"]) == 0
+    assert "--resume" in capsys.readouterr().out  # a second run continues the first

@@ -2,8 +2,9 @@
 
 Budget convention: ``max_new_tokens`` counts every generated token, EOS included (as in
 ``generate(max_new_tokens=…)``).  A completion is *finished* when it ends with EOS within the budget;
-its ``text`` excludes EOS.  Unfinished completions count as failures of a rule (docs/theory.md §4: they
-are scored only when they end with EOS).
+its ``text`` excludes EOS.  A rule metric has two denominators (docs/theory.md §4), both reported by
+:class:`RuleMetrics`: all prompts, where an unfinished completion counts as a failure, and the finished
+completions only (the published tables').
 
 Greedy decoding takes ``NextTokenDistribution.argmax()`` (ties broken by outcome order, EOS last) and
 records whether any step was tied.
