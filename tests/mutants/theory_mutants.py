@@ -198,6 +198,35 @@ def _prompt_split(mutate: bool) -> str:
     return verdict(lambda: rule_extrapolation_case(case.data, case.language, prompts, name="split").certificate())
 
 
+@mutant("published-l2-scored-by-the-paper-rules", "prompt", "refused:InvalidConvention")
+def _published_l2_paper_rules(mutate: bool) -> str:
+    """The published L2 prompt set scored as ``published`` but with the paper's L2 rules (the other
+    reading's language): the metric would silently mix the two readings."""
+    from theory.conventions import prompt_set
+    from theory.languages import LANGUAGES, PUBLISHED_L2
+    from theory.properties import Completion, score_completions
+
+    ps = prompt_set("L2", "published")
+    lang = LANGUAGES["L2"] if mutate else PUBLISHED_L2
+    if mutate:
+        from theory.prompts import PromptSet
+
+        ps = PromptSet(lang, ps.id_prompts, ps.ood_prompts)
+    comps = {u: Completion("a", True, False) for u in ps.prompts}
+    return constructed(lambda: score_completions(lang, ps, comps, convention="published"))
+
+
+@mutant("published-prompts-listed-on-the-wrong-side", "prompt", "refused:InvalidPrompt")
+def _published_prompt_side(mutate: bool) -> str:
+    """A published L2 OOD draw (a·bᵐaʳ: an a before a b) also listed as ID."""
+    from theory.conventions import prompt_set
+    from theory.prompts import PromptSet
+
+    ps = prompt_set("L2", "published")
+    ids = ps.id_prompts + ((ps.ood_prompts[0],) if mutate else ())
+    return constructed(lambda: PromptSet(ps.language, ids, ps.ood_prompts))
+
+
 @mutant("ood-prompt-in-support", "prompt", "refused:InvalidPrompt")
 def _smt_prompt_in_support(mutate: bool) -> str:
     """SMT synthesis asked to extrapolate from 'aa', a prefix of the training data (P(aa) = 1/2)."""
