@@ -36,7 +36,7 @@ from empirical.metrics import measure_losses, rule_metrics_batched
 from empirical.protocol import RegimePrompts, regime_prompts
 from empirical.rows import FINISHED_METRICS, RULE_METRICS, GapRecord, RunRow, UnfinishedRun
 from empirical.saturation import SaturationGap, saturation_gap
-from empirical.train import TrainConfig, train
+from empirical.train import TrainConfig, TrainResult, train
 from theory import conventions
 from theory.fileio import write_atomic
 from theory.languages import get_language
@@ -92,8 +92,12 @@ class RunSpec:
         return f"{self.language}-{self.arch}-{self.regime}-s{self.seed}{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON (the checkpoint's fingerprint); the default convention is left out, so a checkpoint
+        written before conventions existed still resumes."""
         d = asdict(self)
         d["aux_lengths"] = list(self.aux_lengths) if self.aux_lengths is not None else None
+        if self.convention == conventions.DEFAULT_CONVENTION:
+            del d["convention"]
         return d
 
 
@@ -225,6 +229,31 @@ def aggregate(history: list[dict], how: str) -> dict:
     return out
 
 
+@dataclass
+class _Run:
+    """What one run trains: its data, prompts, regime pairs, schedule, fresh model, folder and evaluator."""
+
+    spec: RunSpec
+    data: LanguageData
+    prompts: PromptSet
+    pairs: tuple
+    cfg: TrainConfig
+    positions: int
+    vocab: Vocab
+    model: torch.nn.Module
+    run_dir: Path
+    fingerprint: dict[str, Any]
+    evaluate: Callable[[torch.nn.Module], dict[str, Any]]
+
+
+def _setup(spec: RunSpec, out: Path) -> _Run:
+    data, prompts, pairs, cfg, positions = plan(spec)
+    vocab = Vocab(data.language.alphabet)
+    model = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
+    return _Run(spec, data, prompts, pairs, cfg, positions, vocab, model, out / spec.name, spec.to_dict(),
+                _evaluator(data, prompts, vocab, spec.convention))
+
+
 def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = False, progress: bool = True,
             stop_after: int | None = None) -> RunRow | UnfinishedRun:
     """Train, evaluate and certify one run; write ``out/<name>/result.json`` (the row as
@@ -235,17 +264,21 @@ def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = Fa
         UnknownArchitecture, UnknownRegime, InvalidLanguage, InvalidExperimentConfig, ConfigTooLarge,
         CorruptCheckpoint (on resume).
     """
-    data, prompts, pairs, cfg, positions = plan(spec)
-    vocab = Vocab(data.language.alphabet)
-    run_dir = out / spec.name
-    result_path = run_dir / "result.json"
-    model = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
-    fingerprint = spec.to_dict()
-    res = train(model, vocab, data.train, cfg, aux_pairs=pairs, evaluate=_evaluator(data, prompts, vocab, spec.convention),
-                run_dir=run_dir, fingerprint=fingerprint, resume=resume, stop_after=stop_after, device=device,
+    run = _setup(spec, out)
+    res = train(run.model, run.vocab, run.data.train, run.cfg, aux_pairs=run.pairs, evaluate=run.evaluate,
+                run_dir=run.run_dir, fingerprint=run.fingerprint, resume=resume, stop_after=stop_after, device=device,
                 label=spec.name, progress=progress)
     if not res.finished:
         return UnfinishedRun(spec.name, res.step)
+    return _finish(run, res, device)
+
+
+def _finish(run: _Run, res: TrainResult, device: torch.device) -> RunRow:
+    """The record of a finished run (best-validation weights → certified gap, both aggregations), written to
+    its ``result.json``."""
+    spec, data, prompts, vocab, positions, model, run_dir = (run.spec, run.data, run.prompts, run.vocab, run.positions,
+                                                             run.model, run.run_dir)
+    result_path = run_dir / "result.json"
     if res.best_state is None or res.best_step is None:  # a finished run evaluated at least its last step
         raise AssertionError(f"{spec.name}: finished without a best-validation evaluation")
     best = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
