@@ -51,10 +51,11 @@ ASSUMPTIONS = (
 
 
 # ---- one forward pass in balls -------------------------------------------------------------------------
-class _Weights:
-    """The network's parameters as exact float64 tensors on one device (plus |W| for the linear maps)."""
+class Weights:
+    """The network's parameters as exact float64 tensors on one device (plus |W| for the linear maps), with
+    the rigorous linear map and LayerNorm every enclosure shares (:mod:`empirical.enclosure` builds on it)."""
 
-    def __init__(self, net: DecoderTransformer, device: torch.device) -> None:
+    def __init__(self, net: torch.nn.Module, device: torch.device) -> None:
         self.p = {k: v.detach().to(device=device, dtype=torch.float64) for k, v in net.state_dict().items()}
         self.abs_t: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -100,7 +101,7 @@ def _activation(name: str, x: Ball) -> Ball:
     raise InvalidModelConfig(f"no rigorous enclosure for activation {name!r}")
 
 
-def _attention(w: _Weights, x: Ball, prefix: str, n_heads: int, d_head: int, scale: Ball) -> Ball:
+def _attention(w: Weights, x: Ball, prefix: str, n_heads: int, d_head: int, scale: Ball) -> Ball:
     b, t, _ = x.shape
     q = w.linear(x, prefix + ".q_proj").reshape(b, t, n_heads, d_head).transpose(1, 2)
     k = w.linear(x, prefix + ".k_proj").reshape(b, t, n_heads, d_head).transpose(1, 2)
@@ -117,11 +118,11 @@ def _attention(w: _Weights, x: Ball, prefix: str, n_heads: int, d_head: int, sca
     return w.linear(out, prefix + ".o_proj")
 
 
-def forward_balls(net: DecoderTransformer, tokens: torch.Tensor, weights: _Weights | None = None) -> Ball:
+def forward_balls(net: DecoderTransformer, tokens: torch.Tensor, weights: Weights | None = None) -> Ball:
     """Enclosure of the logits (batch, T, |Σ| + 1) of the real function of ``net``'s weights on ``tokens``."""
     cfg = net.config
     device = tokens.device
-    w = weights if weights is not None else _Weights(net, device)
+    w = weights if weights is not None else Weights(net, device)
     t = tokens.shape[1]
     positions = torch.arange(t, device=device)
     x = Ball.exact(w.p["token_embedding.weight"][tokens]) + Ball.exact(w.p["position_embedding.weight"][positions][None].expand(tokens.shape[0], t, -1))
@@ -317,7 +318,7 @@ def enclose(net: torch.nn.Module, maximal: Iterable[str], prefixes: Sequence[str
     prefixes = tuple(prefixes)
     if isinstance(net, DecoderTransformer):
         cfg = net.config
-        weights = _Weights(net, torch.device(device) if device is not None else net.device)
+        weights = Weights(net, torch.device(device) if device is not None else net.device)
         width = max(cfg.d_model, cfg.d_mlp, cfg.n_heads * cfg.d_head)
         heads = cfg.n_heads
         encode = encode or net.encode

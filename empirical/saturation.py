@@ -7,15 +7,15 @@ By the chain rule (docs/theory.md §2), KL(P ‖ Q) = CE(P, Q) − H(P) with
 one term per support prefix u and outcome a (a symbol or EOS) with P(ua) > 0.  Q is the **real
 function of the network's stored weights** (docs/theory.md §3): its log-probabilities at every support
 prefix are enclosed by the one rigorous evaluator (:func:`constructions.enclosure.enclose`; the
-experiments' LSTM and linear models through :mod:`empirical.enclosure`), and the gap is
+experiments' LSTM, linear and selective SSM models through :mod:`empirical.enclosure`), and the gap is
 :func:`constructions.enclosure.kl_bounds` on top — an exact rational sum over the enclosure bounds
 minus an mpmath enclosure of H(P).  So [kl_lo, kl_hi] ∋ KL(P ‖ Q) rigorously, for any batch layout or
 device.  An unbounded enclosure (an overflow, a probability too small to bound) makes the gap +∞.
 
-A network the evaluator does not cover (the selective SSM) gets a *measured* gap: its float64
-softmax rows read as exact rationals and summed in interval arithmetic, which bounds the gap of that
-one float evaluation, not of the network; ``rigorous`` is then False and ``method`` says so, and no
-certificate counts it as certified.
+A network the evaluator does not cover (a type it has no enclosure for, a subclass of a covered one
+included) gets a *measured* gap: its float64 softmax rows read as exact rationals and summed in
+interval arithmetic, which bounds the gap of that one float evaluation, not of the network;
+``rigorous`` is then False and ``method`` says so, and no certificate counts it as certified.
 
 Cost: one ball pass over the support sequences (about 150 prefixes for aⁿbⁿ with n ≤ 16, 8,400 for
 the paper's n ≤ 128) and an exact sum.
@@ -118,7 +118,7 @@ def saturation_gap(model: torch.nn.Module, P: DataDistribution, *, prec: int = 9
     """
     from mpmath import iv
 
-    import empirical.enclosure  # noqa: F401  (registers the LSTM and linear enclosures)
+    import empirical.enclosure  # noqa: F401  (registers the LSTM, linear and SSM enclosures)
     from constructions.enclosure import enclose, kl_bounds, why_not_enclosable
 
     if not P.is_finite:
