@@ -374,7 +374,7 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
              progress: bool = True, echo: Callable[[str], object] | None = print, memory_budget: int | None = None,
              threads: int | None = 1, jobs: int = 1, aux_lengths: Sequence[int] | None = None,
              train_on_evaluated_prompts: bool = False, prepare: Callable[[], object] | None = None,
-             convention: str = conventions.DEFAULT_CONVENTION) -> list[RunRow]:
+             convention: str = conventions.DEFAULT_CONVENTION, ensemble: bool = False) -> list[RunRow]:
     """Every run of the grid (each checked before any is trained), every one under ``convention``
     (:mod:`theory.conventions`); returns their records in grid order
     (:class:`empirical.rows.RunRow`, what :mod:`empirical.report` and :mod:`empirical.certificate` take).
@@ -389,6 +389,13 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     The adversarial and oracle terms train on OOD prompts held out from the evaluated ones (of
     ``aux_lengths``, default :func:`empirical.protocol.default_lengths`); ``train_on_evaluated_prompts``
     trains them on the evaluated prompts instead (:mod:`empirical.protocol`).  Each row records which.
+
+    ``ensemble``: the runs whose models have the same shapes (one language, architecture, size and
+    positions: the seeds and regimes of a cell) train together as one batched ensemble in this process
+    (:func:`empirical.ensemble.train_ensemble`; equal to training each alone up to its stated rounding
+    tolerance; an architecture vmap cannot batch, the LSTM, trains one run after another there), instead
+    of one run after another (``jobs`` is then not used).  Checkpoints, resume and rows are per run, as
+    without it.
     """
     lengths = tuple(aux_lengths) if aux_lengths else None
     specs = [RunSpec(lang, a, r, s, size, steps, lengths if r != "ml" else None,
@@ -402,6 +409,10 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     if prepare is not None:
         prepare()
     out.mkdir(parents=True, exist_ok=True)
+    if ensemble:
+        if device.type == "cpu" and threads:
+            torch.set_num_threads(threads)
+        return _run_ensembles(specs, out, device, resume=resume, progress=progress, echo=echo)
     if device.type != "cpu" or jobs == 1 or len(specs) == 1:
         if device.type == "cpu" and threads:
             torch.set_num_threads(threads)
@@ -421,6 +432,34 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
         if echo is not None:
             echo(summary_line(row))
     return rows
+
+
+def _run_ensembles(specs: Sequence[RunSpec], out: Path, device: torch.device, *, resume: bool, progress: bool,
+                   echo: Callable[[str], object] | None) -> list[RunRow]:
+    """The grid as batched ensembles: runs grouped by their models' shapes and shared training settings,
+    each group trained by :func:`empirical.ensemble.train_ensemble`, then finished one by one; rows in
+    grid order."""
+    from empirical.ensemble import SHARED_FIELDS, train_ensemble
+
+    runs = [_setup(spec, out) for spec in specs]
+    groups: dict[tuple, list[int]] = {}
+    for i, run in enumerate(runs):
+        shared = tuple(getattr(run.cfg, f) for f in SHARED_FIELDS)
+        key = (run.spec.language, run.spec.convention, run.spec.arch, run.spec.size, run.positions, shared)
+        groups.setdefault(key, []).append(i)
+    rows: dict[int, RunRow] = {}
+    for idx in groups.values():
+        members = [runs[i] for i in idx]
+        results = train_ensemble([m.model for m in members], members[0].vocab, [m.data.train for m in members],
+                                 [m.cfg for m in members], aux_pairs_per_model=[m.pairs for m in members],
+                                 evaluate_per_model=[m.evaluate for m in members],
+                                 run_dirs=[m.run_dir for m in members], fingerprints=[m.fingerprint for m in members],
+                                 resume=resume, device=device, labels=[m.spec.name for m in members], progress=progress)
+        for i, m, res in zip(idx, members, results):
+            rows[i] = _finished(_finish(m, res, device) if res.finished else UnfinishedRun(m.spec.name, res.step))
+            if echo is not None:
+                echo(summary_line(rows[i]) + ("" if res.batched else f"  (not batched: {res.unbatched_reason})"))
+    return [rows[i] for i in range(len(runs))]
 
 
 def _run_packed(args: tuple) -> RunRow:

@@ -89,6 +89,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="start afresh in DIR when it holds an earlier output of this command (its files are replaced)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once in separate processes (CPU; default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run on the CPU (default 1: the models are tiny)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="train the runs of one (language, architecture) together as one batched ensemble in this process "
+                        "(equal to training each alone up to rounding; the LSTM cannot be batched and trains one run after "
+                        "another); not with --jobs")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
 
@@ -170,6 +174,10 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
             check_regime(get_language(lang), regime)
         if any(r != "ml" for r in regimes):  # a held-out protocol with nothing left to train on: refused now
             regime_prompts(lang, lengths, train_on_evaluated_prompts=evaluated_switch)
+    if getattr(args, "ensemble", False) and args.jobs > 1:
+        from theory.errors import InapplicableOption
+
+        raise InapplicableOption(f"--ensemble trains in this one process: it does not take --jobs {args.jobs}")
     if args.resume and args.force:
         raise InvalidExperimentConfig("--resume continues the runs in --out and --force replaces them: give one")
     problem = claimed_folder_problem(args.out, "experiment", marker=MARKER, is_ours=_is_ours, foreign=_foreign,
@@ -254,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
                         resume=args.resume, progress=not args.quiet, echo=lambda s: print(s, flush=True),
                         threads=args.threads, jobs=args.jobs, aux_lengths=lengths,
                         train_on_evaluated_prompts=bool(getattr(args, "train_on_evaluated_prompts", False)), prepare=prepare,
-                        convention=args.convention)
+                        convention=args.convention, ensemble=bool(getattr(args, "ensemble", False)))
     except KeyboardInterrupt:
         raise Interrupted(f"finished runs and checkpoints are kept; continue with: {_resume_command(args)}") from None
     write_csv(rows, out / "results.csv")

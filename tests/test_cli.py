@@ -106,6 +106,7 @@ REFUSED_EARLY = [
      "--regime-lengths applies to the adversarial and oracle regimes only"),
     (["experiment", "rule-extrapolation", "--resume", "--force", "--out", "{d}/e"], "give one"),
     (["experiment", "rule-extrapolation", "--convention", "publshed", "--out", "{d}/e"], "did you mean 'published'?"),
+    (["experiment", "rule-extrapolation", "--ensemble", "--jobs", "2", "--out", "{d}/e"], "does not take --jobs 2"),
     (["experiment", "rule-extrapolation", "--language", "all,L7", "--out", "{d}/e"], "unknown language 'all'"),
     (["experiment", "rule-extrapolation", "--language", "all", "--seeds", "0", "--out", "{d}/e"], "--seeds 0"),
     (["experiment", "rule-extrapolation", "--out", "{d}/foreign"], "is not an earlier output of `nonid experiment`"),

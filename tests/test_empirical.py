@@ -697,3 +697,23 @@ def test_architecture_table_runs_one_command_and_reads_it_back(tmp_path, capsys)
     assert (out / "experiment.json").is_file() and (out / "L3-linear-ml-s0-published" / "result.json").is_file()
     assert main(["--out", str(out), "--seeds", "1", "--steps", "3", "--languages", "L3", "--archs", "linear"]) == 0
     assert "--resume" in capsys.readouterr().out  # a second run continues the first
+
+
+def test_the_grid_as_ensembles_gives_the_rows_of_runs_alone(tmp_path):
+    """``run_grid(ensemble=True)``: the transformer runs of a cell train as one batched ensemble, the LSTM's one
+    after another; every row matches the run trained alone (to the ensemble's stated tolerance; the LSTM
+    exactly), and the rows come back in grid order."""
+    from empirical.ensemble import VAL_LOSS_TOLERANCE
+
+    kw = dict(steps=12, progress=False, echo=None)
+    grid = (["L3"], ["transformer", "lstm"], ["ml", "oracle"], [0])
+    together = run_grid(*grid, tmp_path / "a", torch.device("cpu"), ensemble=True, **kw)
+    alone = run_grid(*grid, tmp_path / "b", torch.device("cpu"), **kw)
+    assert [r.name for r in together] == [r.name for r in alone]
+    for x, y in zip(together, alone):
+        assert abs(x.test_loss_padded - y.test_loss_padded) <= VAL_LOSS_TOLERANCE, x.name
+        assert x.ood_r1 == y.ood_r1 and x.gap is not None and y.gap is not None
+        if x.arch == "lstm":
+            assert x.gap == y.gap
+    resumed = run_grid(*grid, tmp_path / "a", torch.device("cpu"), ensemble=True, resume=True, **kw)
+    assert [replace(r, wall_s=0.0) for r in resumed] == [replace(r, wall_s=0.0) for r in together]
