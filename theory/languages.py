@@ -335,6 +335,13 @@ class StartsWith(Rule[int]):
         return None if state is DEAD else (1 if state == 0 else 0)
 
 
+def _check_order(rule: Rule[Any], order: str) -> None:
+    """``order`` lists the rule's alphabet once each (a block order's parameter)."""
+    rule._need(order)
+    if sorted(order) != sorted(rule.alphabet.symbols):
+        raise InvalidLanguage(f"rule {rule.name!r}: order {order!r} must list alphabet {str(rule.alphabet)!r} once each")
+
+
 @dataclass(frozen=True)
 class BlockOrder(Rule[int]):
     """The word is order[0]* order[1]* … (e.g. ``order="ab"``: a*b*).  State: the index of the block
@@ -344,9 +351,7 @@ class BlockOrder(Rule[int]):
     order: str
 
     def __post_init__(self) -> None:
-        self._need(self.order)
-        if sorted(self.order) != sorted(self.alphabet.symbols):
-            raise InvalidLanguage(f"rule {self.name!r}: order {self.order!r} must list alphabet {str(self.alphabet)!r} once each")
+        _check_order(self, self.order)
 
     def start(self) -> int:
         return 0
@@ -407,9 +412,7 @@ class LedBlockOrder(Rule[int]):
     order: str
 
     def __post_init__(self) -> None:
-        self._need(self.order)
-        if sorted(self.order) != sorted(self.alphabet.symbols):
-            raise InvalidLanguage(f"rule {self.name!r}: order {self.order!r} must list alphabet {str(self.alphabet)!r} once each")
+        _check_order(self, self.order)
 
     def start(self) -> int:
         return 0
