@@ -88,3 +88,32 @@ def test_fraction_interval():
     assert not i.exact and i.width == Fraction(1, 6)
     with pytest.raises(OutsideDomain, match="empty interval"):
         FractionInterval(1, 0)
+
+
+def test_a_fraction_interval_of_any_size_prints_and_serialises():
+    """Float-derived rationals have thousands of digits: repr shows a decimal bracket rounded outward (never
+    Python's 4,300-digit ValueError), the exact forms stay available, and JSON keeps them exactly."""
+    import json
+    from fractions import Fraction
+
+    from theory.exact import FractionInterval
+
+    x = Fraction(3 ** 12000, 7 ** 5000)
+    iv = FractionInterval(x, x + 1)
+    text = repr(iv)
+    assert text.startswith("FractionInterval(≈ [9.222667e+1499, 9.222668e+1499]") and "digits" in text
+    lo, hi = iv.exact_text()
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        assert Fraction(lo) == x and Fraction(hi) == x + 1 and len(lo) > 4300
+    finally:
+        sys.set_int_max_str_digits(limit)
+    data = json.loads(json.dumps(FractionInterval(x).to_json()))
+    assert data["approx"] == float("inf") and len(data["exact"]) > 4300
+    small = FractionInterval(Fraction(-1, 3), Fraction(1, 7))
+    assert repr(small) == "FractionInterval(-1/3, 1/7)"
+    y = Fraction(-(3 ** 200), 7 ** 150)
+    assert repr(FractionInterval(y, y + Fraction(1, 10 ** 9))).startswith("FractionInterval(≈ [-4.566095e-32, 1.000000e-09]")

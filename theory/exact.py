@@ -445,6 +445,39 @@ def _exact_decimal(n: int, shift: int) -> str:
     return ("-" if neg else "") + out
 
 
+def _exact_str(x: Fraction) -> str:
+    """``str(x)`` at any size: Python refuses int → decimal text beyond 4,300 digits unless the limit is lifted."""
+    import sys
+
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    if limit and max(x.numerator.bit_length(), x.denominator.bit_length()) > 3.3 * limit:
+        sys.set_int_max_str_digits(0)
+        try:
+            return str(x)
+        finally:
+            sys.set_int_max_str_digits(limit)
+    return str(x)
+
+
+def _approx(x: Fraction) -> float:
+    """``float(x)``, or ±inf beyond the float range (``float`` raises OverflowError there)."""
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf if x > 0 else -math.inf
+
+
+def _digits(n: int) -> str:
+    return _exact_str(Fraction(abs(n)))
+
+
+def _signed_scientific(x: Fraction, direction: str, digits: int = 7) -> str:
+    """:func:`scientific` for any sign, rounded toward ``direction`` ("up" = +∞) so a printed bound still bounds."""
+    if x < 0:
+        return "-" + scientific(-x, "down" if direction == "up" else "up", digits)
+    return scientific(x, direction, digits)
+
+
 class FractionInterval:
     """A closed interval [lo, hi] of rationals: an exact value when lo == hi, otherwise a rigorous
     bracket (e.g. a probability with the mass of unfinished completions left undecided)."""
@@ -476,13 +509,27 @@ class FractionInterval:
     def __hash__(self) -> int:
         return hash((self.lo, self.hi))
 
+    REPR_BITS = 256
+    """Above this many bits in a numerator or denominator, :meth:`__repr__` shows a decimal bracket (rounded
+    outward) and the exact forms' sizes instead of the exact forms (:meth:`exact_text` gives them)."""
+
     def __repr__(self) -> str:
-        return f"FractionInterval({self.lo})" if self.exact else f"FractionInterval({self.lo}, {self.hi})"
+        big = max(x.numerator.bit_length() + x.denominator.bit_length() for x in (self.lo, self.hi)) > self.REPR_BITS
+        if not big:
+            return f"FractionInterval({self.lo})" if self.exact else f"FractionInterval({self.lo}, {self.hi})"
+        digits = max(len(_digits(x.numerator)) + len(_digits(x.denominator)) for x in (self.lo, self.hi))
+        return (f"FractionInterval(≈ [{_signed_scientific(self.lo, 'down')}, {_signed_scientific(self.hi, 'up')}], "
+                f"exact forms of up to {digits:,} digits: .exact_text())")
+
+    def exact_text(self) -> tuple[str, str]:
+        """The exact forms of lo and hi (``p/q``), at any size (Python's 4,300-digit limit on converting an
+        int to decimal text is lifted for the conversion)."""
+        return _exact_str(self.lo), _exact_str(self.hi)
 
     def to_json(self) -> dict[str, object]:
         if self.exact:
-            return {"exact": str(self.lo), "approx": float(self.lo)}
-        return {"interval": [str(self.lo), str(self.hi)], "approx": [float(self.lo), float(self.hi)]}
+            return {"exact": _exact_str(self.lo), "approx": _approx(self.lo)}
+        return {"interval": list(self.exact_text()), "approx": [_approx(self.lo), _approx(self.hi)]}
 
 
 class LogInterval:
