@@ -255,3 +255,30 @@ def test_the_chance_table_and_the_published_figures():
 def test_the_uniform_model_is_uniform():
     m = UniformModel(Alphabet("abc"))
     assert set(m.next_token("ab").probs) == {Fraction(1, 4)} and m.state_key("a") == m.state_key("bb")
+
+
+def test_a_language_of_the_users_own_scores_under_either_convention():
+    from theory.languages import CountParity, IndependentIntersection, StartsWith
+
+    ab = Alphabet("ab")
+    mine = IndependentIntersection("mine", "mine", ab, CountParity("#a even", ab, "a"), StartsWith("starts with b", ab, "b"),
+                                   "my L1")
+    ps = PromptSet(mine, ("b",), ("ab",))
+    comps = {"b": Completion("", True, False), "ab": Completion("a", True, False)}
+    for c in ("paper", "published"):
+        m = score_completions(mine, ps, comps, convention=c)
+        assert m.ood_r1 == 1 and m.id_r1 == 1 and m.convention == c
+    assert conv.r2_completion_offset("mine", "published") is None
+    assert conv.r2_completion_offset("parentheses_and_brackets", "published") == 2
+
+
+def test_chance_levels_of_a_language_of_the_users_own():
+    from theory.languages import CountParity, IndependentIntersection, StartsWith
+
+    ab = Alphabet("ab")
+    mine = IndependentIntersection("mine", "mine", ab, CountParity("#a even", ab, "a"), StartsWith("starts with b", ab, "b"),
+                                   "my L1")
+    ch = chance_levels(mine, prompts=PromptSet(mine, ("b",), ("ab",)))
+    assert ch.ood_r2c.lo <= Fraction(1, 3) <= ch.ood_r2c.hi and ch.language == "mine"
+    with pytest.raises(InvalidPrompt, match="give its prompts"):
+        chance_levels(mine)

@@ -26,7 +26,7 @@ from theory.conventions import language as convention_language
 from theory.conventions import prompt_set as convention_prompts
 from theory.errors import InvalidPrompt
 from theory.exact import FractionInterval
-from theory.languages import Automaton
+from theory.languages import LANGUAGES, Automaton, Language
 from theory.probability import NextTokenDistribution
 from theory.prompts import PromptSet
 from theory.properties import sampled_rule_probability
@@ -87,17 +87,26 @@ class ChanceLevels:
         return "n/a" if v is None else f"[{fixed(v.lo, 'down', digits)}, {fixed(v.hi, 'up', digits)}]"
 
 
-def chance_levels(language: str, convention: str = DEFAULT_CONVENTION, prompts: PromptSet | None = None, *,
+def chance_levels(language: str | Language, convention: str = DEFAULT_CONVENTION, prompts: PromptSet | None = None, *,
                   max_new_tokens: int | None = None) -> ChanceLevels:
     """The exact chance levels (module docstring) of ``language``'s four metrics under ``convention`` on
     ``prompts`` (default: the convention's evaluated prompt set, :func:`theory.conventions.prompt_set`).
+    A :class:`~theory.languages.Language` of the user's own (not named L1..L6) is taken as it is, with its
+    ``prompts`` required.
 
     Raises:
         InvalidLanguage, InvalidConvention; InvalidPrompt (a prompt set of another language);
         InvalidBudget (``max_new_tokens`` < 1).
     """
     check_convention(convention)
-    lang = convention_language(language, convention)
+    lang: Language
+    own = isinstance(language, Language) and language.name not in LANGUAGES
+    if isinstance(language, Language) and own:
+        lang = language
+    else:
+        lang = convention_language(language, convention)
+    if own and prompts is None:
+        raise InvalidPrompt(f"language {lang.name!r} is not one of the paper's: give its prompts")
     ps = convention_prompts(lang, convention) if prompts is None else prompts
     if ps.language != lang:
         raise InvalidPrompt(f"prompt set is for {ps.language.name} ({ps.language.description}), not {lang.name} under "

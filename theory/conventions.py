@@ -96,9 +96,36 @@ def r2_completion_offset(language_name: str, convention: str = DEFAULT_CONVENTIO
     prompt symbols dropped before prompt + completion is read (2 for L4/L6 under ``published``: the
     ``)[`` of ``)[w``)."""
     check_convention(convention)
-    if convention == PUBLISHED and get_language(language_name).name in ("L4", "L6"):
+    if convention == PUBLISHED and _canonical(language_name) in ("L4", "L6"):
         return 2
     return None
+
+
+def _canonical(name: str) -> str:
+    """The L1..L6 name of ``name`` (an alias such as a grammar name), or ``name`` itself for a language of the
+    user's own."""
+    from theory.errors import InvalidLanguage
+
+    try:
+        return get_language(name).name
+    except InvalidLanguage:
+        return name
+
+
+def check_reading(lang: Language, convention: str) -> None:
+    """Refuse scoring one of the paper's languages under a convention it is not read by (e.g. the paper's L2
+    under ``published``): the metric would mix the two readings.  A language of the user's own (not one of
+    the readings' objects) passes under either convention.
+
+    Raises:
+        InvalidConvention: the mismatch, named.
+    """
+    check_convention(convention)
+    if lang.name not in LANGUAGES:
+        return
+    readings = {c: language(lang.name, c) for c in CONVENTIONS}
+    if lang in readings.values() and readings[convention] != lang:
+        raise InvalidConvention(f"{lang.name} ({lang.description}) is not {lang.name} under the {convention!r} convention")
 
 
 def r2_completion_word(language_name: str, convention: str, prompt: str, completion: str) -> str:

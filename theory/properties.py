@@ -174,20 +174,14 @@ def score_completions(language: Language, prompt_set: PromptSet, completions: Ma
 
     Raises:
         InvalidPrompt: the prompt set belongs to another language, or a prompt has no completion.
-        InvalidConvention: an unknown convention, or a language that is not the convention's (e.g. the
-            paper's L2 scored under ``published``).
+        InvalidConvention: an unknown convention, or one of the paper's languages under a convention that
+            does not read it so (e.g. the paper's L2 scored under ``published``): :func:`theory.conventions.check_reading`.
     """
-    from theory.conventions import check_convention, r2_completion_word
-    from theory.conventions import language as convention_language
+    from theory.conventions import check_reading, r2_completion_word
 
-    check_convention(convention)
     if prompt_set.language != language:
         raise InvalidPrompt(f"prompt set is for {prompt_set.language.name}, not {language.name}")
-    if convention_language(language.name, convention) != language:
-        from theory.errors import InvalidConvention
-
-        raise InvalidConvention(f"{language.name} ({language.description}) is not {language.name} under the "
-                                f"{convention!r} convention")
+    check_reading(language, convention)
     missing = [u for u in prompt_set.prompts if u not in completions]
     if missing:
         raise InvalidPrompt(f"no completion given for prompt {missing[0]!r}")
