@@ -514,6 +514,8 @@ class FractionInterval:
     outward) and the exact forms' sizes instead of the exact forms (:meth:`exact_text` gives them)."""
 
     def __repr__(self) -> str:
+        if not all(isinstance(x, Fraction) for x in (self.lo, self.hi)):  # endpoints are plain attributes: anything
+            return f"FractionInterval({self.lo!r}, {self.hi!r})"
         big = max(x.numerator.bit_length() + x.denominator.bit_length() for x in (self.lo, self.hi)) > self.REPR_BITS
         if not big:
             return f"FractionInterval({self.lo})" if self.exact else f"FractionInterval({self.lo}, {self.hi})"
