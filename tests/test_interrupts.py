@@ -182,6 +182,24 @@ def test_an_interrupt_inside_torch_code_is_raised_once_the_project_s_code_runs(r
     assert time.perf_counter() - start < 2, "the deferred interrupt was not retried promptly"
 
 
+def test_a_delivered_interrupt_disarms_its_retry(remembered_sigint):
+    """Deferred inside torch, then raised by the project's poll: the retry timer is disarmed at once, so the
+    interrupt is not raised a second time while the first unwinds (it could land in a frame that cannot
+    pass it on).  Control: before the poll, the retry is armed."""
+    pytest.importorskip("torch")
+    import signal
+
+    import theory.processes as processes
+
+    inside_torch = _function_in("torch._nonid_test_callback", _SPIN, "spin")
+    assert inside_torch(0.0, interrupt=True) == "returned"
+    assert processes.interrupt_pending() and signal.getitimer(signal.ITIMER_REAL)[0] > 0  # armed
+    with pytest.raises(KeyboardInterrupt):
+        processes.raise_if_interrupted()
+    assert signal.getitimer(signal.ITIMER_REAL)[0] == 0  # disarmed: nothing fires during the unwinding
+    assert processes.interrupt_pending()  # still remembered for the next commit point
+
+
 def test_which_frames_an_interrupt_may_be_raised_in():
     pytest.importorskip("torch")
     import sys

@@ -76,8 +76,20 @@ def _raise_or_retry(frame: FrameType | None) -> None:
     import signal
 
     if safe_to_raise(frame):
-        raise KeyboardInterrupt
+        _deliver()
     signal.setitimer(signal.ITIMER_REAL, _RETRY_S)  # SIGALRM -> _on_retry
+
+
+def _deliver() -> None:
+    """Raise the interrupt, first disarming a pending retry: once delivered it must not be raised a second
+    time while the first unwinds (a retry firing in the unwinding's cleanup could land in a frame that
+    cannot pass it on).  ``_PENDING`` stays set: an interrupt Python swallowed is raised again at the
+    next :func:`raise_if_interrupted`."""
+    import signal
+
+    if threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    raise KeyboardInterrupt
 
 
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -134,9 +146,10 @@ def remembered_sigint() -> Iterator[None]:
 
 def raise_if_interrupted() -> None:
     """Raise :class:`KeyboardInterrupt` if a SIGINT arrived since :func:`install_sigint_handler` (even
-    one Python swallowed): called before work is committed, so a lost interrupt still stops it."""
+    one Python swallowed): called before work is committed, so a lost interrupt still stops it.  A retry
+    of a deferred interrupt still armed is disarmed first (:func:`_deliver`)."""
     if _PENDING:
-        raise KeyboardInterrupt
+        _deliver()
 
 
 def interrupt_pending() -> bool:
