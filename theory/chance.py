@@ -155,14 +155,16 @@ PUBLISHED_CHANCE: Final = (
     PublishedChance("L1", "ood_r1", 0.5, 1),
     PublishedChance("L3", "ood_r1", 0.154, 3),
     PublishedChance("L3", "ood_r2c", 0.444, 3,
-                    "4/9 is the value of a uniform law over four outcomes (one more than a, b, EOS); the R1 figure uses "
-                    "three, and over Σ ∪ {EOS} the value is 3/4"),
+                    "0.444 rounds 4/9, the value over four equally likely outcomes (one more than a, b, EOS); the R1 "
+                    "figure uses three, and over Σ ∪ {EOS} the value is 3/4"),
     PublishedChance("L4", "ood_r1", 0.127, 3,
-                    "the published script counts strings of bounded length (each string below the cap weighted alike: "
-                    "0.042 at its cap of 20 symbols), a quantity that tends to 0 as the cap grows; a sampled uniform "
-                    "continuation from one open bracket gives (7 - 3*sqrt(5))/2"),
+                    "not the chance of a sampled continuation, which is (7 - 3*sqrt(5))/2 from one open bracket; the "
+                    "published script computes a bounded-length string count instead (each string below a length cap "
+                    "weighted alike), which tends to 0 as the cap grows and gives 0.042 at its cap of 20: 0.127 matches "
+                    "neither, and its origin is not in the published code"),
     PublishedChance("L5", "ood_r1", 0.033, 3, "agrees; the paper's figure code draws 0.0033, a factor-10 slip of it"),
-    PublishedChance("L6", "ood_r1", 0.127, 3, "as for L4: a bounded-length string count, not a sampled continuation"),
+    PublishedChance("L6", "ood_r1", 0.127, 3, "as for L4: not the chance of a sampled continuation, and not the "
+                    "bounded-length string count of the published script either"),
 )
 
 
