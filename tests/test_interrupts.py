@@ -6,6 +6,7 @@ to), in worker processes, and in the middle of ``nonid appendix``."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -301,6 +302,29 @@ def test_sigint_during_appendix_leaves_no_output_and_no_verdict(tmp_path, after_
                                    "--alphas", "none", "--z3-horizons", "10,12"], after_s, tmp_path)
     _assert_interrupted(rc, out, err)
     assert list(tmp_path.iterdir()) == [], f"left behind: {sorted(p.name for p in tmp_path.iterdir())}"
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_sigint_during_an_experiment_exits_130_and_the_printed_command_resumes_it(tmp_path, ensemble):
+    """``nonid experiment`` interrupted while it trains (one run after another, or as a batched ensemble) exits
+    130 with the one line that names the resuming command; that command then finishes the grid from the
+    checkpoints."""
+    pytest.importorskip("torch")
+    out = tmp_path / "runs"
+    argv = ["experiment", "rule-extrapolation", "--language", "L3", "--arch", "transformer", "--regime", "ml",
+            "--seeds", "2", "--steps", "400", "--out", str(out), "--quiet"] + (["--ensemble"] if ensemble else [])
+    rc, _out, err = _interrupt_cli(argv, 5.0, tmp_path)
+    if rc == 0:
+        pytest.skip("the grid finished in under 5 s on this machine")
+    assert rc == 130, (rc, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nonid: interrupted; finished runs and checkpoints are kept; continue with: ")
+    resume = shlex.split(lines[0].split("continue with: ", 1)[1])
+    assert resume[0] == "nonid" and "--resume" in resume
+    done = subprocess.run([sys.executable, "-m", "nonid", *resume[1:]], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "results.csv").read_text().count("\n") == 3  # the header and both runs
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # swallowed on purpose
