@@ -349,9 +349,7 @@ def _chance(rows: Sequence[RunRow]) -> dict[str, dict[str, str]]:
     from theory.exact import fixed
 
     out = {}
-    for lang, convention in dict.fromkeys((r.language, r.convention) for r in rows):
-        v = chance_levels(lang, convention).ood_r1
-        if v is not None:
-            label = lang if convention == "paper" else f"{lang} ({convention})"
-            out[label] = {"lo": fixed(v.lo, "down", 6), "hi": fixed(v.hi, "up", 6), "convention": convention}
+    for r in rows:
+        if r.language_label not in out and (v := chance_levels(r.language, r.convention).ood_r1) is not None:
+            out[r.language_label] = {"lo": fixed(v.lo, "down", 6), "hi": fixed(v.hi, "up", 6), "convention": r.convention}
     return out

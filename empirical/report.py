@@ -78,35 +78,24 @@ def _groups(rows: Sequence[RunRow | UnfinishedRun]) -> dict[tuple[str, str, str]
     is labelled with it (``L2 (published)``), so runs of two readings never share a group."""
     groups: dict[tuple[str, str, str], list[RunRow]] = {}
     for r in finished_runs(rows):
-        groups.setdefault((_label(r), r.arch, r.regime), []).append(r)
+        groups.setdefault((r.language_label, r.arch, r.regime), []).append(r)
     return groups
-
-
-def _label(r: RunRow) -> str:
-    return r.language if r.convention == "paper" else f"{r.language} ({r.convention})"
 
 
 def chance_lines(rows: Sequence[RunRow | UnfinishedRun]) -> list[str]:
     """One line per (language, convention) of ``rows``: the exact chance levels of the four metrics on the
-    runs' evaluated prompts (:func:`theory.chance.chance_levels`, brackets rounded outward), and beside them
+    runs' evaluated prompts (:func:`theory.chance.chance_table`, brackets rounded outward), and beside them
     each published figure, whether it agrees and, where not, why."""
-    from theory.chance import METRICS, chance_levels, published_chance, rounds_to
+    from theory.chance import chance_table
     from theory.exact import fixed
 
     names = {"id_r1": "ID R1", "id_r2": "ID R2", "ood_r1": "OOD R1", "ood_r2c": "OOD R2c"}
     out = []
     for lang, convention in dict.fromkeys((r.language, r.convention) for r in finished_runs(rows)):
-        ch = chance_levels(lang, convention)
-        cells, notes = [], []
-        for m in METRICS:
-            v = ch.value(m)
-            if v is None:
-                continue
-            cells.append(f"{names[m]} [{fixed(v.lo, 'down', 4)}, {fixed(v.hi, 'up', 4)}]")
-            pub = published_chance(lang, m)
-            if pub is not None:
-                ok = rounds_to(pub.value, pub.digits, v)
-                notes.append(f"{names[m]} {pub.value:g} ({'agrees' if ok and not pub.note else pub.note if pub.note else 'differs'})")
+        table = [c for c in chance_table((lang,), convention) if c.exact is not None]
+        cells = [f"{names[c.metric]} [{fixed(c.exact.lo, 'down', 4)}, {fixed(c.exact.hi, 'up', 4)}]"
+                 for c in table if c.exact is not None]  # (filtered above; repeated for the type checker)
+        notes = [f"{names[c.metric]} {c.published:g} ({c.note})" for c in table if c.published is not None]
         line = (f"Chance levels for {lang} ({convention} reading; a uniform random continuation over Σ ∪ {{EOS}}, exact "
                 f"brackets, the same in both denominators): " + ", ".join(cells) + ".")
         if notes:

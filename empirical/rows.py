@@ -150,6 +150,11 @@ class RunRow:
 
     __iter__: ClassVar[None] = None  # columns by name only: not iterable (no fallback to row[0], row[1], …)
 
+    @property
+    def language_label(self) -> str:
+        """The language as reports name it: ``L2``, or ``L2 (published)`` under another reading than the paper's."""
+        return self.language if self.convention == "paper" else f"{self.language} ({self.convention})"
+
     def test_loss_padded_under(self, aggregation: str) -> float:
         """The test loss in nats per padded token under ``aggregation``: the best-validation one, or its
         minimum over checkpoints (``max-over-checkpoints``)."""

@@ -282,3 +282,11 @@ def test_chance_levels_of_a_language_of_the_users_own():
     assert ch.ood_r2c.lo <= Fraction(1, 3) <= ch.ood_r2c.hi and ch.language == "mine"
     with pytest.raises(InvalidPrompt, match="give its prompts"):
         chance_levels(mine)
+
+
+def test_the_evaluated_prompts_chance_is_computed_once_and_handed_out_fresh():
+    first = chance_levels("L3")
+    first.ood_r1.hi = Fraction(7)  # endpoints are plain attributes: a caller may change them
+    again = chance_levels("L3")
+    assert again.ood_r1 is not first.ood_r1 and again.ood_r1.hi < 1
+    assert again == chance_levels("L3", prompts=conv.prompt_set("L3"))  # the cached value is the computed one

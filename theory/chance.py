@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Final
 
 from theory.alphabet import Alphabet
@@ -100,19 +101,34 @@ def chance_levels(language: str | Language, convention: str = DEFAULT_CONVENTION
     """
     check_convention(convention)
     lang: Language
-    own = isinstance(language, Language) and language.name not in LANGUAGES
-    if isinstance(language, Language) and own:
+    if isinstance(language, Language) and language.name not in LANGUAGES:
+        if prompts is None:
+            raise InvalidPrompt(f"language {language.name!r} is not one of the paper's: give its prompts")
         lang = language
     else:
         lang = convention_language(language, convention)
-    if own and prompts is None:
-        raise InvalidPrompt(f"language {lang.name!r} is not one of the paper's: give its prompts")
-    ps = convention_prompts(lang, convention) if prompts is None else prompts
-    if ps.language != lang:
-        raise InvalidPrompt(f"prompt set is for {ps.language.name} ({ps.language.description}), not {lang.name} under "
-                            f"the {convention!r} convention")
     budget = default_budget(lang.alphabet) if max_new_tokens is None else check_int(max_new_tokens, "max_new_tokens",
                                                                                      minimum=1)
+    if prompts is None:  # the convention's own prompt set: the same every time, so computed once per process
+        values = _evaluated_chance(lang.name, convention, budget)
+        return ChanceLevels(lang.name, convention, values[0], budget,
+                            *(None if v is None else FractionInterval(*v) for v in values[1:]))
+    if prompts.language != lang:
+        raise InvalidPrompt(f"prompt set is for {prompts.language.name} ({prompts.language.description}), not {lang.name} "
+                            f"under the {convention!r} convention")
+    return _chance_levels(lang, convention, prompts, budget)
+
+
+@lru_cache(maxsize=32)
+def _evaluated_chance(name: str, convention: str, budget: int) -> tuple:
+    """(prompt description, then (lo, hi) or None per metric) on the convention's evaluated prompts: plain
+    Fractions, so every call builds its own intervals (a cached object handed out could be changed)."""
+    lang = convention_language(name, convention)
+    ch = _chance_levels(lang, convention, convention_prompts(lang, convention), budget)
+    return (ch.prompts, *(None if (v := ch.value(m)) is None else (v.lo, v.hi) for m in METRICS))
+
+
+def _chance_levels(lang: Language, convention: str, ps: PromptSet, budget: int) -> ChanceLevels:
     model = UniformModel(lang.alphabet)
     cache: dict[tuple[int, object], FractionInterval] = {}
 

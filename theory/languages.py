@@ -335,6 +335,13 @@ class StartsWith(Rule[int]):
         return None if state is DEAD else (1 if state == 0 else 0)
 
 
+def _check_two(rule: Rule[Any], first: tuple[str, str], second: tuple[str, str]) -> None:
+    """Two (name, symbol) parameters of a rule: both in its alphabet, and not the same symbol."""
+    rule._need(first[1] + second[1])
+    if first[1] == second[1]:
+        raise InvalidLanguage(f"rule {rule.name!r}: {first[0]} and {second[0]} are both {first[1]!r}")
+
+
 def _check_order(rule: Rule[Any], order: str) -> None:
     """``order`` lists the rule's alphabet once each (a block order's parameter)."""
     rule._need(order)
@@ -380,9 +387,7 @@ class CountParityAfterLast(Rule[int]):
     reset: str
 
     def __post_init__(self) -> None:
-        self._need(self.symbol + self.reset)
-        if self.symbol == self.reset:
-            raise InvalidLanguage(f"rule {self.name!r}: symbol and reset are both {self.symbol!r}")
+        _check_two(self, ("symbol", self.symbol), ("reset", self.reset))
 
     def start(self) -> int:
         return 0
@@ -531,9 +536,7 @@ class Matched(Rule[int]):
     close: str
 
     def __post_init__(self) -> None:
-        self._need(self.open + self.close)
-        if self.open == self.close:
-            raise InvalidLanguage(f"rule {self.name!r}: open and close are both {self.open!r}")
+        _check_two(self, ("open", self.open), ("close", self.close))
 
     def start(self) -> int:
         return 0
