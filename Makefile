@@ -11,7 +11,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@# torch 2.13.0 is a local CPU wheel on the project's machines; elsewhere the range in pyproject applies.
 	$(BIN)/pip install -q torch==2.13.0 || echo "make: no local torch 2.13.0 wheel; pip will resolve torch from pyproject.toml"
-	$(BIN)/pip install -q -e '.[test]'
+	@# the test extra and every interop extra (Hugging Face, TransformerLens, Ray, TensorBoard), so the tests cover them
+	$(BIN)/pip install -q -e '.[test,hf,tl,ray,logging]'
 	touch $@
 
 prove: $(VENV)/.installed coq

@@ -34,6 +34,19 @@ HASHED_FILES = frozenset({"config.json", "README.md", "q1.safetensors", "q2.safe
 COUNTEREXAMPLE_FILES = HASHED_FILES | {"certificate.json"}
 """Every file ``nonid counterexample`` writes (the certificate is not hashed: it holds the hashes)."""
 
+EXPORT_DIRS = {"hf": ("q1", "q2"), "tl": ("q1", "q2")}
+"""Library exports a pair folder may hold (``nonid counterexample --export``, ``nonid export``): a folder per
+export with one subfolder per network and its own ``certificate.json`` (hashed in the pair certificate)."""
+HF_MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
+"""The files of one exported Hugging Face model folder."""
+TL_MODEL_FILES = ("tl_config.json", "model.safetensors", "nonid.json", "README.md")
+"""The files of one exported TransformerLens model folder (``constructions.tl_export.TL_FILES``, spelt out here so
+that listing a folder needs no import)."""
+EXPORT_FILES = frozenset({f"{e}/certificate.json" for e in EXPORT_DIRS}
+                         | {f"hf/{k}/{name}" for k in EXPORT_DIRS["hf"] for name in HF_MODEL_FILES}
+                         | {f"tl/{k}/{name}" for k in EXPORT_DIRS["tl"] for name in TL_MODEL_FILES})
+"""Every file an export writes, relative to the pair folder."""
+
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -94,6 +107,25 @@ def foreign_entries(directory: str | os.PathLike[str], allowed: frozenset[str] =
     return out[:limit]
 
 
+def pair_foreign_entries(directory: str | os.PathLike[str], limit: int = 4) -> list[str]:
+    """:func:`foreign_entries` of a pair folder, where the export folders (:data:`EXPORT_DIRS`) holding
+    only :data:`EXPORT_FILES` are the pair's own.  Links are never followed.
+
+    Raises:
+        OSError: a folder that cannot be listed.
+    """
+    out: list[str] = []
+    for entry in foreign_entries(directory, COUNTEREXAMPLE_FILES, limit=1 << 30):
+        top = entry.split("/", 1)[0]
+        if top in EXPORT_DIRS and entry in EXPORT_FILES \
+                and stat.S_ISREG(os.lstat(Path(directory) / entry).st_mode):
+            continue
+        out.append(entry)
+        if len(out) >= limit:
+            break
+    return out
+
+
 def _files_under(folder: str, limit: int) -> list[str]:
     """Up to ``limit`` non-folder entries under ``folder`` (relative paths, sorted); the walk stops once
     a folder brings the count to ``limit``, so a huge folder of the user's is not listed to the end."""
@@ -120,7 +152,7 @@ def check_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> No
     from theory.fileio import claimed_folder_problem
 
     problem = claimed_folder_problem(out, "counterexample", marker="config.json", is_ours=_is_counterexample,
-                                     foreign=foreign_entries, force=overwrite)
+                                     foreign=pair_foreign_entries, force=overwrite)
     if problem:
         raise InvalidArtifact(problem)
 
@@ -156,3 +188,26 @@ def folder_to_check_problem(directory: str | os.PathLike[str]) -> str | None:
         where = " or ".join(f"`nonid check {p}`" for p in inner[:2])
         return f"{d}: no certificate.json here, but a counterexample folder inside it: try {where}"
     return f"{d}: no certificate.json: not a folder written by `nonid counterexample`"
+
+
+EXPORT_TARGETS = ("hf", "tl")
+"""The library exports of a pair (``--export`` / ``nonid export --to``): Hugging Face (``constructions.hf_export``)
+and TransformerLens (``constructions.tl_export``)."""
+
+
+def export_unavailable(to: str) -> str:
+    """Why the export ``to`` cannot run here ('' when it can): an unknown target or a missing library.
+    Cheap: no heavy import."""
+    import importlib.util
+
+    if to not in EXPORT_TARGETS:
+        return f"export target {to!r} is not one of {', '.join(EXPORT_TARGETS)}"
+    if to == "tl":
+        if importlib.util.find_spec("transformer_lens") is None:
+            return ("--to tl needs the transformer_lens package (TransformerLens 4), which is not installed: "
+                    "pip install -e '.[tl]'")
+        return ""
+    for name in ("transformers", "tokenizers"):
+        if importlib.util.find_spec(name) is None:
+            return f"--export hf needs the {name} package, which is not installed: pip install -e '.[hf]'"
+    return ""

@@ -250,9 +250,41 @@ def check_model(net: DecoderTransformer, construction: ARModel, prefixes: Prefix
     if str(net.alphabet) != prefixes.alphabet:
         raise InvalidModelConfig(f"network is over {str(net.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
     t0 = time.perf_counter()
-    construction = validated(construction)  # one memo: the rows compared here are the rows decoded later
     enc = enclose(net, prefixes.maximal, prefixes.prefixes, device=device)
-    rows = [construction.probs(u) for u in prefixes.prefixes]
+    return check_enclosure(enc, construction, prefixes, data=data, tolerance=tolerance, kl_bound=kl_bound,
+                           started=t0)
+
+
+def check_enclosure(enc: Enclosure, construction: ARModel, prefixes: PrefixSet, *,
+                    data: DataDistribution | None = None, tolerance: float = DEFAULT_TOLERANCE,
+                    kl_bound: float | None = None, started: float | None = None) -> ModelCheck:
+    """:func:`check_model`'s comparison read from an :class:`Enclosure` of *any* network's real function
+    over ``prefixes`` (rows in the set's order): a DecoderTransformer's, or a library model's
+    (:mod:`constructions.hf_export`).  The enclosure's columns are Σ ∪ {EOS} and then any number of
+    outputs the construction never predicts (a Hugging Face model's SOS and PAD rows): the construction's
+    probability there is exactly 0, so the mass a network puts on them counts in the TV bound.
+
+    Raises:
+        InvalidModelConfig: an enclosure of another prefix set or with fewer columns than Σ ∪ {EOS}, or a
+            tolerance / bound that is not a number in [0, 1].
+        InvalidDistribution: as :func:`check_model`.
+    """
+    for name, value in (("tolerance", tolerance), ("kl_bound", kl_bound)):
+        if value is None and name == "kl_bound":
+            continue
+        check_number(value, name, lo=0, hi=1, error=InvalidModelConfig)
+    if tuple(enc.prefixes) != tuple(prefixes.prefixes):
+        raise InvalidModelConfig("the enclosure is not over the checked prefix set (other prefixes or another order)")
+    if str(construction.alphabet) != prefixes.alphabet:
+        raise InvalidModelConfig(f"construction is over {str(construction.alphabet)!r}, the prefix set over {prefixes.alphabet!r}")
+    t0 = time.perf_counter() if started is None else started
+    construction = validated(construction)  # one memo: the rows compared here are the rows decoded later
+    extra = enc.lp_lo.shape[1] - len(construction.alphabet.outcomes)
+    if extra < 0:
+        raise InvalidModelConfig(f"the enclosure has {enc.lp_lo.shape[1]} outputs, fewer than the "
+                                 f"{len(construction.alphabet.outcomes)} of the construction")
+    never = (Fraction(0),) * extra
+    rows = [construction.probs(u) + never for u in prefixes.prefixes]
     tv = tv_upper_bounds(rows, enc)
     worst = int(np.argmax(tv))
     dlogp, worst_s = None, None
@@ -455,11 +487,13 @@ def evaluation_words(model_quantities: dict) -> str:
     return "on rigorous enclosures"
 
 
-def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefixes: PrefixSet, *,
+def check_pair(case: Any, q1: DecoderTransformer | None, q2: DecoderTransformer | None, prefixes: PrefixSet, *,
                tolerance: float = DEFAULT_TOLERANCE, kl_bound: float | None = DEFAULT_KL_BOUND,
                device: str | torch.device | None = None, check_name: str | None = None, exact: bool = False,
                design: Callable[[str, DecoderTransformer, ARModel, Any], list[str]] | None = None,
-               design_claim: str = "") -> Certificate:
+               design_claim: str = "", enclosures: tuple[Enclosure, Enclosure] | None = None,
+               subject: str | None = None, assumptions: tuple[str, ...] = ENCLOSURE_ASSUMPTIONS,
+               versions: tuple[str, ...] = ("torch", "safetensors", "numpy", "mpmath")) -> Certificate:
     """The exhaustive certificate for a network pair of a rule-extrapolation ``case``
     (:class:`constructions.rule_extrapolation.RuleCase`), from rigorous enclosures of each network's
     real function: ``verified`` iff, for both networks, the TV upper bound to the case's completer
@@ -475,6 +509,12 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     ``design(label, net, construction, evaluation)`` (exact path only) returns the places where the
     exact evaluation differs from a stated design — each a ``falsified`` reason; ``design_claim`` is
     the sentence the claim adds for it.
+
+    With ``enclosures`` (Q1's, Q2's: :class:`Enclosure` of any two networks over ``prefixes``, such as
+    Hugging Face models loaded back from an export, whose extra output columns count against them;
+    :func:`check_enclosure`) the same verdict conditions are read from them and ``q1``/``q2`` are not
+    used; ``subject`` then replaces "the real functions of two transformers' stored weights" in the
+    claim, ``assumptions`` the enclosure premises and ``versions`` the libraries recorded.
     """
     from constructions.exact_eval import NotExactlyEvaluable
     from theory.prompts import PromptSet
@@ -487,18 +527,24 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     reasons: list[str] = []
     undecided: list[str] = []
     crossed: dict[str, dict[str, Any]] = {}
-    for label, net, target in (("Q1", q1, validated(case.completer)), ("Q2", q2, validated(case.violator))):
+    if enclosures is not None and exact:
+        raise InvalidModelConfig("check_pair: enclosures given with exact=True (the exact path evaluates the networks)")
+    for i, (label, net, target) in enumerate((("Q1", q1, validated(case.completer)), ("Q2", q2, validated(case.violator)))):
         xc = None
-        if exact:
+        if enclosures is not None:
+            mc = check_enclosure(enclosures[i], target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound)
+        elif exact:
             try:
-                xc = check_model_exact(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound)
+                xc = check_model_exact(cast(DecoderTransformer, net), target, prefixes, data=case.data, tolerance=tolerance,
+                                       kl_bound=kl_bound)
             except NotExactlyEvaluable as e:
                 undecided.append(f"{label}: no exact evaluation ({e})")
-        if xc is None:
-            mc = check_model(net, target, prefixes, data=case.data, tolerance=tolerance, kl_bound=kl_bound, device=device)
-        else:
+        if enclosures is None and xc is None:
+            mc = check_model(cast(DecoderTransformer, net), target, prefixes, data=case.data, tolerance=tolerance,
+                             kl_bound=kl_bound, device=device)
+        elif xc is not None:
             mc = xc.model
-            enc = enclose(net, prefixes.maximal, prefixes.prefixes, device=device)
+            enc = enclose(cast(DecoderTransformer, net), prefixes.maximal, prefixes.prefixes, device=device)
             n_values, outside = cross_check(xc.bounds, enc)
             crossed[label.lower()] = {
                 "enclosure_values_checked": n_values, "exact_values_outside_enclosure": len(outside),
@@ -509,7 +555,7 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
                                  f"are not inside the rigorous float enclosure, so one of the two evaluators is wrong; "
                                  f"first: {outside[0]}")
             if design is not None:
-                problems = design(label, net, target, xc.evaluation)
+                problems = design(label, cast(DecoderTransformer, net), target, xc.evaluation)
                 reasons.extend(f"{label}: {p}" for p in problems)
         checks.append(mc)
         want = rule_metrics(target, lang, ood, case.max_new_tokens)
@@ -564,7 +610,7 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     bound = "" if kl_bound is None else f" and KL(P || Q) <= {kl_bound:g} nats"
     what = ("The exact rational functions of two transformers' stored weights (computed with no floating-point "
             "operation; only the final log-softmax is an interval, of width ~2^-100)" if exact else
-            "The real functions of two transformers' stored weights")
+            subject or "The real functions of two transformers' stored weights")
     claim = (f"{what} are within TV {tolerance:g} of the {case.name} "
              f"completer and violator on every one of {checks[0].prefixes:,} prefixes (support and OOD paths){bound}, and "
              f"on the {len(ood.ood_prompts)} OOD prompts their greedy completions are the constructions', with OOD R1 "
@@ -572,7 +618,7 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
     if exact:
         claim += (" Every exact log-probability lies inside the rigorous float enclosure of the same network."
                   + (f" {design_claim}" if design_claim else ""))
-    premises = EXACT_ASSUMPTIONS if exact else ENCLOSURE_ASSUMPTIONS
+    premises = EXACT_ASSUMPTIONS if exact else assumptions
     bounds_line = ("max TV and KL are upper bounds computed from the exact logits' mpmath intervals, in rationals"
                    if exact else
                    "max TV and KL are upper bounds computed from the enclosures: TV with exact rational rows bracketed by "
@@ -588,6 +634,6 @@ def check_pair(case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefix
             "a network's greedy token is certified only where its log-probability's lower bound exceeds every other "
             "outcome's upper bound; a tie or an overlap is a failure, never broken by order",
         ),
-        versions=library_versions("torch", "safetensors", "numpy", "mpmath"),
+        versions=library_versions(*versions),
         elapsed_s=time.perf_counter() - t0,
     )

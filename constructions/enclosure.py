@@ -16,6 +16,10 @@ evaluating machine's float64 +, −, ×, ÷ and √ are IEEE-754 operations roun
 matrix products sum the exact products in some order with such operations.  Nothing else — no
 libm function, no particular summation order.
 
+Other architectures register their own enclosure (:func:`register_enclosure`; the experiments' LSTM,
+linear and SSM models in :mod:`empirical.enclosure`, Hugging Face GPT-2 and OPT in
+:mod:`constructions.hf_enclosure`, imported only when such a network is first seen).
+
 :func:`enclose` runs over the *maximal* words of a prefix set in batches (causality makes each
 position the function at one prefix, whatever follows it); :class:`Enclosure` holds the bounds in
 prefix-set order and the worst radius.  :func:`kl_bounds` is the one certified KL(P ‖ network) on top.
@@ -67,13 +71,22 @@ class Weights:
         return x.matmul_exact(*wt).add_exact(self.p[name + ".bias"])
 
     def layer_norm(self, x: Ball, name: str, eps: float) -> Ball:
-        d = x.shape[-1]
-        mean = x.sum(-1, keepdim=True).mul_exact(1.0 / d) if d & (d - 1) == 0 else _divide(x.sum(-1, keepdim=True), d)
-        xc = x - mean
-        var = xc.square().sum(-1, keepdim=True)
-        var = var.mul_exact(1.0 / d) if d & (d - 1) == 0 else _divide(var, d)
-        inv = balls.rsqrt_positive(var.add_exact(float(eps)))
-        return (xc * inv).mul_exact(self.p[name + ".weight"]).add_exact(self.p[name + ".bias"])
+        return layer_norm(x, eps, self.p[name + ".weight"], self.p[name + ".bias"])
+
+
+def layer_norm(x: Ball, eps: float, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None) -> Ball:
+    """LayerNorm over the last axis, (x − mean)/√(var + eps) (biased variance), then ⊙ weight and + bias
+    where given (exact float64 tensors)."""
+    d = x.shape[-1]
+    mean = x.sum(-1, keepdim=True).mul_exact(1.0 / d) if d & (d - 1) == 0 else _divide(x.sum(-1, keepdim=True), d)
+    xc = x - mean
+    var = xc.square().sum(-1, keepdim=True)
+    var = var.mul_exact(1.0 / d) if d & (d - 1) == 0 else _divide(var, d)
+    inv = balls.rsqrt_positive(var.add_exact(float(eps)))
+    y = xc * inv
+    if weight is not None:
+        y = y.mul_exact(weight)
+    return y.add_exact(bias) if bias is not None else y
 
 
 def _divide(x: Ball, d: int) -> Ball:
@@ -106,16 +119,27 @@ def _attention(w: Weights, x: Ball, prefix: str, n_heads: int, d_head: int, scal
     q = w.linear(x, prefix + ".q_proj").reshape(b, t, n_heads, d_head).transpose(1, 2)
     k = w.linear(x, prefix + ".k_proj").reshape(b, t, n_heads, d_head).transpose(1, 2)
     v = w.linear(x, prefix + ".v_proj").reshape(b, t, n_heads, d_head).transpose(1, 2)
-    scores = q.matmul(k.transpose(-2, -1)) * Ball(scale.m.expand(1), scale.r.expand(1))
-    causal = torch.ones(t, t, dtype=torch.bool, device=x.m.device).tril()
+    return w.linear(causal_attention(q, k, v, scale), prefix + ".o_proj")
+
+
+def causal_attention(q: Ball, k: Ball, v: Ball, scale: Ball | float | None) -> Ball:
+    """Causal softmax attention of heads q, k, v (batch, heads, T, d_head): softmax(scale·q kᵀ) v over the
+    positions ≤ each query's, the heads concatenated (batch, T, heads·d_head).  ``scale`` is a ball, an
+    exact float, or None for none."""
+    b, n_heads, t, d_head = q.shape
+    scores = q.matmul(k.transpose(-2, -1))
+    if isinstance(scale, Ball):
+        scores = scores * Ball(scale.m.expand(1), scale.r.expand(1))
+    elif scale is not None:
+        scores = scores.mul_exact(float(scale))
+    causal = torch.ones(t, t, dtype=torch.bool, device=q.m.device).tril()
     # any float shift c is exact: exp(s − c)/Σ exp(s − c) is the same real number for every c
     c = scores.m.masked_fill(~causal, -math.inf).amax(-1, keepdim=True)
     e = balls.exp(scores.add_exact(-c))
     zero = torch.zeros_like(e.m)
     e = Ball(torch.where(causal, e.m, zero), torch.where(causal, e.r, zero))  # masked: weight exactly 0
     weights = e * e.sum(-1, keepdim=True).reciprocal()
-    out = weights.matmul(v).transpose(1, 2).reshape(b, t, n_heads * d_head)
-    return w.linear(out, prefix + ".o_proj")
+    return weights.matmul(v).transpose(1, 2).reshape(b, t, n_heads * d_head)
 
 
 def forward_balls(net: DecoderTransformer, tokens: torch.Tensor, weights: Weights | None = None) -> Ball:
@@ -148,12 +172,37 @@ def forward_balls(net: DecoderTransformer, tokens: torch.Tensor, weights: Weight
 _STOCK_MODULES = ("DecoderTransformer", "Block", "CausalSelfAttention", "MLP", "Linear", "Embedding", "LayerNorm",
                   "Identity", "ModuleList")
 _ENCLOSERS: dict[type, Callable[[torch.nn.Module, torch.Tensor], Ball]] = {}
+_WHY_NOT: dict[type, Callable[[torch.nn.Module], str]] = {}
+_SHAPES: dict[type, Callable[[torch.nn.Module], tuple[int, int]]] = {}
+_LAZY_PACKAGES = {"transformers": "constructions.hf_enclosure"}
+"""Foreign packages whose networks an enclosure module of ours covers: it is imported (and calls
+:func:`register_enclosure`) the first time a network whose class comes from that package is seen, so that
+``import constructions.enclosure`` never imports the package itself."""
 
 
-def register_enclosure(cls: type, fn: Callable[[torch.nn.Module, torch.Tensor], Ball]) -> None:
+def register_enclosure(cls: type, fn: Callable[[torch.nn.Module, torch.Tensor], Ball], *,
+                       why_not: Callable[[torch.nn.Module], str] | None = None,
+                       shape: Callable[[torch.nn.Module], tuple[int, int]] | None = None) -> None:
     """Give the evaluator a rigorous logit enclosure ``fn(model, tokens) -> Ball`` for networks whose type
-    is *exactly* ``cls`` (a subclass could compute something else: it is not covered)."""
+    is *exactly* ``cls`` (a subclass could compute something else: it is not covered).  ``why_not(model)``,
+    when given, is '' for an instance ``fn`` covers and else why not (a hook, a replaced module, a flag);
+    ``shape(model)`` gives (widest activation, attention heads) for :func:`enclose`'s batch sizes."""
     _ENCLOSERS[cls] = fn
+    if why_not is not None:
+        _WHY_NOT[cls] = why_not
+    if shape is not None:
+        _SHAPES[cls] = shape
+
+
+def _lazy_register(model: object) -> None:
+    """Import the enclosure module of the foreign package ``model``'s class (or a base class) comes from."""
+    import importlib
+
+    for c in type(model).__mro__:
+        module = _LAZY_PACKAGES.get(c.__module__.split(".")[0])
+        if module is not None:
+            importlib.import_module(module)
+            return
 
 
 def _stock_transformer(model: DecoderTransformer) -> str:
@@ -178,8 +227,14 @@ def why_not_enclosable(model: object) -> str:
     """'' when :func:`logit_balls` has a rigorous enclosure of this network's function, else why not."""
     if isinstance(model, DecoderTransformer):
         return _stock_transformer(model)
-    if type(model) in _ENCLOSERS:
-        return ""
+    _lazy_register(model)
+    cls = type(model)
+    if cls in _ENCLOSERS:
+        check = _WHY_NOT.get(cls)
+        return check(model) if check is not None else ""  # type: ignore[arg-type]
+    for base, check in _WHY_NOT.items():
+        if isinstance(model, base):  # a subclass of a covered type: its own check names why it is refused
+            return check(model)  # type: ignore[arg-type]
     return f"no rigorous enclosure for a {type(model).__name__}"
 
 
@@ -198,16 +253,44 @@ def logit_balls(model: torch.nn.Module, tokens: torch.Tensor) -> Ball:
     return _ENCLOSERS[type(model)](model, tokens)
 
 
+PAIRWISE_MAX_OUTPUTS = 256
+"""Up to this many outputs :func:`log_softmax_bounds` sums exp(z_b − z_a) for every pair (V² per row, the
+tighter bound); above it, z_a minus a log-sum-exp enclosed once per row (V per row)."""
+
+
 def log_softmax_bounds(z: Ball) -> tuple[torch.Tensor, torch.Tensor]:
     """[lo, hi] ∋ log softmax(z) along the last axis, as log q_a = −ln Σ_b exp(z_b − z_a) (the b = a
-    term is exactly 1).  Non-finite bounds mean "not bounded"."""
+    term is exactly 1) for at most :data:`PAIRWISE_MAX_OUTPUTS` outputs, else as
+    log q_a ∈ [z_a.lo − LSE(z.hi), z_a.hi − LSE(z.lo)] (LSE is increasing in every argument).  Non-finite
+    bounds mean "not bounded"."""
     v = z.shape[-1]
+    if v > PAIRWISE_MAX_OUTPUTS:
+        return _log_softmax_bounds_lse(z)
     diff = Ball(z.m[..., None, :], z.r[..., None, :]) - Ball(z.m[..., :, None], z.r[..., :, None])  # [.., a, b] = z_b − z_a
     e = balls.exp(diff)
     eye = torch.eye(v, dtype=torch.bool, device=z.m.device)
     e = Ball(torch.where(eye, torch.ones_like(e.m), e.m), torch.where(eye, torch.zeros_like(e.r), e.r))
     lp = -balls.log(e.sum(-1))
-    lo, hi = lp.lo, lp.hi
+    return _clamped(lp.lo, lp.hi)
+
+
+def _log_sum_exp(y: torch.Tensor) -> Ball:
+    """A ball containing ln Σ_b exp(y_b) along the last axis, y's floats taken as exact reals: with the
+    float shift c = max y (any c gives the same real), c + ln Σ exp(y_b − c), the sum ≥ 1."""
+    c = y.amax(-1, keepdim=True)
+    c = torch.where(torch.isfinite(c), c, torch.zeros_like(c))  # a non-finite row stays unbounded below
+    s = balls.exp(Ball.exact(y).add_exact(-c)).sum(-1, keepdim=True)
+    return balls.log(s).add_exact(c)
+
+
+def _log_softmax_bounds_lse(z: Ball) -> tuple[torch.Tensor, torch.Tensor]:
+    zlo, zhi = z.lo, z.hi
+    lo = (Ball.exact(zlo) - _log_sum_exp(zhi)).lo
+    hi = (Ball.exact(zhi) - _log_sum_exp(zlo)).hi
+    return _clamped(lo, hi)
+
+
+def _clamped(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     bad = ~(torch.isfinite(lo) & torch.isfinite(hi))
     lo = torch.where(bad, torch.full_like(lo, -math.inf), lo.clamp(max=0.0))
     hi = torch.where(bad, torch.full_like(hi, math.inf), hi.clamp(max=0.0))  # log q ≤ 0
@@ -304,8 +387,9 @@ def enclose(net: torch.nn.Module, maximal: Iterable[str], prefixes: Sequence[str
             encode: Callable[..., torch.Tensor] | None = None) -> Enclosure:
     """Rigorous log-probability bounds of ``net`` at every prefix in ``prefixes`` (each a prefix of one of
     the ``maximal`` words; the set must be prefix-closed), from batched ball passes over the maximal words.
-    ``net`` is a DecoderTransformer (its own ``encode``) or one of the experiments' LSTM / linear models
-    (pass ``encode``: words, length → ids ``[SOS, x…, PAD…]``).
+    ``net`` is a DecoderTransformer (its own ``encode``), one of the experiments' LSTM / linear / SSM models
+    or a Hugging Face ``GPT2LMHeadModel`` / ``OPTForCausalLM`` (:mod:`constructions.hf_enclosure`) — pass
+    ``encode``: words, length → ids ``[SOS, x…, PAD…]``.  The bounds are over all of the network's V outputs.
 
     Raises:
         InvalidModelConfig: a network the evaluator does not cover.  UnknownToken / InputTooLong: a word
@@ -326,16 +410,18 @@ def enclose(net: torch.nn.Module, maximal: Iterable[str], prefixes: Sequence[str
     else:
         if encode is None:
             raise InvalidModelConfig(f"a {type(net).__name__} needs an encode function")
-        width = max(p.shape[-1] for p in net.parameters()) * 4
-        heads = 1
+        shape = _SHAPES.get(type(net))
+        width, heads = shape(net) if shape is not None else (max(p.shape[-1] for p in net.parameters()) * 4, 1)
         forward = lambda tokens: logit_balls(net, tokens)  # noqa: E731
     dev = torch.device(device) if device is not None else next(net.parameters()).device
     v = int(forward(encode([""], length=1).to(dev)).shape[-1])
     lo_out = np.empty((len(prefixes), v), dtype=np.float64)
     hi_out = np.empty((len(prefixes), v), dtype=np.float64)
     mid_out = np.empty((len(prefixes), v), dtype=np.float64)
+    softmax = 2 * v * v if v <= PAIRWISE_MAX_OUTPUTS else 8 * v
+
     def cost(n: int, t: int) -> int:
-        return n * t * max(width, t * heads, 2 * v * v)
+        return n * t * max(width, t * heads, softmax)
 
     with torch.no_grad():
         for batch in batches(maximal, prefixes, cost, batch_elements):

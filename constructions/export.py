@@ -9,7 +9,11 @@ reader never sees half of one):
 * ``config.json`` — the case, the method and its knobs, the check tolerance, and each network's
   transformer config (it must agree with the weights' own metadata and shapes);
 * ``README.md`` — a model card, with a self-contained plain-PyTorch loader;
-* ``certificate.json`` — the exhaustive certificate, with the SHA-256 of every other file.
+* ``certificate.json`` — the exhaustive certificate, with the SHA-256 of every other file;
+* optionally ``hf/`` — the pair as two Hugging Face folders (``hf/q1``, ``hf/q2``) and their own
+  ``hf/certificate.json`` (the re-check through transformers, with every exported file's SHA-256), whose
+  SHA-256 the pair certificate records under ``exports`` (:mod:`constructions.hf_export`; written by
+  ``write_directory(..., export="hf")`` or added later by :func:`add_export`).
 
 :func:`verify_directory` refuses (:class:`~theory.errors.InvalidArtifact`) a missing, truncated or
 edited file and a config that disagrees with the weights, then rebuilds the case, re-runs the
@@ -28,11 +32,18 @@ from typing import Any, Callable
 
 import torch
 
-from constructions.artifact_files import DIRECTORY_FORMAT, EARLIER_FORMATS, MAX_N_MAX, check_output_dir
+from constructions.artifact_files import (
+    DIRECTORY_FORMAT,
+    EARLIER_FORMATS,
+    EXPORT_TARGETS,
+    MAX_N_MAX,
+    check_output_dir,
+    export_unavailable,
+)
 from constructions.check import DEFAULT_KL_BOUND, DEFAULT_TOLERANCE, check_pair
 from constructions.compile import CompileConfig, PrefixSet, compile_model, prefix_set
 from constructions.transformer import SAFETENSORS_FORMAT, DecoderTransformer, TransformerConfig
-from theory.certificate import Certificate, Status
+from theory.certificate import Certificate, Status, library_versions
 from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
 from theory.fileio import file_sha256, make_temp_dir, replace_directory, write_atomic
 from theory.validation import check_int
@@ -101,14 +112,7 @@ def estimate_pair(case: Any, prefixes: PrefixSet, method: str = "compile", disti
     computed; the model is laid out on torch's ``meta`` device)."""
     import torch
 
-    from constructions.compile import compiled_config
-
-    if method == "compile":
-        cfg = compiled_config(str(case.completer.alphabet), prefixes)
-    else:
-        from constructions.distill import DistillConfig, student_config
-
-        cfg = student_config(str(case.completer.alphabet), prefixes, distill_config or DistillConfig())
+    cfg = planned_config(case, prefixes, method, distill_config)
     with torch.device("meta"):
         net = DecoderTransformer(cfg)
     n = sum(p.numel() for p in net.parameters())
@@ -116,6 +120,17 @@ def estimate_pair(case: Any, prefixes: PrefixSet, method: str = "compile", disti
     seconds = (COMPILE_START_S + 2 * n * len(prefixes) * COMPILE_SECONDS_PER_PREFIX_PARAMETER
                if method == "compile" else None)
     return PairEstimate(parameters=n, disk_bytes=2 * n * width, seconds=seconds, prefixes=len(prefixes))
+
+
+def planned_config(case: Any, prefixes: PrefixSet, method: str = "compile", distill_config: Any = None) -> TransformerConfig:
+    """The transformer config :func:`build_pair` will give both networks (known before any weight is made)."""
+    from constructions.compile import compiled_config
+
+    if method == "compile":
+        return compiled_config(str(case.completer.alphabet), prefixes)
+    from constructions.distill import DistillConfig, student_config
+
+    return student_config(str(case.completer.alphabet), prefixes, distill_config or DistillConfig())
 
 
 def case_prefixes(case: Any) -> PrefixSet:
@@ -204,13 +219,90 @@ def _config_json(pair: BuiltPair, n_max: int | None) -> dict[str, Any]:
     }
 
 
-def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int | None = None, overwrite: bool = False) -> Certificate:
+def export_refusal(to: str, configs: list[TransformerConfig]) -> str:
+    """Why the pair of ``configs`` cannot be exported to ``to`` ('' when it can), before any weight is touched."""
+    why = export_unavailable(to)
+    if why:
+        return why
+    if to == "tl":
+        from constructions.tl_export import export_problem
+    else:
+        from constructions.hf_export import export_problem
+
+    for key, cfg in zip(("q1", "q2"), configs):
+        problem = export_problem(cfg)
+        if problem:
+            return f"{key} cannot be exported to {'Hugging Face' if to == 'hf' else 'TransformerLens'}: {problem}"
+    return ""
+
+
+def _write_export(tmp: Path, to: str, case: Any, prefixes: PrefixSet, nets: dict[str, DecoderTransformer],
+                  method: str, check: str) -> dict[str, Any]:
+    """Write the export ``to`` into ``tmp/<to>`` and return the pair certificate's ``exports`` entry."""
+    if to == "tl":
+        import importlib
+
+        tl = importlib.import_module("constructions.tl_export")
+        (tmp / "tl").mkdir()
+        for key in ("q1", "q2"):
+            tl.export_tl(nets[key], tmp / "tl" / key)
+        cert = _tl_certificate(tmp / "tl", nets, check, prefixes)
+        write_atomic(tmp / "tl" / "certificate.json", cert.to_json())
+    else:
+        from constructions.hf_export import write_hf_export
+
+        cert = write_hf_export(tmp / to, case, prefixes, nets, method, check)
+    return {"certificate_sha256": file_sha256(tmp / to / "certificate.json"), "status": cert.status.value}
+
+
+def _tl_certificate(root: Path, nets: dict[str, DecoderTransformer], check: str, prefixes: PrefixSet) -> Certificate:
+    """The TransformerLens export's certificate: :func:`constructions.tl_export.verify_tl` of each folder
+    against the pair's network, over the maximal words of the pair's checked prefix set.
+
+    What it certifies, exactly: the weights TransformerLens holds after loading each folder are bitwise
+    the pair's (so the pair's own certificate, from rigorous enclosures of nonid's architecture, covers
+    the function those weights define); TransformerLens's own float64 forward is cross-checked against
+    that enclosure at every checked prefix — a float test of its code path, not a proof."""
+    import importlib
+
+    tl = importlib.import_module("constructions.tl_export")
+    words = tl.maximal_words(prefixes.prefixes)
+    results = {key: tl.verify_tl(root / key, nets[key], words=words) for key in ("q1", "q2")}
+    files = {f"{key}/{name}": file_sha256(root / key / name) for key in ("q1", "q2") for name in tl.TL_FILES}
+    statuses = {str(r.get("status")) for r in results.values()}
+    status = (Status.VERIFIED if statuses == {"verified"} else Status.FALSIFIED if "falsified" in statuses
+              else Status.UNKNOWN)
+    bad = [f"{k}: {r.get('reason')}" for k, r in results.items() if r.get("status") != "verified"]
+    return Certificate(check="tl-export-" + check.removeprefix("counterexample-"),
+                       claim="The TransformerLens folders hold the pair's weights bitwise (so the pair's certificate "
+                             "covers the function they define); TransformerLens's float64 forward was cross-checked "
+                             f"against their rigorous enclosure at every prefix of {len(prefixes.prefixes):,} checked",
+                       status=status, method="exact", detail="weights read back from TransformerLens and compared "
+                       "bitwise; its forward cross-checked at every checked prefix", reason="; ".join(bad),
+                       quantities={**results, "files_sha256": files},
+                       assumptions=("TransformerLens's forward computes nonid's architecture: a float64 cross-check at "
+                                    "every checked prefix (|z_TL - m| <= 2r for the enclosure <m, r>), not an enclosure "
+                                    "of TransformerLens's own code",),
+                       versions=library_versions("torch", "transformer-lens"))
+
+
+def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int | None = None, overwrite: bool = False,
+                    export: str | None = None) -> Certificate:
     """Write the pair into ``out`` atomically (a temporary sibling directory renamed into place) and
-    return the certificate with the files' SHA-256 added.
+    return the certificate with the files' SHA-256 added.  With ``export`` (``"hf"``) the library export
+    and its re-check are written into the same temporary folder (module docstring) and recorded under
+    the certificate's ``exports``.
 
     Raises:
         InvalidArtifact: ``out`` exists and is not an empty directory (unless ``overwrite``), or is a file.
+        InapplicableOption / InvalidModelConfig: an export that cannot run, or networks it cannot hold.
     """
+    if export is not None:
+        why = export_refusal(export, [pair.q1.config, pair.q2.config])
+        if why:
+            from theory.errors import InapplicableOption
+
+            raise (InvalidModelConfig if export_unavailable(export) == "" else InapplicableOption)(why)
     from constructions.model_card import model_card
 
     target = Path(out)
@@ -228,7 +320,12 @@ def write_directory(pair: BuiltPair, out: str | os.PathLike[str], *, n_max: int 
         stored_form = Certificate.from_dict(json.loads(pair.certificate.to_json()))
         write_atomic(tmp / "README.md", model_card(config, stored_form))
         files = {name: file_sha256(tmp / name) for name in sorted(["config.json", "README.md", *MODEL_FILES.values()])}
-        cert = replace(pair.certificate, quantities={**pair.certificate.quantities, "files_sha256": files})
+        quantities = {**pair.certificate.quantities, "files_sha256": files}
+        if export is not None:
+            entry = _write_export(tmp, export, pair.case, pair.prefixes, {"q1": pair.q1, "q2": pair.q2}, pair.method,
+                                  pair.certificate.check)
+            quantities["exports"] = {export: entry}
+        cert = replace(pair.certificate, quantities=quantities)
         write_atomic(tmp / "certificate.json", cert.to_json())
         os.chmod(tmp, 0o755)
         replace_directory(tmp, target)
@@ -319,8 +416,9 @@ def disagreements(stored: Certificate, fresh: Certificate, directory: str | os.P
         if card != model_card(_read_json(d / "config.json"), bare):
             out.append("README.md: not the model card that config.json and the re-check generate")
     a, b = stored.to_dict(), fresh.to_dict()
-    a.get("quantities", {}).pop("files_sha256", None)
-    b.get("quantities", {}).pop("files_sha256", None)
+    for side in (a, b):  # the hashes, and the exports' own certificates, are checked separately
+        side.get("quantities", {}).pop("files_sha256", None)
+        side.get("quantities", {}).pop("exports", None)
 
     def walk(path: str, x: Any, y: Any) -> None:
         if isinstance(x, dict) and isinstance(y, dict):
@@ -357,17 +455,104 @@ def _case_options(config: dict[str, Any], nets: dict[str, DecoderTransformer], w
     return {"n_max": n}
 
 
+@dataclass(frozen=True)
+class StoredPair:
+    """A pair folder read back and checked at the file level (hashes, config vs weights, case options):
+    the stored certificate, the method, the networks, the rebuilt case and its prefix set."""
+
+    directory: Path
+    stored: Certificate
+    method: str
+    nets: dict[str, DecoderTransformer]
+    case: Any
+    prefixes: PrefixSet
+
+
 def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Certificate]:
     """Re-verify a counterexample directory from its files alone.  The verdict parameters come from the
     recorded method (:data:`METHOD_BOUNDS`); a config.json that states others is refused, not obeyed.
     (:func:`disagreements` with the directory also regenerates the model card and compares it.)
+    Export folders are checked at the file level here (recorded, hash of their certificate) and
+    re-checked by :func:`verify_exports`.
 
     Returns (the stored certificate, the freshly computed one).
 
     Raises:
         InvalidArtifact: a missing directory or file, a SHA-256 mismatch, a truncated file, a config
             that disagrees with the weights, a tolerance that is not the method's, case options out of
-            range.
+            range, an export folder the certificate does not record (or one it records that is missing).
+    """
+    return verify_pair(read_pair(directory))
+
+
+def verify_pair(sp: StoredPair) -> tuple[Certificate, Certificate]:
+    """The exhaustive re-check of a pair read by :func:`read_pair`: (stored, fresh) certificates."""
+    tolerance, kl_bound = METHOD_BOUNDS[sp.method]
+    with torch.no_grad():
+        fresh = check_pair(sp.case, sp.nets["q1"], sp.nets["q2"], sp.prefixes, tolerance=tolerance, kl_bound=kl_bound,
+                           check_name=sp.stored.check, exact=sp.method == "compile")
+    return sp.stored, fresh
+
+
+def recorded_exports(d: Path, stored: Certificate) -> dict[str, str]:
+    """The exports the pair certificate records ({target: SHA-256 of its certificate.json}), checked
+    against the folder: each recorded one present with that hash, no unrecorded export folder.
+
+    Raises:
+        InvalidArtifact: naming the folder or file."""
+    from constructions.artifact_files import EXPORT_DIRS
+
+    where = d / "certificate.json"
+    raw = stored.quantities.get("exports", {})
+    if not isinstance(raw, dict) or any(k not in EXPORT_TARGETS for k in raw):
+        raise InvalidArtifact(f"{where}: exports {str(raw)[:60]!r} names something other than {', '.join(EXPORT_TARGETS)}")
+    out: dict[str, str] = {}
+    for to, entry in raw.items():
+        digest = entry.get("certificate_sha256") if isinstance(entry, dict) else None
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise InvalidArtifact(f"{where}: exports[{to!r}] has no SHA-256 of its certificate")
+        path = d / to / "certificate.json"
+        if not path.is_file() or path.is_symlink():
+            raise InvalidArtifact(f"{path}: missing (the certificate records a {to} export)")
+        found = file_sha256(path)
+        if found != digest:
+            raise InvalidArtifact(f"{path}: SHA-256 does not match the certificate (expected {digest[:8]}…, found {found[:8]}…)")
+        out[to] = digest
+    for to in EXPORT_DIRS:
+        if to not in out and os.path.lexists(d / to):
+            raise InvalidArtifact(f"{d / to}: an export folder that {where} does not record")
+    return out
+
+
+def verify_exports(sp: StoredPair) -> dict[str, tuple[Certificate, Certificate]]:
+    """Re-check every export of a pair folder read by :func:`read_pair`: {target: (stored, fresh)}.
+
+    Raises:
+        InvalidArtifact: as :func:`recorded_exports` and :func:`constructions.hf_export.verify_hf_export`.
+        InapplicableOption: the library an export needs is not installed."""
+    out: dict[str, tuple[Certificate, Certificate]] = {}
+    for to in recorded_exports(sp.directory, sp.stored):
+        why = export_unavailable(to)
+        if why:
+            from theory.errors import InapplicableOption
+
+            raise InapplicableOption(f"re-checking {sp.directory / to}: {why}")
+        if to == "tl":
+            stored = Certificate.from_dict(_read_json(sp.directory / "tl" / "certificate.json"))
+            out[to] = (stored, _tl_certificate(sp.directory / "tl", sp.nets, sp.stored.check, sp.prefixes))
+            continue
+        from constructions.hf_export import verify_hf_export
+
+        out[to] = verify_hf_export(sp.directory / to, sp.case, sp.prefixes, sp.method, sp.stored.check)
+    return out
+
+
+def read_pair(directory: str | os.PathLike[str]) -> StoredPair:
+    """A pair folder read and checked at the file level (everything :func:`verify_directory` refuses
+    before the exhaustive check), with the case rebuilt.
+
+    Raises:
+        InvalidArtifact: as :func:`verify_directory`.
     """
     from constructions.artifact_files import folder_to_check_problem
 
@@ -417,7 +602,56 @@ def verify_directory(directory: str | os.PathLike[str]) -> tuple[Certificate, Ce
     prefixes = case_prefixes(case)
     if prefixes.max_length + 1 > min(net.config.max_len for net in nets.values()):
         raise InvalidArtifact(f"{d}: the case's prefixes reach length {prefixes.max_length}, beyond the networks' positions")
-    with torch.no_grad():
-        fresh = check_pair(case, nets["q1"], nets["q2"], prefixes, tolerance=tolerance, kl_bound=kl_bound,
-                           check_name=stored.check, exact=method == "compile")
-    return stored, fresh
+    recorded_exports(d, stored)
+    return StoredPair(d, stored, method, nets, case, prefixes)
+
+
+def add_export(directory: str | os.PathLike[str], to: str = "hf", *, force: bool = False) -> tuple[Certificate, Certificate]:
+    """Add the library export ``to`` to an existing pair folder (read back at the file level first, so
+    the networks exported are the hashed ones), re-check it, record its certificate's SHA-256 in the pair
+    certificate, all atomically: the pair's files and the export are written into a temporary sibling
+    that replaces the folder.  An existing export of ``to`` is replaced only with ``force``.
+
+    Returns (the pair certificate as rewritten, the export certificate).
+
+    Raises:
+        InvalidArtifact: not a pair folder, a file-level problem, an existing export without ``force``.
+        InapplicableOption / InvalidModelConfig: an export that cannot run here, networks it cannot hold.
+    """
+    d = Path(directory)
+    why = export_unavailable(to)
+    if why:
+        from theory.errors import InapplicableOption
+
+        raise InapplicableOption(why)
+    sp = read_pair(d)
+    if to in sp.stored.quantities.get("exports", {}) and not force:
+        raise InvalidArtifact(f"{d / to}: the folder already has a {to} export (replace it with --force)")
+    why = export_refusal(to, [sp.nets["q1"].config, sp.nets["q2"].config])
+    if why:
+        raise InvalidModelConfig(why)
+    from constructions.artifact_files import COUNTEREXAMPLE_FILES
+
+    try:
+        tmp = make_temp_dir(d)
+    except OSError as e:
+        raise InvalidArtifact(f"{d}: cannot be written next to ({e.strerror or e})") from None
+    try:
+        for name in sorted(COUNTEREXAMPLE_FILES - {"certificate.json"}):
+            shutil.copyfile(d / name, tmp / name)
+        exports = {k: v for k, v in sp.stored.quantities.get("exports", {}).items() if k != to}
+        for other in exports:  # keep the other exports as they are
+            shutil.copytree(d / other, tmp / other, symlinks=True)
+        exports[to] = _write_export(tmp, to, sp.case, sp.prefixes, sp.nets, sp.method, sp.stored.check)
+        cert = replace(sp.stored, quantities={**sp.stored.quantities, "exports": dict(sorted(exports.items()))})
+        write_atomic(tmp / "certificate.json", cert.to_json())
+        export_cert = Certificate.from_dict(_read_json(tmp / to / "certificate.json"))
+        os.chmod(tmp, 0o755)
+        replace_directory(tmp, d)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InvalidArtifact(f"{d}: could not be written ({e.strerror or e})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return cert, export_cert

@@ -57,7 +57,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -79,11 +79,15 @@ from empirical.train import (
     _set_rng_state,
     load_checkpoint,
     progress_line,
+    progress_status,
     save_checkpoint,
     train,
 )
 from theory.errors import InputTooLong, UnknownToken
 from theory.processes import raise_if_interrupted
+
+if TYPE_CHECKING:
+    from empirical.tblog import RunLog
 
 __all__ = ["MemberResult", "NOISE_PARAMETERS", "PARAMETER_TOLERANCE", "SHARED_FIELDS", "VAL_LOSS_TOLERANCE", "parameter_gap",
            "train_ensemble"]
@@ -128,7 +132,8 @@ def train_ensemble(models: Sequence[nn.Module], vocab: Vocab, words_per_model: S
                    evaluate_per_model: Sequence[Callable[[nn.Module], dict] | None] | None = None,
                    run_dirs: Sequence[Path | None] | None = None, fingerprints: Sequence[dict | None] | None = None,
                    resume: bool = False, stop_after: int | None = None, device: torch.device | str = "cpu",
-                   labels: Sequence[str] | None = None, progress: bool = True) -> list[MemberResult]:
+                   labels: Sequence[str] | None = None, progress: bool = True,
+                   logs_per_model: Sequence[RunLog | None] | None = None) -> list[MemberResult]:
     """Train ``models`` in place (moved to ``device``), each as :func:`empirical.train.train` would train
     it with its own words, config, aux pairs, evaluation, run folder and fingerprint (the module
     docstring says what is shared and what equality holds); return one :class:`MemberResult` per model,
@@ -136,7 +141,8 @@ def train_ensemble(models: Sequence[nn.Module], vocab: Vocab, words_per_model: S
     member's vocabulary.
 
     The per-model arguments are sequences of ``len(models)`` (``None``: no aux pairs, no evaluation, no
-    run folder, no fingerprint, labels ``model 0`` …); ``resume`` and ``stop_after`` apply to every
+    run folder, no fingerprint, labels ``model 0`` …, no log: ``logs_per_model`` are
+    :class:`empirical.tblog.RunLog` s, started here as ``train()`` starts one and closed by the caller); ``resume`` and ``stop_after`` apply to every
     member as in ``train()``: each resumes from its own checkpoint when there is one, and each stops
     before its step ``stop_after`` without saving.  Members may resume at different steps: the ensemble
     steps the members that are behind until they catch up.  ``wall_s`` of a batched member is the
@@ -160,7 +166,8 @@ def train_ensemble(models: Sequence[nn.Module], vocab: Vocab, words_per_model: S
         "aux_pairs_per_model": aux_pairs_per_model if aux_pairs_per_model is not None else [()] * n,
         "evaluate_per_model": evaluate_per_model if evaluate_per_model is not None else [None] * n,
         "run_dirs": run_dirs if run_dirs is not None else [None] * n,
-        "fingerprints": fingerprints if fingerprints is not None else [None] * n}
+        "fingerprints": fingerprints if fingerprints is not None else [None] * n,
+        "logs_per_model": logs_per_model if logs_per_model is not None else [None] * n}
     for name, seq in per_model.items():
         if len(seq) != n:
             raise InvalidExperimentConfig(f"{name} has {len(seq)} entries for {n} models")
@@ -175,7 +182,8 @@ def train_ensemble(models: Sequence[nn.Module], vocab: Vocab, words_per_model: S
     _check_same_architecture(list(models), labels)
     device = torch.device(device)
     members = [_Member(i, labels[i], models[i], words_per_model[i], cfgs[i], per_model["aux_pairs_per_model"][i],
-                       per_model["evaluate_per_model"][i], per_model["run_dirs"][i], per_model["fingerprints"][i])
+                       per_model["evaluate_per_model"][i], per_model["run_dirs"][i], per_model["fingerprints"][i],
+                       per_model["logs_per_model"][i])
                for i in range(n)]
     caller_rng = _rng_state()
     try:
@@ -315,8 +323,9 @@ class _Member:
 
     def __init__(self, index: int, label: str, model: nn.Module, words: Sequence[str], cfg: TrainConfig,
                  aux_pairs: Sequence[tuple[str, str]], evaluate: Callable[[nn.Module], dict] | None,
-                 run_dir: Path | None, fingerprint: dict | None) -> None:
+                 run_dir: Path | None, fingerprint: dict | None, log: RunLog | None = None) -> None:
         self.index, self.label, self.model, self.words, self.cfg = index, label, model, words, cfg
+        self.log = log
         self.aux_pairs, self.evaluate, self.run_dir = tuple(aux_pairs), evaluate, run_dir
         self.fingerprint = fingerprint  # the caller's; train() adds the config
         self.full_fingerprint = dict(fingerprint or {}, train=cfg.to_dict())
@@ -339,7 +348,7 @@ def _train_alone(m: _Member, vocab: Vocab, resume: bool, stop_after: int | None,
                  reason: str) -> MemberResult:
     res = train(m.model, vocab, m.words, m.cfg, aux_pairs=m.aux_pairs, evaluate=m.evaluate, run_dir=m.run_dir,
                 fingerprint=m.fingerprint, resume=resume, stop_after=stop_after, device=device, label=m.label,
-                progress=progress)
+                progress=progress, log=m.log)
     fields = {f.name: getattr(res, f.name) for f in dataclasses.fields(TrainResult)}
     return MemberResult(**fields, batched=False, unbatched_reason=reason)
 
@@ -465,6 +474,45 @@ class _Ensemble:
         self._loaded_moments = {}
 
     # -- evaluation and checkpoints, per member ----------------------------------------------------
+    def _loop(self, members: list[_Member], stop_after: int | None, progress: bool, out: Progress) -> None:
+        """The training steps, from the first evaluation to every member's last step (or ``stop_after``)."""
+        start = time.perf_counter()  # as in train(), the first evaluation counts in the wall time
+        for m in members:
+            if m.result.step == 0 and not m.result.history:
+                self._evaluate(m)
+        while True:
+            raise_if_interrupted()  # a Ctrl-C deferred inside torch stops here, between steps
+            ready = [m for m in members if m.pending and (stop_after is None or m.result.step < stop_after)]
+            if not ready:
+                break
+            key = min((m.result.step, self.opt_step[m.index]) for m in ready)
+            active = [m for m in ready if (m.result.step, self.opt_step[m.index]) == key]
+            data_loss, aux_loss = self._step(active)
+            now = time.perf_counter() - start
+            aux_of = {m.index: j for j, m in enumerate(x for x in active if x.has_aux)}
+            status = None
+            for j, m in enumerate(active):
+                r = m.result
+                r.step += 1
+                r.wall_s = m.wall0 + now
+                if m.log is not None:  # read back (a device sync) only when something shows it
+                    m.log.train_step(r.step, float(data_loss[j]), _regime(aux_loss, aux_of, m.index))
+                if r.step % m.cfg.eval_every == 0 or r.step == m.cfg.steps:
+                    self._evaluate(m)
+                if r.step % m.cfg.checkpoint_every == 0 or r.step == m.cfg.steps:
+                    self._checkpoint(m)
+                every = 1.0 if out.has_bar else 10.0  # a bar's status is cheap to refresh; a line is not
+                if progress and (now - m.last_print > every or r.step == m.cfg.steps):
+                    m.last_print = now
+                    evaluation = r.history[-1] if r.history else None
+                    regime = _regime(aux_loss, aux_of, m.index)
+                    if out.has_bar:
+                        status = f"{m.label}: {progress_status(float(data_loss[j]), regime, evaluation)}"
+                    else:
+                        out.line(progress_line(m.label, r.step, m.cfg.steps, float(data_loss[j]), regime, evaluation,
+                                               r.wall_s))
+            out.advance(sum(m.result.step for m in members), status)
+
     def _evaluate(self, m: _Member) -> None:
         if m.evaluate is None:
             return
@@ -475,6 +523,8 @@ class _Ensemble:
         m.model.train()
         m.rng = _rng_state()
         m.result.history.append(record)
+        if m.log is not None:
+            m.log.evaluation(record)
         best = min(m.result.history, key=lambda r: (r["val_loss"], r["step"]))
         if best is record:
             m.result.best_step = record["step"]
@@ -576,41 +626,24 @@ class _Ensemble:
             m.model.train()
         self.net.train()
         total = sum(m.cfg.steps for m in members)
-        out = Progress(total, label=f"ensemble of {len(members)}", initial=sum(m.result.step for m in members),
-                       enabled=progress, mininterval=1.0)
-        start = time.perf_counter()  # as in train(), the first evaluation counts in the wall time
         for m in members:
-            if m.result.step == 0 and not m.result.history:
-                self._evaluate(m)
-        while True:
-            raise_if_interrupted()  # a Ctrl-C deferred inside torch stops here, between steps
-            ready = [m for m in members if m.pending and (stop_after is None or m.result.step < stop_after)]
-            if not ready:
-                break
-            key = min((m.result.step, self.opt_step[m.index]) for m in ready)
-            active = [m for m in ready if (m.result.step, self.opt_step[m.index]) == key]
-            data_loss, aux_loss = self._step(active)
-            now = time.perf_counter() - start
-            aux_of = {m.index: j for j, m in enumerate(x for x in active if x.has_aux)}
-            for j, m in enumerate(active):
-                r = m.result
-                r.step += 1
-                r.wall_s = m.wall0 + now
-                if r.step % m.cfg.eval_every == 0 or r.step == m.cfg.steps:
-                    self._evaluate(m)
-                if r.step % m.cfg.checkpoint_every == 0 or r.step == m.cfg.steps:
-                    self._checkpoint(m)
-                if progress and (now - m.last_print > 10 or r.step == m.cfg.steps):
-                    m.last_print = now
-                    regime = None if aux_loss is None or m.index not in aux_of else float(aux_loss[aux_of[m.index]])
-                    out.line(progress_line(m.label, r.step, m.cfg.steps, float(data_loss[j]), regime,
-                                           r.history[-1] if r.history else None, r.wall_s))
-            out.advance(sum(m.result.step for m in members))
-        out.close()
+            if m.log is not None:
+                m.log.start(m.result.step, resumed=m.result.step > 0 or bool(m.result.history))
+        out = Progress(total, label=f"ensemble of {len(members)}", initial=sum(m.result.step for m in members),
+                       enabled=progress, mininterval=1.0, terminal_only=True, unit="step")
+        try:
+            self._loop(members, stop_after, progress, out)
+        finally:
+            out.close()
         for m in members:
             self._unstack(m.index)
             m.result.finished = not m.pending
         return [m.result for m in members]
+
+
+def _regime(aux_loss: torch.Tensor | None, aux_of: dict[int, int], index: int) -> float | None:
+    """Member ``index``'s regime loss of the step (None: it has no regime term)."""
+    return None if aux_loss is None or index not in aux_of else float(aux_loss[aux_of[index]])
 
 
 def _step_dtype() -> torch.dtype:

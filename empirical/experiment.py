@@ -32,10 +32,12 @@ from constructions.distill import resolve_device as _resolve_device
 from empirical.architectures import SIZES, ModelSize, build_model, check_architecture, check_fits, parameter_count
 from empirical.data import LanguageData, Vocab, check_regime, language_data, regime_pairs
 from empirical.errors import InvalidExperimentConfig
+from empirical.executors import Executor, LocalExecutor
 from empirical.metrics import measure_losses, rule_metrics_batched
 from empirical.protocol import RegimePrompts, regime_prompts
 from empirical.rows import FINISHED_METRICS, RULE_METRICS, GapRecord, RunRow, UnfinishedRun
 from empirical.saturation import SaturationGap, saturation_gap
+from empirical.tblog import RunLog
 from empirical.train import TrainConfig, TrainResult, train
 from theory import conventions
 from theory.fileio import write_atomic
@@ -255,22 +257,32 @@ def _setup(spec: RunSpec, out: Path) -> _Run:
 
 
 def run_one(spec: RunSpec, out: Path, device: torch.device, *, resume: bool = False, progress: bool = True,
-            stop_after: int | None = None) -> RunRow | UnfinishedRun:
+            stop_after: int | None = None, log_dir: Path | None = None) -> RunRow | UnfinishedRun:
     """Train, evaluate and certify one run; write ``out/<name>/result.json`` (the row as
     :meth:`empirical.rows.RunRow.to_dict`, and the evaluation history); return its record (an
-    :class:`empirical.rows.UnfinishedRun` when stopped early, and nothing is written).
+    :class:`empirical.rows.UnfinishedRun` when stopped early, and nothing is written).  With ``log_dir``,
+    the training curves and the recorded result also go to TensorBoard event files in
+    ``log_dir/<name>/`` (:mod:`empirical.tblog`).
 
     Raises:
         UnknownArchitecture, UnknownRegime, InvalidLanguage, InvalidExperimentConfig, ConfigTooLarge,
         CorruptCheckpoint (on resume).
     """
     run = _setup(spec, out)
-    res = train(run.model, run.vocab, run.data.train, run.cfg, aux_pairs=run.pairs, evaluate=run.evaluate,
-                run_dir=run.run_dir, fingerprint=run.fingerprint, resume=resume, stop_after=stop_after, device=device,
-                label=spec.name, progress=progress)
-    if not res.finished:
-        return UnfinishedRun(spec.name, res.step)
-    return _finish(run, res, device)
+    log = RunLog(log_dir, spec.name) if log_dir is not None else None
+    try:
+        res = train(run.model, run.vocab, run.data.train, run.cfg, aux_pairs=run.pairs, evaluate=run.evaluate,
+                    run_dir=run.run_dir, fingerprint=run.fingerprint, resume=resume, stop_after=stop_after, device=device,
+                    label=spec.name, progress=progress, log=log)
+        if not res.finished:
+            return UnfinishedRun(spec.name, res.step)
+        row = _finish(run, res, device)
+        if log is not None:
+            log.result(row, summary_line(row))
+        return row
+    finally:
+        if log is not None:
+            log.close()
 
 
 def _finish(run: _Run, res: TrainResult, device: torch.device) -> RunRow:
@@ -357,10 +369,18 @@ def summary_line(r: RunRow) -> str:
             f"step {r.best_step}  {r.wall_s:.1f}s")
 
 
-def _run_in_worker(spec: RunSpec, out: Path, device: str, resume: bool, progress: bool, threads: int | None) -> RunRow:
+def _run_in_worker(spec: RunSpec, out: Path, device: str, resume: bool, progress: bool, threads: int | None,
+                   log_dir: Path | None = None, bars: bool = False) -> RunRow:
+    """One run of a grid wherever an executor runs it (this process, a worker process, a Ray task):
+    ``threads`` torch threads, progress bars only with ``bars`` (the process owns the terminal)."""
+    from constructions.progress import no_bars
+
     if threads:
         torch.set_num_threads(threads)
-    return _finished(run_one(spec, out, torch.device(device), resume=resume, progress=progress))
+    if bars:
+        return _finished(run_one(spec, out, torch.device(device), resume=resume, progress=progress, log_dir=log_dir))
+    with no_bars():
+        return _finished(run_one(spec, out, torch.device(device), resume=resume, progress=progress, log_dir=log_dir))
 
 
 def _finished(row: RunRow | UnfinishedRun) -> RunRow:
@@ -374,17 +394,28 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
              progress: bool = True, echo: Callable[[str], object] | None = print, memory_budget: int | None = None,
              threads: int | None = 1, jobs: int = 1, aux_lengths: Sequence[int] | None = None,
              train_on_evaluated_prompts: bool = False, prepare: Callable[[], object] | None = None,
-             convention: str = conventions.DEFAULT_CONVENTION, ensemble: bool = False) -> list[RunRow]:
+             convention: str = conventions.DEFAULT_CONVENTION, ensemble: bool = False, executor: Executor | None = None,
+             log_dir: Path | None = None) -> list[RunRow]:
     """Every run of the grid (each checked before any is trained), every one under ``convention``
     (:mod:`theory.conventions`); returns their records in grid order
     (:class:`empirical.rows.RunRow`, what :mod:`empirical.report` and :mod:`empirical.certificate` take).
 
-    On the CPU each process uses ``threads`` intra-op threads (default 1: these models are tiny, and
-    more threads only contend); ``jobs`` > 1 trains that many runs at once in separate processes
-    (CPU only).  Results do not depend on ``jobs``.  ``prepare()`` is called once every run has been
-    checked (names, lengths, memory) and before anything is written: the command line marks or clears
-    its output folder there, so a refused grid leaves the folder as it was.  An interrupt terminates
-    the worker processes at once (:func:`theory.processes.parallel_imap`).
+    Where the runs train is the ``executor``'s choice (:mod:`empirical.executors`): by default a
+    :class:`~empirical.executors.LocalExecutor` of ``jobs`` processes — in this process when ``jobs`` is 1,
+    else that many runs at once in separate processes (CPU only: on a GPU the runs train here, one after
+    another); a :class:`~empirical.executors.RayExecutor` trains each run as one Ray task of ``threads``
+    CPUs (and one GPU on ``cuda``).  Pass ``jobs`` or an executor, not both.  Every executor calls the same
+    worker function on the same run specs, so the rows do not depend on it (nor on ``jobs``).  On the CPU
+    each run uses ``threads`` intra-op threads (default 1: these models are tiny, and more threads only
+    contend).  ``prepare()`` is called once every run has been checked (names, lengths, memory) and before
+    anything is written: the command line marks or clears its output folder there, so a refused grid leaves
+    the folder as it was.  An interrupt stops every run at once (worker processes terminated, Ray tasks
+    cancelled) and propagates; no row is returned for a run cut short.
+
+    ``progress``: the training progress of each run and a bar of the finished runs (with an ETA) on
+    stderr when it is a terminal (:class:`constructions.progress.Progress`); ``echo`` receives each
+    finished run's :func:`summary_line` as it finishes.  ``log_dir``: TensorBoard event files of every run
+    in ``log_dir/<run name>/`` (:mod:`empirical.tblog`; the path must be the same wherever the runs train).
 
     The adversarial and oracle terms train on OOD prompts held out from the evaluated ones (of
     ``aux_lengths``, default :func:`empirical.protocol.default_lengths`); ``train_on_evaluated_prompts``
@@ -394,8 +425,12 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     positions: the seeds and regimes of a cell) train together as one batched ensemble in this process
     (:func:`empirical.ensemble.train_ensemble`; equal to training each alone up to its stated rounding
     tolerance; an architecture vmap cannot batch, the LSTM, trains one run after another there), instead
-    of one run after another (``jobs`` is then not used).  Checkpoints, resume and rows are per run, as
-    without it.
+    of one run after another (``jobs`` and executors other than the local one are then not used).
+    Checkpoints, resume and rows are per run, as without it.
+
+    Raises:
+        InvalidExperimentConfig: a bad run, ``jobs`` and ``executor`` both given, ``ensemble`` with a
+            non-local executor; ConfigTooLarge; CorruptCheckpoint (on resume); what a run raised.
     """
     lengths = tuple(aux_lengths) if aux_lengths else None
     specs = [RunSpec(lang, a, r, s, size, steps, lengths if r != "ml" else None,
@@ -404,38 +439,75 @@ def run_grid(languages: Sequence[str], archs: Sequence[str], regimes: Sequence[s
     for spec in specs:
         validate(spec)
     check_int(jobs, "jobs =", minimum=1, error=InvalidExperimentConfig)
+    if executor is not None and jobs != 1:
+        raise InvalidExperimentConfig(f"jobs = {jobs} and an executor ({executor.name}) given: the executor decides "
+                                      "how many runs train at once")
+    runner: Executor = executor if executor is not None else LocalExecutor(jobs)
+    if ensemble and not isinstance(runner, LocalExecutor):
+        raise InvalidExperimentConfig(f"ensemble training runs in this process: it does not take the {runner.name} executor")
+    if isinstance(runner, LocalExecutor) and (device.type != "cpu" or ensemble):
+        runner = LocalExecutor(1)  # a GPU (or one ensemble) is this process's
     for spec in {replace(s, seed=0) for s in specs}:
         check_memory(spec, device, memory_budget)
+    with runner.session():  # Ray started or joined (or refused) before anything is written
+        return _run_specs(specs, Path(out), device, runner, resume=resume, progress=progress, echo=echo, threads=threads,
+                          prepare=prepare, ensemble=ensemble, log_dir=log_dir)
+
+
+def _run_specs(specs: list[RunSpec], out: Path, device: torch.device, runner: Executor, *, resume: bool, progress: bool,
+               echo: Callable[[str], object] | None, threads: int | None, prepare: Callable[[], object] | None,
+               ensemble: bool, log_dir: Path | None) -> list[RunRow]:
+    """:func:`run_grid` once every run is checked and the executor's session is open."""
     if prepare is not None:
         prepare()
+    out = out.absolute()  # a worker may run in another folder
+    log_dir = None if log_dir is None else Path(log_dir).absolute()
     out.mkdir(parents=True, exist_ok=True)
     if ensemble:
         if device.type == "cpu" and threads:
             torch.set_num_threads(threads)
-        return _run_ensembles(specs, out, device, resume=resume, progress=progress, echo=echo)
-    if device.type != "cpu" or jobs == 1 or len(specs) == 1:
-        if device.type == "cpu" and threads:
-            torch.set_num_threads(threads)
-        rows: list[RunRow] = []
-        for spec in specs:
-            row = _finished(run_one(spec, out, device, resume=resume, progress=progress))
-            rows.append(row)
-            if echo is not None:
-                echo(summary_line(row))
-        return rows
-    from theory.processes import parallel_imap
+        return _run_ensembles(specs, out, device, resume=resume, progress=progress, echo=echo, log_dir=log_dir)
+    from contextlib import closing
 
-    work = [(spec, out, str(device), resume, progress, threads) for spec in specs]
-    rows = []
-    for row in parallel_imap(_run_packed, work, jobs, start_method="spawn"):
-        rows.append(row)
-        if echo is not None:
-            echo(summary_line(row))
-    return rows
+    from constructions.progress import Progress
+
+    bars = runner.in_process() or len(specs) == 1 and isinstance(runner, LocalExecutor)
+    work = [(spec, out, str(device), resume, progress, threads, log_dir, bars) for spec in specs]
+    rows: dict[int, RunRow] = {}
+    grid = Progress(len(specs), label="runs", enabled=progress and len(specs) > 1, terminal_only=True, unit="run",
+                    mininterval=0.5)
+    try:
+        with closing(runner.imap_unordered(_run_packed, work, cpus=threads or 1,
+                                             gpus=1 if device.type == "cuda" else 0)) as finished:
+            for index, row in finished:
+                rows[index] = row
+                grid.advance(len(rows))
+                if echo is not None:
+                    grid.around(echo, summary_line(row))
+    finally:
+        grid.close()
+    return [rows[i] for i in range(len(specs))]
+
+
+def in_grid_order(rows: Sequence[RunRow]) -> list[RunRow]:
+    """``rows`` in the order :func:`run_grid` returns a grid's: by language (L1..L6), architecture
+    (:data:`empirical.names.ARCHITECTURES`), regime (ml, adversarial, oracle), convention, seed — the
+    order of a rebuilt report, whatever folder order or machine the runs came from."""
+    from empirical.names import ARCHITECTURES, REGIMES
+    from theory.languages import LANGUAGES
+
+    def key(r: RunRow) -> tuple:
+        def rank(value: str, known: Sequence[str]) -> tuple[int, str]:
+            return (list(known).index(value), "") if value in known else (len(known), value)
+
+        return (rank(r.language, list(LANGUAGES)), rank(r.arch, ARCHITECTURES), rank(r.regime, REGIMES), r.convention,
+                r.seed, r.name)
+
+    return sorted(rows, key=key)
 
 
 def _run_ensembles(specs: Sequence[RunSpec], out: Path, device: torch.device, *, resume: bool, progress: bool,
-                   echo: Callable[[str], object] | None) -> list[RunRow]:
+                   echo: Callable[[str], object] | None, log_dir: Path | None = None) -> list[RunRow]:
     """The grid as batched ensembles: runs grouped by their models' shapes and shared training settings,
     each group trained by :func:`empirical.ensemble.train_ensemble`, then finished one by one; rows in
     grid order."""
@@ -450,15 +522,24 @@ def _run_ensembles(specs: Sequence[RunSpec], out: Path, device: torch.device, *,
     rows: dict[int, RunRow] = {}
     for idx in groups.values():
         members = [runs[i] for i in idx]
-        results = train_ensemble([m.model for m in members], members[0].vocab, [m.data.train for m in members],
-                                 [m.cfg for m in members], aux_pairs_per_model=[m.pairs for m in members],
-                                 evaluate_per_model=[m.evaluate for m in members],
-                                 run_dirs=[m.run_dir for m in members], fingerprints=[m.fingerprint for m in members],
-                                 resume=resume, device=device, labels=[m.spec.name for m in members], progress=progress)
-        for i, m, res in zip(idx, members, results):
-            rows[i] = _finished(_finish(m, res, device) if res.finished else UnfinishedRun(m.spec.name, res.step))
-            if echo is not None:
-                echo(summary_line(rows[i]) + ("" if res.batched else f"  (not batched: {res.unbatched_reason})"))
+        logs = [RunLog(log_dir, m.spec.name) if log_dir is not None else None for m in members]
+        try:
+            results = train_ensemble([m.model for m in members], members[0].vocab, [m.data.train for m in members],
+                                     [m.cfg for m in members], aux_pairs_per_model=[m.pairs for m in members],
+                                     evaluate_per_model=[m.evaluate for m in members],
+                                     run_dirs=[m.run_dir for m in members], fingerprints=[m.fingerprint for m in members],
+                                     resume=resume, device=device, labels=[m.spec.name for m in members], progress=progress,
+                                     logs_per_model=logs)
+            for i, m, res, log in zip(idx, members, results, logs):
+                rows[i] = _finished(_finish(m, res, device) if res.finished else UnfinishedRun(m.spec.name, res.step))
+                if log is not None:
+                    log.result(rows[i], summary_line(rows[i]))
+                if echo is not None:
+                    echo(summary_line(rows[i]) + ("" if res.batched else f"  (not batched: {res.unbatched_reason})"))
+        finally:
+            for log in logs:
+                if log is not None:
+                    log.close()
     return [rows[i] for i in range(len(runs))]
 
 

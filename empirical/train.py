@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,9 @@ from empirical.data import IGNORE, Vocab
 from empirical.errors import CorruptCheckpoint, InvalidExperimentConfig
 from theory.processes import raise_if_interrupted
 from theory.validation import check_int, check_number
+
+if TYPE_CHECKING:
+    from empirical.tblog import RunLog
 
 CHECKPOINT_FORMAT = "nonid-empirical-checkpoint-1"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -153,7 +156,12 @@ def progress_line(label: str, step: int, steps: int, train_loss: float, regime_l
     """The training loop's progress line, in one unit, nats per token: the batch's loss, the regime
     term's (before ``aux_weight``) and the last evaluation's ``test_loss_token`` (an evaluation without
     one shows its ``val_loss``, in nats per sequence, labelled so)."""
-    text = f"  [{label}] step {step}/{steps}  train {train_loss:.4f} nats/token"
+    return f"  [{label}] step {step}/{steps}  {progress_status(train_loss, regime_loss, evaluation)}  ({wall_s:.1f}s)"
+
+
+def progress_status(train_loss: float, regime_loss: float | None, evaluation: dict | None) -> str:
+    """The losses of :func:`progress_line` (what a progress bar shows beside itself)."""
+    text = f"train {train_loss:.4f} nats/token"
     if regime_loss is not None:
         text += f"  regime {regime_loss:.4f} nats/token"
     if evaluation is not None:
@@ -161,14 +169,14 @@ def progress_line(label: str, step: int, steps: int, train_loss: float, regime_l
             text += f"  test {evaluation['test_loss_token']:.4f} nats/token"
         else:
             text += f"  val {evaluation['val_loss']:.4f} nats/seq"
-    return f"{text}  ({wall_s:.1f}s)"
+    return text
 
 
 def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: TrainConfig, *,
           aux_pairs: Sequence[tuple[str, str]] = (), evaluate: Callable[[torch.nn.Module], dict] | None = None,
           run_dir: Path | None = None, fingerprint: dict | None = None, resume: bool = False,
           stop_after: int | None = None, device: torch.device | str = "cpu", label: str = "",
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, log: RunLog | None = None) -> TrainResult:
     """Train ``model`` in place (moved to ``device``) and return a :class:`TrainResult`.
 
     ``evaluate(model)`` must return a dict with ``val_loss`` (nats per sequence; ``test_loss_padded``, nats
@@ -176,7 +184,10 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
     and at the end, and the weights of the lowest ``val_loss`` are kept.  With ``run_dir`` a
     checkpoint is written there every ``cfg.checkpoint_every`` steps and at the end; with ``resume``
     an existing one is continued (see the module docstring).  ``stop_after`` stops after that many
-    steps *without* saving (an interruption, for tests).
+    steps *without* saving (an interruption, for tests).  ``log`` (an :class:`empirical.tblog.RunLog`)
+    receives every step's losses and every evaluation; it is started here and closed by the caller.
+    ``progress``: a bar on a terminal (the losses beside it), else a line every 10 s and at the end
+    (:class:`constructions.progress.Progress` with ``terminal_only``).
 
     Raises:
         CorruptCheckpoint: resuming from a damaged or foreign checkpoint.
@@ -224,6 +235,8 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
         record = {"step": result.step, **evaluate(model)}
         model.train()
         result.history.append(record)
+        if log is not None:
+            log.evaluation(record)
         best = min((r for r in result.history), key=lambda r: (r["val_loss"], r["step"]))
         if best is record:
             result.best_step = record["step"]
@@ -231,41 +244,52 @@ def train(model: torch.nn.Module, vocab: Vocab, words: Sequence[str], cfg: Train
 
     start, last_print = time.perf_counter(), 0.0
     wall0 = result.wall_s
-    out = Progress(cfg.steps, label=label, initial=result.step, enabled=progress, mininterval=1.0)
+    if log is not None:
+        log.start(result.step, resumed=result.step > 0 or bool(result.history))
+    out = Progress(cfg.steps, label=label, initial=result.step, enabled=progress, mininterval=1.0, terminal_only=True,
+                   unit="step")
     model.train()
-    if result.step == 0 and not result.history:
-        run_eval()
-    while result.step < cfg.steps:
-        raise_if_interrupted()  # a Ctrl-C deferred inside torch stops here, between steps
-        if stop_after is not None and result.step >= stop_after:
-            out.close()
-            return result
-        s = result.step
-        inputs, targets = data.batch(_batch_index(cfg.seed, s, 0, data.n, cfg.batch_size))
-        data_loss = loss = _token_nll(model, inputs, targets)
-        aux_loss: torch.Tensor | None = None
-        if aux.n and cfg.aux_weight:
-            a_in, a_tg = aux.batch(_batch_index(cfg.seed, s, 1, aux.n, cfg.aux_batch_size))
-            aux_loss = _token_nll(model, a_in, a_tg)
-            loss = loss + cfg.aux_weight * aux_loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
-        opt.step()
-        result.step += 1
-        result.wall_s = wall0 + time.perf_counter() - start
-        if result.step % cfg.eval_every == 0 or result.step == cfg.steps:
+    try:
+        if result.step == 0 and not result.history:
             run_eval()
-        if result.step % cfg.checkpoint_every == 0 or result.step == cfg.steps:
-            checkpoint()
-        out.advance(result.step)
-        now = time.perf_counter() - start
-        if progress and (now - last_print > 10 or result.step == cfg.steps):
-            last_print = now
-            out.line(progress_line(label, result.step, cfg.steps, data_loss.item(),
-                                   None if aux_loss is None else aux_loss.item(),
-                                   result.history[-1] if result.history else None, result.wall_s))
-    out.close()
+        while result.step < cfg.steps:
+            raise_if_interrupted()  # a Ctrl-C deferred inside torch stops here, between steps
+            if stop_after is not None and result.step >= stop_after:
+                return result
+            s = result.step
+            inputs, targets = data.batch(_batch_index(cfg.seed, s, 0, data.n, cfg.batch_size))
+            data_loss = loss = _token_nll(model, inputs, targets)
+            aux_loss: torch.Tensor | None = None
+            if aux.n and cfg.aux_weight:
+                a_in, a_tg = aux.batch(_batch_index(cfg.seed, s, 1, aux.n, cfg.aux_batch_size))
+                aux_loss = _token_nll(model, a_in, a_tg)
+                loss = loss + cfg.aux_weight * aux_loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            result.step += 1
+            result.wall_s = wall0 + time.perf_counter() - start
+            if log is not None:
+                log.train_step(result.step, data_loss.item(), None if aux_loss is None else aux_loss.item())
+            if result.step % cfg.eval_every == 0 or result.step == cfg.steps:
+                run_eval()
+            if result.step % cfg.checkpoint_every == 0 or result.step == cfg.steps:
+                checkpoint()
+            now = time.perf_counter() - start
+            every = 1.0 if out.has_bar else 10.0  # a bar's status is cheap to refresh; a line is not
+            if progress and (now - last_print > every or result.step == cfg.steps):
+                last_print = now
+                train_loss, regime_loss = data_loss.item(), None if aux_loss is None else aux_loss.item()
+                evaluation = result.history[-1] if result.history else None
+                if out.has_bar:
+                    out.advance(result.step, progress_status(train_loss, regime_loss, evaluation))
+                else:
+                    out.line(progress_line(label, result.step, cfg.steps, train_loss, regime_loss, evaluation, result.wall_s))
+            else:
+                out.advance(result.step)
+    finally:
+        out.close()
     result.finished = True
     return result

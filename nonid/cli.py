@@ -17,8 +17,8 @@ from typing import NoReturn, Sequence
 from theory.errors import NonidError, exit_status
 from theory.validation import argparse_suggestion
 
-SUBCOMMANDS: tuple[str, ...] = ("nonid.cmd_experiment", "nonid.cmd_counterexample", "nonid.cmd_check", "nonid.cmd_appendix",
-                               "nonid.cmd_icl")
+SUBCOMMANDS: tuple[str, ...] = ("nonid.cmd_experiment", "nonid.cmd_counterexample", "nonid.cmd_check", "nonid.cmd_export",
+                               "nonid.cmd_appendix", "nonid.cmd_icl", "nonid.cmd_audit")
 
 
 class UsageError(NonidError):

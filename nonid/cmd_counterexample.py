@@ -31,6 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--checkpoint-dir", default=None, metavar="CKPT",
                    help="distill: write checkpoints here every 500 steps and resume from them")
     p.add_argument("--force", action="store_true", help="replace DIR when it is an earlier counterexample")
+    p.add_argument("--export", default=None, metavar="TO",
+                   help="also write the pair as library models and re-check them through the library: hf (Hugging Face "
+                   "GPT-2 / OPT folders in DIR/hf/q1, DIR/hf/q2; needs pip install -e '.[hf]') or tl (TransformerLens folders DIR/tl/q1, DIR/tl/q2; "
+                   "needs pip install -e '.[tl]')")
     return p
 
 
@@ -77,6 +81,16 @@ def validate(args: argparse.Namespace) -> tuple[str, CompileConfig]:
     for flag, value, (lo, hi) in (("--zero-logit", args.zero_logit, ZERO_LOGIT_RANGE), ("--margin", args.margin, MARGIN_RANGE)):
         if value is not None:
             check_number(value, flag, lo=lo, hi=hi, error=InvalidModelConfig, note="its safe range")
+    export = getattr(args, "export", None)
+    if export is not None:
+        from constructions.artifact_files import EXPORT_DIRS
+
+        check_choice(export, "--export", tuple(EXPORT_DIRS), error=InvalidModelConfig)
+        from constructions.artifact_files import export_unavailable
+
+        why = export_unavailable(export)
+        if why:
+            raise InapplicableOption(why)
     knobs = {k: v for k, v in (("zero_logit", args.zero_logit), ("margin", args.margin)) if v is not None}
     compile_config = CompileConfig(**knobs)
     check_output_dir(args.out, args.force)
@@ -114,11 +128,20 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             raise InvalidArtifact(f"--checkpoint-dir {args.checkpoint_dir!r} cannot be created ({getattr(e, 'strerror', None) or e})") from None
     print(f"built construction {case.name} ({case.data.name})  {time.perf_counter() - t0:.1f}s", flush=True)
-    print(estimate_pair(case, case_prefixes(case), args.method, distill_config).line(), flush=True)
+    prefixes = case_prefixes(case)
+    if args.export is not None:  # the networks' shapes are known before any weight is made
+        from constructions.export import export_refusal, planned_config
+        from theory.errors import InvalidModelConfig
+
+        cfg = planned_config(case, prefixes, args.method, distill_config)
+        why = export_refusal(args.export, [cfg, cfg])
+        if why:
+            raise InvalidModelConfig(why)
+    print(estimate_pair(case, prefixes, args.method, distill_config).line(), flush=True)
     try:
         pair = build_pair(case, args.method, compile_config=compile_config, distill_config=distill_config,
                           device=args.device, log=lambda m: print(m, flush=True), checkpoint_dir=args.checkpoint_dir)
-        cert = write_directory(pair, args.out, n_max=args.n_max, overwrite=args.force)
+        cert = write_directory(pair, args.out, n_max=args.n_max, overwrite=args.force, export=args.export)
     except KeyboardInterrupt:
         if args.checkpoint_dir is not None:
             raise Interrupted(f"rerun the same command to resume from --checkpoint-dir {args.checkpoint_dir}") from None
@@ -140,5 +163,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"  note: {note}")
     out = args.out.rstrip("/")
     print(f"wrote {out}/q1.safetensors {out}/q2.safetensors {out}/config.json {out}/certificate.json {out}/README.md")
+    exported_ok = True
+    if args.export is not None:
+        from nonid.cmd_export import export_line
+
+        entry = q["exports"][args.export]
+        exported_ok = entry["status"] == "verified"
+        print(export_line(f"{out}/{args.export}", args.export))
     print(f"{cert.status.value}" + (f": {cert.reason}" if cert.reason else ""))
-    return 0 if cert.verified else 1
+    return 0 if cert.verified and exported_ok else 1

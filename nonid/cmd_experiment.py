@@ -17,6 +17,17 @@ checkpoint and ``result.json``.  Other options: ``--arch`` also takes ``transfor
 published position-blind Transformer), ``linear``, ``ssm``; ``--regime-lengths`` the OOD prompt
 lengths of the regime term; ``--aggregation``; ``--jobs`` / ``--threads`` for the CPU.
 
+Where the runs train (:mod:`empirical.executors`): ``--executor local`` (default: this process, or ``--jobs``
+processes) or ``--executor ray`` (one Ray task of ``--threads`` CPUs per run, on a local Ray bound to 127.0.0.1
+that sends no usage statistics, or on the cluster at ``--ray-address``; the ``[ray]`` extra; not with
+``--ensemble``).  The rows do not depend on where the runs trained.  ``--first-seed K`` starts the seeds at K, so
+a grid can be split over invocations or machines writing into one shared ``--out`` (all but the first with
+``--resume``); ``--report-only`` then rebuilds ``results.csv``, ``report.md``, the figure and the certificate
+from every ``*/result.json`` in ``--out``, in grid order, training nothing.  ``--log-dir DIR`` also writes
+TensorBoard event files, one folder per run (:mod:`empirical.tblog`; the ``[logging]`` extra).  Progress: on a
+terminal, a bar of the finished runs (with an ETA) and one of each run's steps on stderr; otherwise the plain
+progress lines; none with ``--quiet``.
+
 ``--convention published`` reads L2, the prompt sets and the Dyck R2 completion as the published code does
 (:mod:`theory.conventions`); every row, the report and the certificate say which reading they use, and the
 report shows both denominators of the rule metrics and the exact chance levels beside the published ones.
@@ -24,10 +35,12 @@ report shows both denominators of the rule metrics and the exact chance levels b
 Exit 0 when every run finished (whatever the certificate's verdict, which is printed); 2 for bad input — unknown language, architecture, regime, size,
 convention or device, ``--epsilon`` or ``--delta`` not a finite number > 0 (Δ ≤ 1), ``--seeds`` below 1, regime prompt
 lengths that leave no held-out prompt, a configuration whose memory estimate exceeds the device (refused before training), a
-damaged or foreign checkpoint on ``--resume`` (left untouched), an ``--out`` folder that holds an
+damaged or foreign checkpoint on ``--resume`` (left untouched), an unknown ``--executor``, ``--executor ray`` with
+``--ensemble`` or without Ray installed, ``--ray-address`` without it, ``--log-dir`` inside ``--out`` or without
+tensorboard, ``--report-only`` with a training option or a folder holding no finished run, an ``--out`` folder that holds an
 earlier output of this command without ``--resume`` or ``--force``, or anything this command did not
 write (refused even with ``--force``) — with one line on stderr.  Ctrl-C exits 130 and prints the
-command that resumes.
+command that resumes (worker processes terminated, Ray tasks cancelled and a local Ray shut down).
 """
 
 from __future__ import annotations
@@ -67,6 +80,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--regime", default=None,
                    help="comma-separated regimes: ml, adversarial, oracle (default: all three for L3/L5, ml otherwise)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per (language, arch, regime) (default 3)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="K",
+                   help="start the seeds at K: seeds K..K+N-1 (default 0), to split a grid over machines or invocations")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda (default auto)")
     p.add_argument("--size", default="cpu", help="cpu (default: minutes on 2 cores) or paper (the papers' sizes, for a GPU)")
     p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the size's)")
@@ -87,13 +102,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an earlier run of this command in DIR from its checkpoints")
     p.add_argument("--force", action="store_true",
                    help="start afresh in DIR when it holds an earlier output of this command (its files are replaced)")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at once in separate processes (CPU; default 1)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="runs trained at once: separate processes (--executor local, CPU; default 1), or Ray tasks in "
+                        "flight (--executor ray; default: as many as Ray's CPUs allow)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run on the CPU (default 1: the models are tiny)")
     p.add_argument("--ensemble", action="store_true",
                    help="train the runs of one (language, architecture) together as one batched ensemble in this process "
                         "(equal to training each alone up to rounding; the LSTM cannot be batched and trains one run after "
                         "another); not with --jobs")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--executor", default="local",
+                   help="where the runs train: local (this machine: --jobs processes; default) or ray (one Ray task per "
+                        "run of --threads CPUs, on a local Ray bound to 127.0.0.1 or on --ray-address; needs the [ray] extra)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: a running Ray cluster (host:port, ray://host:port or auto) whose workers have "
+                        "nonid installed and see --out (and --log-dir) at the same path; default: start a local Ray")
+    p.add_argument("--log-dir", default=None, metavar="DIR",
+                   help="also write TensorBoard event files, one folder per run: training losses, each evaluation, and the "
+                        "recorded gap bounds and OOD R1 (needs the [logging] extra; not inside --out)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: rebuild results.csv, report.md, the figure and the certificate from the runs' "
+                        "result.json files in --out (written by any number of invocations or machines)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or lines on stderr")
     return p
 
 
@@ -151,8 +180,11 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
     check_choice(args.size, "--size", SIZE_NAMES, error=InvalidExperimentConfig)
     check_choice(args.device, "--device", ("auto", "cpu", "cuda"), error=InvalidExperimentConfig)
     check_int(args.threads, "--threads", minimum=1, error=InvalidExperimentConfig)
-    check_int(args.jobs, "--jobs", minimum=1, error=InvalidExperimentConfig)
+    if getattr(args, "jobs", None) is not None:
+        check_int(args.jobs, "--jobs", minimum=1, error=InvalidExperimentConfig)
     check_seeds(args.seeds, "--seeds")
+    check_int(getattr(args, "first_seed", 0), "--first-seed", minimum=0, error=InvalidExperimentConfig)
+    _validate_executor(args)
     args.epsilon = check_epsilon(DEFAULT_EPSILON if getattr(args, "epsilon", None) is None else args.epsilon, "--epsilon")
     args.delta = check_delta(DEFAULT_DELTA if getattr(args, "delta", None) is None else args.delta, "--delta")
     evaluated_switch = bool(getattr(args, "train_on_evaluated_prompts", False))
@@ -174,7 +206,7 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
             check_regime(get_language(lang), regime)
         if any(r != "ml" for r in regimes):  # a held-out protocol with nothing left to train on: refused now
             regime_prompts(lang, lengths, train_on_evaluated_prompts=evaluated_switch)
-    if getattr(args, "ensemble", False) and args.jobs > 1:
+    if getattr(args, "ensemble", False) and (args.jobs or 1) > 1:
         from theory.errors import InapplicableOption
 
         raise InapplicableOption(f"--ensemble trains in this one process: it does not take --jobs {args.jobs}")
@@ -184,7 +216,72 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
                                      force=args.force, resume=args.resume, replace=False)
     if problem:
         raise InvalidExperimentConfig(f"--out: {problem}")
+    if getattr(args, "log_dir", None) is not None:
+        from empirical.tblog import check_log_dir
+
+        check_log_dir(args.log_dir, args.out)
     return languages, archs, regimes, lengths
+
+
+def _validate_executor(args: argparse.Namespace) -> None:
+    """``--executor``, ``--ray-address`` and what they do not combine with, checked before any import of
+    Ray or torch (Ray only looked up: a missing one names the extra to install)."""
+    from empirical.errors import InvalidExperimentConfig
+    from empirical.executors import EXECUTORS, check_ray_address, check_ray_available
+    from theory.errors import InapplicableOption
+    from theory.validation import check_choice
+
+    executor = getattr(args, "executor", "local")
+    address = getattr(args, "ray_address", None)
+    check_choice(executor, "--executor", EXECUTORS, error=InvalidExperimentConfig)
+    if executor == "local" and address is not None:
+        raise InapplicableOption(f"--ray-address {address!r} applies to --executor ray only")
+    if executor == "ray":
+        if getattr(args, "ensemble", False):
+            raise InapplicableOption("--ensemble trains in this one process: it does not take --executor ray")
+        if address is not None and not address.strip():
+            raise InvalidExperimentConfig(f"--ray-address {address!r}: give host:port, ray://host:port or auto")
+        check_ray_available()
+        if address is not None:
+            check_ray_address(address)  # a cluster that takes no connection: refused now, not after minutes in Ray
+
+
+_REPORT_ONLY_IGNORES = {  # what --report-only cannot use (it trains nothing): flag -> (attribute, default)
+    "--language": ("language", "L3"), "--arch": ("arch", "transformer,lstm"), "--convention": ("convention", "paper"),
+    "--regime": ("regime", None), "--seeds": ("seeds", 3), "--first-seed": ("first_seed", 0), "--device": ("device", "auto"),
+    "--size": ("size", "cpu"), "--steps": ("steps", None), "--regime-lengths": ("regime_lengths", None),
+    "--train-on-evaluated-prompts": ("train_on_evaluated_prompts", False), "--resume": ("resume", False),
+    "--force": ("force", False), "--jobs": ("jobs", None), "--threads": ("threads", 1), "--ensemble": ("ensemble", False),
+    "--executor": ("executor", "local"), "--ray-address": ("ray_address", None), "--log-dir": ("log_dir", None)}
+
+
+def validate_report_only(args: argparse.Namespace) -> Path:
+    """``--report-only``: ``--out`` an earlier output of this command holding only its own files and at least
+    one finished run; no option that only training uses; ``--epsilon`` / ``--delta`` filled in.
+
+    Raises:
+        InapplicableOption: a training option given; InvalidExperimentConfig: the folder.
+    """
+    from empirical.errors import InvalidExperimentConfig
+    from empirical.protocol import DEFAULT_DELTA, DEFAULT_EPSILON, check_delta, check_epsilon
+    from theory.errors import InapplicableOption
+
+    for flag, (attr, default) in _REPORT_ONLY_IGNORES.items():
+        if getattr(args, attr, default) != default:
+            raise InapplicableOption(f"{flag} trains runs: --report-only only rebuilds the report from --out")
+    args.epsilon = check_epsilon(DEFAULT_EPSILON if getattr(args, "epsilon", None) is None else args.epsilon, "--epsilon")
+    args.delta = check_delta(DEFAULT_DELTA if getattr(args, "delta", None) is None else args.delta, "--delta")
+    out = Path(args.out)
+    if not out.is_dir() or not _is_ours(out):
+        raise InvalidExperimentConfig(f"--out {args.out!r}: not an earlier output of `nonid experiment` (no {MARKER}); "
+                                      "--report-only rebuilds the report of one")
+    alien = _foreign(out)
+    if alien:
+        shown = ", ".join(alien[:3]) + (" and more" if len(alien) > 3 else "")
+        raise InvalidExperimentConfig(f"--out {args.out!r} holds {shown}, which `nonid experiment` did not write")
+    if not any(out.glob("*/result.json")):
+        raise InvalidExperimentConfig(f"--out {args.out!r} holds no finished run (no */result.json)")
+    return out
 
 
 def _start_afresh(out: Path) -> None:
@@ -213,18 +310,23 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "report_only", False):
+        return _report_only(args)
     languages, archs, regimes, lengths = validate(args)
-    from empirical.certificate import experiment_certificate
     from empirical.experiment import resolve_device, run_grid
-    from empirical.report import figure, markdown, write_csv
     from theory.errors import Interrupted
     from theory.fileio import write_atomic
 
     device = resolve_device(args.device)
     out = Path(args.out)
+    first = getattr(args, "first_seed", 0)
+    seeds = list(range(first, first + args.seeds))
+    executor_name = getattr(args, "executor", "local")
     n = len(languages) * len(archs) * len(regimes) * args.seeds
+    seed_text = f"{args.seeds} seeds" if first == 0 else f"seeds {first}..{first + args.seeds - 1}"
+    where = "" if executor_name == "local" else (f", Ray at {args.ray_address}" if args.ray_address else ", a local Ray")
     print(f"rule-extrapolation: {n} runs ({', '.join(languages)} × {', '.join(archs)} × {', '.join(regimes)} × "
-          f"{args.seeds} seeds), size {args.size}, device {device}, {args.convention} reading", flush=True)
+          f"{seed_text}), size {args.size}, device {device}, {args.convention} reading{where}", flush=True)
     from empirical.experiment import step_work
     from empirical.names import DEFAULT_STEPS, estimate_seconds
 
@@ -234,7 +336,10 @@ def run(args: argparse.Namespace) -> int:
     params = {a: max(work[lang, a, args.size][0] for lang in languages) for a in archs}
     sizes = ", ".join(f"{a} {p:,}" for a, p in params.items())
     disk = sum(params[a] for a in archs) * len(languages) * len(regimes) * args.seeds * 12  # weights + Adam's two moments, fp32
-    seconds = estimate_seconds(archs, regimes, len(languages) * args.seeds, steps, "cpu", args.jobs)
+    import os
+
+    at_once = args.jobs or (1 if executor_name == "local" else max(1, (os.cpu_count() or 1) // args.threads))
+    seconds = estimate_seconds(archs, regimes, len(languages) * args.seeds, steps, "cpu", at_once)
     assert seconds is not None  # the cpu rates are measured
     if args.size != "cpu":  # the CPU rate, scaled by the work of a step (parameters × tokens)
         ratio = max(work[lang, a, args.size][1] / work[lang, a, "cpu"][1] for lang in languages for a in archs)
@@ -256,15 +361,52 @@ def run(args: argparse.Namespace) -> int:
         if not (out / MARKER).exists():
             write_atomic(out / MARKER, json.dumps({"format": "nonid-experiment-1", "experiment": args.name}, indent=2) + "\n")
 
+    from empirical.executors import make_executor
+
+    executor = make_executor(executor_name, jobs=args.jobs, address=getattr(args, "ray_address", None),
+                             threads=args.threads, log_to_driver=not args.quiet)
+    log_dir = Path(args.log_dir) if getattr(args, "log_dir", None) is not None else None
     start = time.perf_counter()
     try:
-        rows = run_grid(languages, archs, regimes, list(range(args.seeds)), out, device, size=args.size, steps=args.steps,
+        rows = run_grid(languages, archs, regimes, seeds, out, device, size=args.size, steps=args.steps,
                         resume=args.resume, progress=not args.quiet, echo=lambda s: print(s, flush=True),
-                        threads=args.threads, jobs=args.jobs, aux_lengths=lengths,
+                        threads=args.threads, aux_lengths=lengths,
                         train_on_evaluated_prompts=bool(getattr(args, "train_on_evaluated_prompts", False)), prepare=prepare,
-                        convention=args.convention, ensemble=bool(getattr(args, "ensemble", False)))
+                        convention=args.convention, ensemble=bool(getattr(args, "ensemble", False)), executor=executor,
+                        log_dir=log_dir)
     except KeyboardInterrupt:
         raise Interrupted(f"finished runs and checkpoints are kept; continue with: {_resume_command(args)}") from None
+    _write_report(args, rows, out, start)
+    return 0
+
+
+def _report_only(args: argparse.Namespace) -> int:
+    """``--report-only``: the report of every finished run in ``--out`` (:func:`empirical.certificate.load_rows`,
+    in grid order), whichever invocation or machine trained it; runs without a ``result.json`` are named on
+    stderr and left out."""
+    out = validate_report_only(args)
+    from empirical.certificate import load_rows
+    from empirical.experiment import in_grid_order
+
+    start = time.perf_counter()
+    rows = in_grid_order(load_rows(out))
+    unfinished = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")
+                        and not (p / "result.json").is_file())
+    print(f"rule-extrapolation: the report of {len(rows)} finished runs in {out}", flush=True)
+    if unfinished:
+        shown = ", ".join(unfinished[:5]) + (" and more" if len(unfinished) > 5 else "")
+        print(f"not in the report: {len(unfinished)} unfinished runs (no result.json): {shown}", file=sys.stderr)
+    _write_report(args, rows, out, start)
+    return 0
+
+
+def _write_report(args: argparse.Namespace, rows: list, out: Path, start: float) -> None:
+    """``results.csv``, ``report.md``, the figure and the printed certificate of ``rows`` (one code path for a
+    grid just trained and a rebuilt one)."""
+    from empirical.certificate import experiment_certificate
+    from empirical.report import figure, markdown, write_csv
+    from theory.fileio import write_atomic
+
     write_csv(rows, out / "results.csv")
     md = markdown(rows, args.aggregation, epsilon=args.epsilon, delta=args.delta)
     write_atomic(out / "report.md", "# Rule extrapolation: our runs against the published numbers\n\n" + md)
@@ -281,4 +423,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"reason: {cert.reason}")
     if not drew:
         print("no figure: no run has a finite certified gap", file=sys.stderr)
-    return 0

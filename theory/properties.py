@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Mapping, Protocol, runtime_checkable
+from typing import Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 from theory.alphabet import EOS
 from theory.errors import InvalidBudget, InvalidLanguage, InvalidPrompt
@@ -213,7 +213,8 @@ def score_completions(language: Language, prompt_set: PromptSet, completions: Ma
 
 # ---- sampling, exactly ----------------------------------------------------------------------------
 def sampled_rule_probability(model: ARModel, prompt: str, rule: Automaton, max_new_tokens: int, *,
-                             node_budget: int = DEFAULT_NODE_BUDGET) -> FractionInterval:
+                             node_budget: int = DEFAULT_NODE_BUDGET,
+                             prefetch: Callable[[list[str]], object] | None = None) -> FractionInterval:
     """The probability that a sampled completion of ``prompt`` ends with EOS and prompt + completion
     satisfies ``rule``, by dynamic programming over (model state, automaton state).
 
@@ -223,7 +224,8 @@ def sampled_rule_probability(model: ARModel, prompt: str, rule: Automaton, max_n
     completable are dropped as certain failures, and zero-probability branches are never expanded.
     The interval contains both the within-budget probability and that of unbounded sampling; it is
     exact (lo = hi) when nothing was left unfinished.  Nodes merge under the ``state_key`` protocol
-    (module docstring).
+    (module docstring).  ``prefetch``, when given, is called with each level's prefixes before they
+    are expanded (a network adapter evaluates them in one batched pass; the rows are read as before).
 
     Raises:
         InvalidBudget (``max_new_tokens`` < 0 or ``node_budget`` < 1), UnknownToken (the prompt),
@@ -246,6 +248,8 @@ def sampled_rule_probability(model: ARModel, prompt: str, rule: Automaton, max_n
     for _ in range(max_new_tokens):
         nxt: dict[object, list] = {}
         pending = list(frontier.values())
+        if prefetch is not None:
+            prefetch([p for p, _s, _m in pending[:max(0, node_budget - expanded)]])
         for i, (prefix, s, mass) in enumerate(pending):
             if expanded >= node_budget:
                 left = sum((m for _p, _s, m in pending[i:]), Fraction(0)) + sum((e[2] for e in nxt.values()), Fraction(0))
