@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                          _line(text, f"export {to}").replace("|", "/")[:160]])
         wall, text = _run([py, "-m", "nonid", "check", str(d / "pair")])
         rows.append(["`nonid check PAIR` (pair + both exports re-verified)", f"{wall:.1f} s", _line(text, "verified")[:120] + "…"])
-    body = (markdown_table(["what", "wall", "detail"], rows)
+    body = ("\n".join(markdown_table(["what", "wall", "detail"], rows))
             + "\n\nWall times of the whole command as a user runs it (imports included: about 3 s for torch, 2–4 s more "
             "for transformers / TransformerLens).  In-process times are of `empirical.audit.audit` alone.\n")
     return publish(body, args.write, "audit", "Audit and export (issue 21)", "python -m benchmarks.bench_audit")
@@ -78,7 +78,7 @@ def _split(path: str, extra: list[str]) -> dict[str, float]:
             "from empirical.adapter import NetworkModel\nfrom empirical.audit import audit\n"
             "from empirical.data import language_data\nfrom theory.tokenmap import parse_token_map, native_token_map\n"
             f"src, _ = source_problem({path!r}); L = load_source(src)\n"
-            f"tm = parse_token_map({extra[1]!r}, 'ab') if {bool(extra)!r} else native_token_map('ab')\n"
+            + (f"tm = parse_token_map({extra[1]!r}, 'ab')\n" if extra else "tm = native_token_map('ab')\n") +
             "r = audit(NetworkModel(L.network, tm, 34), language_data('L3', n_max=16))\n"
             "print(json.dumps(dict(r.timings)))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)

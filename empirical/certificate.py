@@ -26,6 +26,10 @@ Verdicts (as the other certificates use them: ``falsified`` when the numbers con
   (language, architecture) trained in all three regimes;
 * ``verified`` — none of these.
 
+Whether the gaps were computed from the runs' weights (in training, or re-derived from each run's checkpoint by
+``nonid experiment --report-only``: :func:`empirical.experiment.recheck_gap`) or only read from the runs'
+``result.json`` files is stated (``rechecked``: quantity ``gaps_rederived`` and the first assumption).
+
 Wall times go to ``timings`` (never hashed), so the certificate is the same bytes for the same runs.
 """
 
@@ -35,7 +39,7 @@ import math
 import statistics
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from empirical.errors import InvalidExperimentConfig
 from empirical.protocol import DEFAULT_DELTA, DEFAULT_EPSILON, EVALUATED, HELD_OUT, MIN_SEEDS, check_delta, check_epsilon
@@ -192,9 +196,16 @@ def gap_spread(rows: Sequence[RunRow]) -> dict[str, Any] | None:
 
 
 def experiment_certificate(rows: Sequence[RunRow | UnfinishedRun], *, aggregation: str = "best-validation",
-                           epsilon: float = DEFAULT_EPSILON, delta: float = DEFAULT_DELTA, command: str = "") -> Certificate:
+                           epsilon: float = DEFAULT_EPSILON, delta: float = DEFAULT_DELTA, command: str = "",
+                           rechecked: bool = False, recheck: Mapping[str, str] | None = None) -> Certificate:
     """The certificate of a set of runs (module docstring).  ``epsilon`` in nats per token (> 0, finite),
     ``delta`` in (0, 1]; ``command`` is recorded as how the runs were made.
+
+    ``rechecked``: the rows' gaps were computed from the runs' weights — just now in training, or re-derived from
+    each run's stored best-validation weights (:func:`empirical.experiment.recheck_gap`, whose outcome per run is
+    ``recheck``, recorded) — rather than read from the runs' ``result.json`` files as written when each run
+    finished.  Default False: the certificate then says that the gaps were read, not re-derived (quantity
+    ``gaps_rederived``, and its first assumption).
 
     Raises:
         InvalidExperimentConfig: ``epsilon`` or ``delta`` out of range, NaN or infinite (named).
@@ -329,10 +340,9 @@ def experiment_certificate(rows: Sequence[RunRow | UnfinishedRun], *, aggregatio
                     "delta": delta, "min_seeds": MIN_SEEDS, "regime_prompts": protocol, "runs": runs,
                     "groups": group_q, "comparisons": comparisons, "command": command,
                     "conventions": sorted({r.convention for r in finished}), "denominator": "all-prompts",
-                    "ood_r1_chance": _chance(finished)},
-        assumptions=("test losses and rule metrics are float64 evaluations of the trained networks (greedy completions; "
-                     "an unfinished one fails); the saturation gap is a rigorous interval over every support prefix "
-                     "of the real function of the stored weights (empirical.saturation, empirical.enclosure)",
+                    "ood_r1_chance": _chance(finished), "gaps_rederived": bool(rechecked),
+                    **({"gap_recheck": dict(sorted(recheck.items()))} if recheck is not None else {})},
+        assumptions=(_GAPS_REDERIVED if rechecked else _GAPS_READ,
                      "OOD R1 intervals are the least and greatest value over the seeds run, not a confidence interval "
                      "for the regime",
                      "published numbers: empirical/reference (arXiv 2405.01964, arXiv 2409.13728), their own data sizes "
@@ -340,6 +350,20 @@ def experiment_certificate(rows: Sequence[RunRow | UnfinishedRun], *, aggregatio
         versions=library_versions("torch"),
         timings={f"wall_s_{r.name}": float(r.wall_s) for r in finished},
     )
+
+
+_METRICS_READ = ("test losses and rule metrics are float64 evaluations of the trained networks (greedy completions; "
+                 "an unfinished one fails), made when each run finished; a report rebuilt from a folder reads them from "
+                 "the runs' result.json files as written")
+_GAPS_REDERIVED = (_METRICS_READ + "; the saturation gap is a rigorous interval over every support prefix of the real "
+                   "function of each run's best-validation weights (empirical.saturation, empirical.enclosure), computed "
+                   "from those weights by this certificate's producer (at the end of training, or re-derived from the "
+                   "run's checkpoint.pt and compared with its result.json: a run whose stored gap is not what its weights "
+                   "give, or whose weights cannot be read, has no certified gap)")
+_GAPS_READ = (_METRICS_READ + "; the saturation gaps were read from the runs' result.json files as written when each run "
+              "finished, not re-derived from the stored weights: each is a rigorous interval over every support prefix "
+              "of the real function of the best-validation weights (empirical.saturation, empirical.enclosure) only if "
+              "those files are the ones training wrote")
 
 
 def _chance(rows: Sequence[RunRow]) -> dict[str, dict[str, str]]:

@@ -6,7 +6,8 @@ One run (:func:`run_one`): build the data (:func:`empirical.data.language_data`)
 oracle or violating completions), train with :func:`empirical.train.train` evaluating every
 ``eval_every`` steps (test loss in both conventions, the four rule metrics on the paper's prompts,
 greedy), then compute the saturation gap of the best-validation weights
-(:func:`empirical.saturation.saturation_gap`).  Its folder holds ``checkpoint.pt`` and ``result.json``.
+(:func:`empirical.saturation.saturation_gap`).  Its folder holds ``checkpoint.pt`` and ``result.json``;
+:func:`recheck_gap` re-derives a stored run's gap from that checkpoint by the same code path and compares.
 
 Two aggregations of a run's evaluation history, both stored:
 
@@ -34,7 +35,7 @@ from empirical.data import LanguageData, Vocab, check_regime, language_data, reg
 from empirical.errors import InvalidExperimentConfig
 from empirical.executors import Executor, LocalExecutor
 from empirical.metrics import measure_losses, rule_metrics_batched
-from empirical.protocol import RegimePrompts, regime_prompts
+from empirical.protocol import EVALUATED, RegimePrompts, regime_prompts
 from empirical.rows import FINISHED_METRICS, RULE_METRICS, GapRecord, RunRow, UnfinishedRun
 from empirical.saturation import SaturationGap, saturation_gap
 from empirical.tblog import RunLog
@@ -293,27 +294,8 @@ def _finish(run: _Run, res: TrainResult, device: torch.device) -> RunRow:
     result_path = run_dir / "result.json"
     if res.best_state is None or res.best_step is None:  # a finished run evaluated at least its last step
         raise AssertionError(f"{spec.name}: finished without a best-validation evaluation")
-    best = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
-    best.load_state_dict(res.best_state)
-    best.to(device)
-    gap: SaturationGap | None = None
-    gap_note = ""
-    if data.test_exact:
-        try:
-            gap = saturation_gap(best, data.distribution)
-        except InvalidExperimentConfig as e:
-            gap_note = str(e)
-    else:
-        gap_note = "support too large to enumerate"
+    gap_record, gap_note = _gap_of_weights(spec, data, vocab, positions, res.best_state, device)
     honest, published = aggregate(res.history, "best-validation"), aggregate(res.history, "max-over-checkpoints")
-    gap_record: GapRecord | None = None
-    if gap is not None:
-        lo_t, hi_t = gap.per_token()
-        lo_p, hi_p = gap.padded()
-        gap_record = GapRecord(gap_lo=gap.kl_lo, gap_hi=gap.kl_hi, gap_padded_lo=lo_p, gap_padded_hi=hi_p,
-                               gap_token_lo=lo_t, gap_token_hi=hi_t, floor_padded=gap.floor_padded(),
-                               floor_token=float(gap.entropy) / gap.per_token_divisor, entropy=float(gap.entropy),
-                               gap_prefixes=gap.prefixes, gap_method=gap.method, gap_rigorous=gap.rigorous)
     trained_on = regime_prompt_set(spec) if spec.regime != "ml" else None
     record = RunRow(
         name=spec.name, language=spec.language, arch=spec.arch, regime=spec.regime, seed=spec.seed, size=spec.size,
@@ -335,6 +317,141 @@ def _finish(run: _Run, res: TrainResult, device: torch.device) -> RunRow:
     write_atomic(result_path, json.dumps({"row": record.to_dict(), "history": res.history}, indent=1, sort_keys=True,
                                          default=str) + "\n")
     return record
+
+
+def _gap_of_weights(spec: RunSpec, data: LanguageData, vocab: Vocab, positions: int, state: dict,
+                    device: torch.device) -> tuple[GapRecord | None, str]:
+    """(the gap record, why there is none) of the weights ``state`` of ``spec``'s model: the model rebuilt as
+    training built it, the state loaded, :func:`empirical.saturation.saturation_gap` on ``data``'s distribution.
+    The one code path of a run's certified gap, at the end of training and in :func:`recheck_gap`."""
+    model = build_model(spec.arch, vocab, positions, preset(spec.size).model, spec.seed)
+    model.load_state_dict(state)
+    model.to(device)
+    if not data.test_exact:
+        return None, "support too large to enumerate"
+    try:
+        gap: SaturationGap = saturation_gap(model, data.distribution)
+    except InvalidExperimentConfig as e:
+        return None, str(e)
+    lo_t, hi_t = gap.per_token()
+    lo_p, hi_p = gap.padded()
+    return GapRecord(gap_lo=gap.kl_lo, gap_hi=gap.kl_hi, gap_padded_lo=lo_p, gap_padded_hi=hi_p, gap_token_lo=lo_t,
+                     gap_token_hi=hi_t, floor_padded=gap.floor_padded(), floor_token=float(gap.entropy) / gap.per_token_divisor,
+                     entropy=float(gap.entropy), gap_prefixes=gap.prefixes, gap_method=gap.method,
+                     gap_rigorous=gap.rigorous), ""
+
+
+RECHECK_OUTCOMES = ("identical", "contained", "no gap", "mismatch", "unavailable")
+"""What :func:`recheck_gap` found: the stored gap is bit for bit the re-derived one; it contains it (each stored
+bracket holds the fresh one, the other fields equal); the run stored no gap and none was re-derived; the stored gap
+is not what the weights give; the weights could not be read (no checkpoint, damaged, another run's)."""
+
+
+@dataclass(frozen=True)
+class GapRecheck:
+    """A stored run's gap against the one re-derived from its own best-validation weights
+    (:func:`recheck_gap`): the ``outcome`` (:data:`RECHECK_OUTCOMES`), the re-derived ``fresh`` gap (None when
+    there is none or the weights could not be read), ``why`` (empty when the stored gap stands) and the stored
+    ``row``."""
+
+    outcome: str
+    fresh: GapRecord | None
+    why: str
+    row: RunRow
+
+    @property
+    def stands(self) -> bool:
+        """The stored gap is what the weights give (or contains it), or neither has one."""
+        return self.outcome in ("identical", "contained", "no gap")
+
+    @property
+    def reason(self) -> str:
+        return f"{self.row.name}: {self.why}" if self.why else ""
+
+    def reported(self, epsilon: float) -> RunRow:
+        """The row to report and certify at ``epsilon``: the stored one when its gap stands; else one whose gap
+        is not certified — the fresh gap when it is certainly above ``epsilon`` (its lower bound: so the
+        certificate is falsified on it), otherwise none, with ``why`` as its note (the certificate cannot be
+        verified on it)."""
+        if self.stands:
+            return self.row
+        if self.fresh is not None and self.fresh.certified and self.fresh.gap_token_lo > epsilon:
+            return replace(self.row, gap=self.fresh, gap_note=None)
+        return replace(self.row, gap=None, gap_note=self.why)
+
+
+def run_spec_of(row: RunRow) -> RunSpec:
+    """The :class:`RunSpec` a stored row was trained from (its name, language, architecture, regime, seed, size,
+    steps, regime prompt lengths and protocol, convention).
+
+    Raises:
+        InvalidExperimentConfig (or the typed error of :func:`validate`): a row no run spec gives.
+    """
+    spec = RunSpec(row.language, row.arch, row.regime, row.seed, row.size, row.steps,
+                   tuple(row.aux_lengths) if row.aux_lengths is not None else None,
+                   row.regime_prompts == EVALUATED, row.convention)
+    validate(spec)
+    if spec.name != row.name:
+        raise InvalidExperimentConfig(f"run row {row.name!r}: its fields make the run {spec.name!r}")
+    return spec
+
+
+def _same_gap(stored: GapRecord, fresh: GapRecord) -> str | None:
+    """"identical", "contained" (each stored bracket holds the fresh one, the other fields equal) or None."""
+    if stored == fresh:
+        return "identical"
+    brackets = (("gap_lo", "gap_hi"), ("gap_padded_lo", "gap_padded_hi"), ("gap_token_lo", "gap_token_hi"))
+    others = [f for f in GapRecord.__dataclass_fields__ if not any(f in b for b in brackets)]
+    if any(getattr(stored, f) != getattr(fresh, f) for f in others):
+        return None
+    holds = all(getattr(stored, lo) <= getattr(fresh, lo) and getattr(fresh, hi) <= getattr(stored, hi)
+                for lo, hi in brackets)
+    return "contained" if holds else None
+
+
+def recheck_gap(row: RunRow, run_dir: Path, device: torch.device | str = "cpu") -> GapRecheck:
+    """Re-derive the certified gap of a stored run from its own ``run_dir/checkpoint.pt``: its best-validation
+    weights loaded into the model rebuilt from the row's :class:`RunSpec` (:func:`run_spec_of`, the folder named
+    as the run), the checkpoint's fingerprint that of this spec and schedule (else refused), its best step and
+    steps those of the row; then the gap of those weights (the code path of training) compared with the row's.
+    Never raises for a bad run folder: the outcome says what was wrong, naming the run."""
+    from empirical.train import CHECKPOINT_NAME, load_checkpoint
+    from theory.errors import NonidError
+
+    def unavailable(why: str) -> GapRecheck:
+        return GapRecheck("unavailable", None, f"not re-derived: {why}", row)
+
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if Path(run_dir).name != row.name:
+        return unavailable(f"its result.json lies in the folder {Path(run_dir).name!r}")
+    try:
+        spec = run_spec_of(row)
+        data, _prompts, _pairs, cfg, positions = plan(spec)
+        if not path.is_file():
+            return unavailable(f"no {CHECKPOINT_NAME} (the weights its gap was computed from)")
+        ckpt = load_checkpoint(path, dict(spec.to_dict(), train=cfg.to_dict()))
+    except NonidError as e:
+        return unavailable(str(e).split("; the run is left untouched")[0])
+    state = ckpt.get("best_state")
+    if not isinstance(state, dict) or ckpt.get("best_step") != row.best_step or ckpt.get("step") != row.steps_done:
+        return unavailable(f"its {CHECKPOINT_NAME} holds the best-validation weights of step {ckpt.get('best_step')!r} "
+                           f"after {ckpt.get('step')!r} steps, its result.json step {row.best_step} after {row.steps_done}")
+    vocab = Vocab(data.language.alphabet)
+    try:
+        fresh, _note = _gap_of_weights(spec, data, vocab, positions, state, torch.device(device))
+    except (RuntimeError, ValueError, KeyError) as e:
+        return unavailable(f"its best-validation weights do not fit the model ({str(e).splitlines()[0][:120]})")
+    stored = row.gap
+    if stored is None and fresh is None:
+        return GapRecheck("no gap", None, "", row)
+    if stored is not None and fresh is not None and (same := _same_gap(stored, fresh)):
+        return GapRecheck(same, fresh, "", row)
+
+    def show(g: GapRecord | None) -> str:
+        return "none" if g is None else f"[{_bound(g.gap_token_lo, 'down')}, {_bound(g.gap_token_hi, 'up')}] nats/token"
+
+    return GapRecheck("mismatch", fresh, f"result.json's gap {show(stored)} is not the {show(fresh)} its stored weights give",
+                      row)
 
 
 def _bound(x: float, direction: str) -> str:

@@ -23,7 +23,13 @@ that sends no usage statistics, or on the cluster at ``--ray-address``; the ``[r
 ``--ensemble``).  The rows do not depend on where the runs trained.  ``--first-seed K`` starts the seeds at K, so
 a grid can be split over invocations or machines writing into one shared ``--out`` (all but the first with
 ``--resume``); ``--report-only`` then rebuilds ``results.csv``, ``report.md``, the figure and the certificate
-from every ``*/result.json`` in ``--out``, in grid order, training nothing.  ``--log-dir DIR`` also writes
+from every ``*/result.json`` in ``--out``, in grid order, training nothing; it re-derives each run's certified
+gap from the best-validation weights in the run's own ``checkpoint.pt`` (about 0.1-0.3 s a run for L3 at ``--size
+cpu``; an ``estimate:`` line first) and certifies no gap that is not what those weights give (the stored bracket
+must be the re-derived one, or contain it): a mismatch, or a checkpoint missing, damaged or of another run, is named
+on stderr and that run's gap is not certified (the certificate cannot be verified on it; falsified when the
+re-derived gap is certainly above ``--epsilon``).  ``--no-recheck`` reads the gaps as written instead, and the
+certificate says so.  ``--log-dir DIR`` also writes
 TensorBoard event files, one folder per run (:mod:`empirical.tblog`; the ``[logging]`` extra).  Progress: on a
 terminal, a bar of the finished runs (with an ETA) and one of each run's steps on stderr; otherwise the plain
 progress lines; none with ``--quiet``.
@@ -37,7 +43,7 @@ convention or device, ``--epsilon`` or ``--delta`` not a finite number > 0 (Δ �
 lengths that leave no held-out prompt, a configuration whose memory estimate exceeds the device (refused before training), a
 damaged or foreign checkpoint on ``--resume`` (left untouched), an unknown ``--executor``, ``--executor ray`` with
 ``--ensemble`` or without Ray installed, ``--ray-address`` without it, ``--log-dir`` inside ``--out`` or without
-tensorboard, ``--report-only`` with a training option or a folder holding no finished run, an ``--out`` folder that holds an
+tensorboard, ``--report-only`` with a training option or a folder holding no finished run, ``--no-recheck`` without ``--report-only``, an ``--out`` folder that holds an
 earlier output of this command without ``--resume`` or ``--force``, or anything this command did not
 write (refused even with ``--force``) — with one line on stderr.  Ctrl-C exits 130 and prints the
 command that resumes (worker processes terminated, Ray tasks cancelled and a local Ray shut down).
@@ -122,6 +128,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: rebuild results.csv, report.md, the figure and the certificate from the runs' "
                         "result.json files in --out (written by any number of invocations or machines)")
+    p.add_argument("--no-recheck", action="store_true",
+                   help="with --report-only: take each run's certified gap from its result.json as written when it "
+                        "finished, without re-deriving it from the run's checkpoint.pt (faster; the certificate says so)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or lines on stderr")
     return p
 
@@ -169,6 +178,10 @@ def validate(args: argparse.Namespace) -> tuple[list[str], list[str], list[str],
     from theory.validation import check_choice, check_int
 
     check_convention(getattr(args, "convention", "paper"), "--convention")
+    if getattr(args, "no_recheck", False):
+        from theory.errors import InapplicableOption
+
+        raise InapplicableOption("--no-recheck applies to --report-only only: training computes every gap afresh")
     languages = list(LANGUAGES) if args.language.strip() == "all" else [get_language(x).name for x in _csv(args.language)]
     archs = list(ARCHITECTURES) if args.arch.strip() == "all" else _csv(args.arch)
     if not languages or not archs:
@@ -380,10 +393,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+RECHECK_SECONDS = {"L1": 4.0, "L2": 0.15, "L3": 0.35, "L4": 21.4, "L5": 0.25, "L6": 7.0}
+"""Seconds to re-derive one run's certified gap from its checkpoint at ``--size cpu`` on one CPU core, per language:
+the slowest architecture measured (LSTM or SSM; linear and Transformer take 0.1-0.3 of it), for the ``estimate:``
+line of ``--report-only``."""
+
+
 def _report_only(args: argparse.Namespace) -> int:
     """``--report-only``: the report of every finished run in ``--out`` (:func:`empirical.certificate.load_rows`,
     in grid order), whichever invocation or machine trained it; runs without a ``result.json`` are named on
-    stderr and left out."""
+    stderr and left out.  Each run's certified gap is re-derived from its own ``checkpoint.pt``
+    (:func:`empirical.experiment.recheck_gap`) unless ``--no-recheck``: a run whose stored gap is not what its
+    weights give, or whose weights cannot be read, is named on stderr and its gap is not certified."""
     out = validate_report_only(args)
     from empirical.certificate import load_rows
     from empirical.experiment import in_grid_order
@@ -396,13 +417,53 @@ def _report_only(args: argparse.Namespace) -> int:
     if unfinished:
         shown = ", ".join(unfinished[:5]) + (" and more" if len(unfinished) > 5 else "")
         print(f"not in the report: {len(unfinished)} unfinished runs (no result.json): {shown}", file=sys.stderr)
-    _write_report(args, rows, out, start)
+    rechecked = not getattr(args, "no_recheck", False)
+    outcomes: dict[str, str] | None = None
+    if rechecked:
+        rows, outcomes = _recheck(rows, out, args.epsilon)
+    _write_report(args, rows, out, start, rechecked=rechecked, recheck=outcomes)
     return 0
 
 
-def _write_report(args: argparse.Namespace, rows: list, out: Path, start: float) -> None:
+def _recheck(rows: list, out: Path, epsilon: float) -> tuple[list, dict[str, str]]:
+    """The rows to report, each run's gap re-derived from its checkpoint (:func:`empirical.experiment.recheck_gap`),
+    and each run's outcome; one line on stderr per run whose stored gap does not stand."""
+    timed = [r for r in rows if r.size == "cpu" and r.language in RECHECK_SECONDS]
+    seconds = sum(RECHECK_SECONDS[r.language] for r in timed)
+    untimed = len(rows) - len(timed)
+    print(f"estimate: re-deriving the certified gaps of {len(rows)} runs from their checkpoints: up to about "
+          f"{_duration(seconds)} for the {len(timed)} at --size cpu (measured per run: "
+          + ", ".join(f"{k} {v:g} s" for k, v in RECHECK_SECONDS.items() if any(r.language == k for r in timed))
+          + ")" + (f", and {untimed} at another size, not measured (longer)" if untimed else "")
+          + "; --no-recheck skips it", flush=True)
+    import torch
+
+    from empirical.experiment import recheck_gap
+
+    began = time.perf_counter()
+    reported, outcomes = [], {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the runs trained (--threads 1); the gaps are the same bits at any count (measured)
+    try:
+        for row in rows:
+            check = recheck_gap(row, out / row.name)
+            outcomes[row.name] = check.outcome
+            if not check.stands:
+                print(f"gap not certified: {check.reason}", file=sys.stderr, flush=True)
+            reported.append(check.reported(epsilon))
+    finally:
+        torch.set_num_threads(threads)
+    counts = {k: sum(v == k for v in outcomes.values()) for k in dict.fromkeys(outcomes.values())}
+    print(f"re-derived the gaps of {len(rows)} runs from their stored weights in {time.perf_counter() - began:.1f}s: "
+          + ", ".join(f"{n} {k}" for k, n in counts.items()), flush=True)
+    return reported, outcomes
+
+
+def _write_report(args: argparse.Namespace, rows: list, out: Path, start: float, *, rechecked: bool = True,
+                  recheck: dict[str, str] | None = None) -> None:
     """``results.csv``, ``report.md``, the figure and the printed certificate of ``rows`` (one code path for a
-    grid just trained and a rebuilt one)."""
+    grid just trained and a rebuilt one); ``rechecked``: the gaps were computed from the weights (in training, or
+    re-derived with the outcomes ``recheck``), else read from the runs' files."""
     from empirical.certificate import experiment_certificate
     from empirical.report import figure, markdown, write_csv
     from theory.fileio import write_atomic
@@ -416,9 +477,10 @@ def _write_report(args: argparse.Namespace, rows: list, out: Path, start: float)
     files = [out / "results.csv", out / "report.md"] + ([out / "ood_r1_vs_gap.png"] if drew else [])
     print(f"wrote {' '.join(str(f) for f in files)}  ({time.perf_counter() - start:.1f}s)")
     cert = experiment_certificate(rows, aggregation=args.aggregation, epsilon=args.epsilon, delta=args.delta,
-                                  command=_command(args))
+                                  command=_command(args), rechecked=rechecked, recheck=recheck)
+    read = "" if rechecked else " [gaps read from the runs' result.json files as written, not re-derived: --no-recheck]"
     print(f"certificate {cert.check}: {cert.status.value} (eps = {args.epsilon:g} nats/token, Delta = {args.delta:g}) "
-          f"— {cert.detail}")
+          f"— {cert.detail}{read}")
     if cert.reason:
         print(f"reason: {cert.reason}")
     if not drew:

@@ -329,10 +329,19 @@ def _regimes_not_apart(name, row):
 ])
 def test_report_only_verdicts_of_stored_runs_with_their_control(tmp_path, capsys, edit, verdict):
     out = _folder_of_runs(tmp_path / "runs", edit)
-    code, text, err = _cli(capsys, "experiment", "rule-extrapolation", "--out", str(out), "--report-only")
+    code, text, err = _cli(capsys, "experiment", "rule-extrapolation", "--out", str(out), "--report-only", "--no-recheck")
     assert code == 0, err
     assert _verdict(text) == verdict, _certificate_lines(text)
+    assert "not re-derived: --no-recheck" in _certificate_lines(text)[0]
     assert (out / "results.csv").is_file() and (out / "report.md").is_file()
+
+
+def test_report_only_rechecks_by_default_so_rows_without_weights_certify_nothing(tmp_path, capsys):
+    out = _folder_of_runs(tmp_path / "runs")  # stored rows only: no checkpoint.pt to re-derive a gap from
+    code, text, err = _cli(capsys, "experiment", "rule-extrapolation", "--out", str(out), "--report-only")
+    assert code == 0 and _verdict(text) == "unknown", _certificate_lines(text)
+    assert err.count("gap not certified: ") == 9 and "L3-lstm-oracle-s2: not re-derived: no checkpoint.pt" in err, err
+    assert "L3-lstm-ml-s0: no gap (not re-derived: no checkpoint.pt" in _certificate_lines(text)[1]
 
 
 def test_report_only_refuses_a_damaged_or_foreign_folder_and_writes_nothing(tmp_path, capsys):
