@@ -298,6 +298,16 @@ def _clamped(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 # ---- over a prefix set -----------------------------------------------------------------------------------
+def maximal_words(prefixes: Iterable[str]) -> list[str]:
+    """The words of ``prefixes`` that are a proper prefix of no other word of it, in their first order:
+    enough to read every one (a causal network fed a word gives the next-token row at each of its
+    prefixes).  The set need not be prefix-closed."""
+    words = list(dict.fromkeys(prefixes))
+    ordered = sorted(words)  # the words extending w form one block right after w in this order
+    inner = {w for w, nxt in zip(ordered, ordered[1:]) if nxt.startswith(w)}
+    return [w for w in words if w not in inner]
+
+
 def layout(maximal: Iterable[str], prefixes: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Maximal words sorted by length, and for each prefix (in the given order) its (word, position)."""
     words = sorted(maximal, key=len)

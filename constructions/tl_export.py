@@ -400,11 +400,11 @@ def load_tl(folder: str | os.PathLike[str]) -> Any:
 
 
 def maximal_words(prefixes: Sequence[str]) -> list[str]:
-    """The words of a prefix-closed set that are no other's proper prefix (their prefixes are the set): the
-    ``words`` to give :func:`verify_tl` for a pair's prefix set (``constructions.export.case_prefixes``)."""
-    have = set(prefixes)
-    longer = {u[:-1] for u in have if u}
-    return [u for u in prefixes if u not in longer]
+    """The words to give :func:`verify_tl` for a pair's prefix set (``constructions.export.case_prefixes``):
+    :func:`constructions.enclosure.maximal_words`."""
+    from constructions.enclosure import maximal_words as maximal
+
+    return maximal(prefixes)
 
 
 def default_words(config: TransformerConfig, budget: int = DEFAULT_WORD_BUDGET) -> list[str]:

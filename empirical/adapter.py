@@ -228,9 +228,9 @@ class NetworkModel:
                         self._probs[u] = (p, max(0.0, 1.0 - float(p.sum())))
 
     def _passes(self, prefixes: Sequence[str]) -> Iterable[tuple[list[str], int, torch.Tensor]]:
-        from constructions.enclosure import batches
+        from constructions.enclosure import batches, maximal_words
 
-        maximal = _maximal(prefixes)
+        maximal = maximal_words(prefixes)
 
         def cost(n: int, t: int) -> int:
             return n * t * max(self._width, t, self.vocabulary)
@@ -260,13 +260,13 @@ class NetworkModel:
         import time
 
         from constructions.balls import Ball
-        from constructions.enclosure import Enclosure, enclose, log_softmax_bounds
+        from constructions.enclosure import Enclosure, enclose, log_softmax_bounds, maximal_words
 
         prefixes = tuple(dict.fromkeys(prefixes))
         for u in prefixes:
             self.check_prefix(u)
         if self.rigorous:
-            return enclose(cast(torch.nn.Module, self.network), _maximal(prefixes), prefixes, encode=self.tokens.encode, device=self.device)
+            return enclose(cast(torch.nn.Module, self.network), maximal_words(prefixes), prefixes, encode=self.tokens.encode, device=self.device)
         t0 = time.perf_counter()
         z = self.logits(prefixes)
         zt = torch.as_tensor(z)
@@ -283,22 +283,6 @@ class NetworkModel:
 
     def __repr__(self) -> str:
         return f"NetworkModel({self.name!r}, {self.tokens.text()}, context={self.context})"
-
-
-def _maximal(prefixes: Iterable[str]) -> list[str]:
-    """The words of ``prefixes`` that are no other's proper prefix (enough to read every one)."""
-    words = sorted(set(prefixes), key=len, reverse=True)
-    covered: set[str] = set()
-    out = []
-    for w in words:
-        if w in covered:
-            continue
-        out.append(w)
-        for k in range(len(w) + 1):
-            if w[:k] in covered:
-                break
-            covered.add(w[:k])
-    return out
 
 
 def leaked_mass_bounds(enc_full, cols: Sequence[int]) -> tuple[float, float]:

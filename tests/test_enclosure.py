@@ -189,3 +189,11 @@ def test_cuda_and_cpu_enclosures_intersect():
     gpu = enclose_words(net, words, device="cuda")
     assert (np.maximum(cpu.lp_lo, gpu.lp_lo) <= np.minimum(cpu.lp_hi, gpu.lp_hi)).all()
     _contains(gpu, net, words)
+
+
+@given(st.lists(st.text(alphabet="ab", max_size=6), max_size=12))
+def test_maximal_words_are_exactly_the_words_no_other_extends(words):
+    from constructions.enclosure import maximal_words
+
+    want = [w for w in dict.fromkeys(words) if not any(v != w and v.startswith(w) for v in words)]
+    assert maximal_words(words) == want
