@@ -1,7 +1,7 @@
 """``nonid audit SOURCE``: certify a network someone trained elsewhere against a language's data — its
 saturation gap, the rule metrics on the paper's prompts, and the context-length check.
 
-    nonid audit SOURCE --language L3 [--n-max N | --max-length M] [--tokens a=0,b=1,eos=2,bos=3]
+    nonid audit SOURCE --language L3 [--n-max N | --max-length M | --data FILE] [--tokens a=0,b=1,eos=2,bos=3]
                 [--context T] [--factory MODULE:FUNCTION] [--epsilon E] [--unit token|sequence|padded]
                 [--convention paper|published] [--sampled [--node-budget N]] [--exact] [--json]
                 [--certificate FILE [--force]] [--device cpu|cuda|auto]
@@ -30,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--n-max", type=int, default=None, metavar="N", help="L3, L5: P uniform over n = 1..N (default 16)")
     p.add_argument("--max-length", type=int, default=None, metavar="M",
                    help="L1, L2, L4, L6: P the budget-uniform walk over words of at most M symbols (default 12)")
+    p.add_argument("--data", default=None, metavar="FILE",
+                   help='your own finite P instead: a JSON object {"word": "p/q", ...} of exact probabilities summing '
+                        "to 1 (the language still gives the prompts and rules)")
     p.add_argument("--tokens", default=None, metavar="MAP",
                    help="token ids, e.g. a=0,b=1,eos=2,bos=3[,pad=4] (default: the tokenizer's, or a nonid file's own)")
     p.add_argument("--context", type=int, default=None, metavar="T",
@@ -73,6 +76,8 @@ def _check_args(args: argparse.Namespace):
         raise InapplicableOption(f"--max-length applies to L1, L2, L4, L6; {lang.name} takes --n-max")
     if not counting and args.n_max is not None:
         raise InapplicableOption(f"--n-max applies to L3 and L5; {lang.name} takes --max-length")
+    if args.data is not None and (args.n_max is not None or args.max_length is not None):
+        raise InapplicableOption("--data gives P itself: --n-max and --max-length do not apply")
     if args.n_max is not None:
         check_int(args.n_max, "--n-max", minimum=1, maximum=SIZE_LIMIT, error=InvalidModelConfig)
     if args.max_length is not None:
@@ -90,6 +95,7 @@ def _check_args(args: argparse.Namespace):
     if args.device not in ("cpu", "cuda", "auto"):
         raise InvalidModelConfig(f"--device {args.device!r} is not cpu, cuda or auto")
     tokens = parse_token_map(args.tokens, lang.alphabet) if args.tokens is not None else None
+    args.data_distribution = _read_data(args.data, lang) if args.data is not None else None
     src, problem = source_problem(args.source, args.factory)
     if problem:
         raise InvalidArtifact(problem)
@@ -121,7 +127,12 @@ def run(args: argparse.Namespace) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise InvalidModelConfig("--device cuda: no CUDA device here")
-    data = language_data(lang, n_max=args.n_max or DEFAULT_N_MAX, max_length=args.max_length or DEFAULT_MAX_LENGTH)
+    if args.data_distribution is not None:
+        from empirical.audit import data_for_audit
+
+        data = data_for_audit(args.data_distribution, lang)
+    else:
+        data = language_data(lang, n_max=args.n_max or DEFAULT_N_MAX, max_length=args.max_length or DEFAULT_MAX_LENGTH)
     loaded = load_source(src, device=device)
     if tokens is None:
         if loaded.tokenizer is not None:
@@ -157,6 +168,23 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(cert.to_json(), end="")
     return 0 if cert.verified else 1
+
+
+def _read_data(path: str, lang):
+    """P from a JSON object {word: exact probability} over the language's alphabet (torch-free; every
+    refusal names the file and the bad entry)."""
+    from theory.data import FiniteDistribution
+    from theory.errors import NonidError
+    from theory.jsonio import SMALL_FILE_LIMITS, JsonLimits, read_json_file
+
+    limits = JsonLimits(max_bytes=16 * SMALL_FILE_LIMITS.max_bytes, max_depth=2)
+    raw = read_json_file(path, what=f"--data {path}", error=InvalidArtifact, limits=limits)
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidArtifact(f"--data {path}: not a non-empty JSON object {{\"word\": \"p/q\", ...}}")
+    try:
+        return FiniteDistribution(lang.alphabet, raw, name=Path(path).name)
+    except NonidError as e:
+        raise type(e)(f"--data {path}: {e}") from None
 
 
 def _example(lang) -> str:

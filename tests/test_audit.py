@@ -333,3 +333,19 @@ def test_a_factory_and_its_weights(tmp_path, capsys, monkeypatch):
     code, _out, err = _cli(["audit", "w.safetensors", "--factory", "mynets:nothing", "--language", "L3", "--n-max", "3",
                             "--tokens", "a=0,b=1,eos=2,bos=3"], capsys)
     assert code == 2 and "no function 'nothing'" in err
+
+
+def test_your_own_data_distribution_from_a_file(tmp_path, capsys):
+    _, pair = _pair()
+    f = tmp_path / "q1.safetensors"
+    pair.q1.save(f)
+    good = tmp_path / "p.json"
+    good.write_text('{"ab": "1/3", "aabb": "1/3", "aaabbb": "1/3"}')
+    code, out, err = _cli(["audit", str(f), "--language", "L3", "--data", str(good)], capsys)
+    assert code == 0 and "data: p.json; " in out, err  # the compiled completer's own P (uniform, n <= 3)
+    for text, match in (('{"ab": "1/2", "aabb": 0.5}', "is a float"), ('{"ab": "1/2", "abc": "1/2"}', "not in alphabet"),
+                        ('{"ab": "1/2"}', "sums to 1/2"), ("[1, 2]", "not a non-empty JSON object")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        code, _out, err = _cli(["audit", str(f), "--language", "L3", "--data", str(bad)], capsys)
+        assert code == 2 and match in err and err.startswith("nonid: --data"), err
