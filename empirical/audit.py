@@ -351,8 +351,9 @@ def _sampled(model: NetworkModel, sets: Mapping[str, Any], budgets: Mapping[str,
         lo = hi = Fraction(0)
         exhausted = 0
         ood = list(dict.fromkeys(s.ood_prompts))
-        for u in ood:
-            iv = sampled_rule_probability(model, u, s.language.r1, budgets[r], node_budget=node_budget,
+        for u in ood:  # never a row past the context: a completion the context cuts stays open mass
+            tokens = max(0, min(budgets[r], model.context - len(u)))
+            iv = sampled_rule_probability(model, u, s.language.r1, tokens, node_budget=node_budget,
                                           prefetch=model.prefetch)
             lo += iv.lo
             hi += iv.hi
@@ -360,8 +361,9 @@ def _sampled(model: NetworkModel, sets: Mapping[str, Any], budgets: Mapping[str,
         n = len(ood)
         status = "verified" if not exhausted else "unknown"
         out[r] = {"ood_r1_sampled": [lo / n, hi / n], "prompts": n, "open": exhausted, "status": status,
-                  "reason": "" if not exhausted else (f"the node budget ({node_budget} per prompt) or the token budget ran out "
-                                                      f"on {exhausted} of {n} prompts: the bracket holds the open mass"),
+                  "reason": "" if not exhausted else (f"the node budget ({node_budget} per prompt), the token budget or the "
+                                                      f"context length ran out on {exhausted} of {n} prompts: the bracket "
+                                                      "holds the open mass"),
                   "node_budget": node_budget}
     return out
 

@@ -229,6 +229,10 @@ def test_the_sampled_probability_is_unknown_when_its_budget_runs_out():
     assert all(s["status"] == "unknown" and "budget" in s["reason"] for s in small.sampled.values())
     lo, hi = small.sampled["paper"]["ood_r1_sampled"]
     assert 0 <= lo <= hi <= 1
+    short = _audit(_model(pair.q1, context=10), sampled=True)  # completions longer than 1 token do not fit: open mass
+    assert all(s["status"] == "unknown" for s in short.sampled.values())
+    lo2, hi2 = short.sampled["paper"]["ood_r1_sampled"]
+    assert 0 <= lo2 <= hi2 <= 1
 
 
 def test_the_certificate_says_what_was_checked():
