@@ -168,12 +168,15 @@ def load_source(src: Source, *, device: str = "cpu") -> Loaded:
         sys.path.insert(0, "")
     try:
         mod = importlib.import_module(mod_name)
-    except ImportError as e:
-        raise InvalidArtifact(f"factory module {mod_name!r} cannot be imported ({_first(e)})") from None
+    except Exception as e:  # noqa: BLE001 - the user's module: any failure to import it is one line naming it
+        raise InvalidArtifact(f"factory module {mod_name!r} cannot be imported ({type(e).__name__}: {_first(e)})") from None
     fn = getattr(mod, fn_name, None)
     if not callable(fn):
         raise InvalidArtifact(f"factory {src.factory!r}: {mod_name} has no function {fn_name!r}")
-    net = fn()
+    try:
+        net = fn()
+    except Exception as e:  # noqa: BLE001 - the user's factory: its failure is one line naming it
+        raise InvalidArtifact(f"factory {src.factory}() raised {type(e).__name__}: {_first(e)}") from None
     if isinstance(net, torch.nn.Module):
         state = _read_state(src.path)
         try:

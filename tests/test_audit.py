@@ -337,6 +337,10 @@ def test_a_factory_and_its_weights(tmp_path, capsys, monkeypatch):
     code, _out, err = _cli(["audit", "w.safetensors", "--factory", "mynets:nothing", "--language", "L3", "--n-max", "3",
                             "--tokens", "a=0,b=1,eos=2,bos=3"], capsys)
     assert code == 2 and "no function 'nothing'" in err
+    (tmp_path / "broken.py").write_text("def build():\n    raise RuntimeError('no GPU here')\n")
+    code, _out, err = _cli(["audit", "w.safetensors", "--factory", "broken:build", "--language", "L3", "--n-max", "3",
+                            "--tokens", "a=0,b=1,eos=2,bos=3"], capsys)
+    assert code == 2 and "broken:build() raised RuntimeError: no GPU here" in err and err.count("\n") == 1
 
 
 def test_your_own_data_distribution_from_a_file(tmp_path, capsys):
