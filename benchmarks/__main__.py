@@ -26,6 +26,8 @@ SCRIPTS = (
     ("benchmarks.bench_enclosure", []),
     ("benchmarks.bench_cli", []),
     ("benchmarks.bench_steps", []),
+    ("benchmarks.bench_ensemble", []),
+    ("benchmarks.bench_audit", []),
 )
 
 
