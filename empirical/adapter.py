@@ -155,8 +155,11 @@ class NetworkModel:
         try:
             with torch.no_grad():
                 z = _call(net, probe.to(self.device))
-        except (IndexError, RuntimeError) as e:
-            raise InvalidModelConfig(f"the network cannot read the token map's ids {tokens.text()}: "
+        except InvalidModelConfig:
+            raise
+        except Exception as e:  # noqa: BLE001 - the user's network: any failure on the probe is one line naming it
+            raise InvalidModelConfig(f"the network cannot read the token map's ids {tokens.text()} "
+                                     f"({type(e).__name__}): "
                                      f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         self.vocabulary = int(z.shape[-1])
         for role, v in zip((*tokens.alphabet.symbols, "eos"), tokens.outcome_ids):
