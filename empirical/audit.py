@@ -48,7 +48,8 @@ import numpy as np
 
 from empirical.adapter import NetworkModel, leaked_mass_bounds
 from empirical.data import LanguageData
-from empirical.saturation import FLOAT_METHOD, METHOD, SaturationGap
+from empirical.experiment import generation_budget
+from empirical.saturation import FLOAT_METHOD, METHOD, SaturationGap, float_down, float_up
 from theory import conventions
 from theory.certificate import Certificate, Status, library_versions
 from theory.data import DataDistribution
@@ -188,18 +189,11 @@ def _gap(model: NetworkModel, data: LanguageData, prec: int = 96) -> tuple[Satur
     h_lo, h_hi = H.interval(prec)
     seqs = [x for x, _p in P.sequences()]
     mean_len = float(P.mean_length())
-    gap = SaturationGap(max(0.0, _down(lo)), math.inf if hi is None else _up(hi), H, _down(h_lo), _up(h_hi), len(nodes),
+    gap = SaturationGap(max(0.0, float_down(lo)), math.inf if hi is None else float_up(hi), H, float_down(h_lo),
+                        float_up(h_hi), len(nodes),
                         mean_len + 1, max(len(x) for x in seqs) + 1, METHOD if model.rigorous else FLOAT_METHOD,
                         rigorous=model.rigorous)
     return gap, leaked_mass_bounds(full, model.tokens.outcome_ids), time.perf_counter() - t0
-
-
-def _down(x: Fraction) -> float:
-    return math.nextafter(float(x), -math.inf)
-
-
-def _up(x: Fraction) -> float:
-    return math.nextafter(float(x), math.inf)
 
 
 @dataclass
@@ -276,11 +270,6 @@ def _certain(enc: Any, prefix: str) -> int | None:
     return k if np.isfinite(lo[k]) and (others.size == 0 or lo[k] > others.max()) else None
 
 
-def _budget(data: LanguageData, prompts: Sequence[str]) -> int:
-    n = max(len(u) for u in prompts)
-    return max(data.max_length + 1 - n, n + 1)  # the experiments' budget (empirical.experiment.generation_budget)
-
-
 def audit(model: NetworkModel, data: LanguageData | DataDistribution, *, language: Language | None = None,
           epsilon: float = DEFAULT_EPSILON, unit: str = "token", readings: Sequence[str] = conventions.CONVENTIONS,
           sampled: bool = False, node_budget: int = DEFAULT_NODE_BUDGET,
@@ -323,7 +312,7 @@ def audit(model: NetworkModel, data: LanguageData | DataDistribution, *, languag
     # rule metrics: every reading's prompt set, one decoding pass with the largest budget
     t0 = time.perf_counter()
     sets = {r: conventions.prompt_set(d.language.name, r) for r in readings}
-    budgets = {r: _budget(d, s.prompts) for r, s in sets.items()}
+    budgets = {r: generation_budget(d, s) for r, s in sets.items()}  # the experiments' budget
     prompts = list(dict.fromkeys(u for s in sets.values() for u in s.prompts))
     if echo is not None:
         echo(f"greedy: {len(prompts)} prompts, at most {max(budgets.values())} tokens each")

@@ -82,11 +82,13 @@ def _outward(lo: float, hi: float, divisor: float, steps: int) -> tuple[float, f
     return max(0.0, a), b
 
 
-def _down(x) -> float:
+def float_down(x) -> float:
+    """The float just below ``x`` (a Fraction or float): a lower bound of ``x`` as a float, whatever its rounding."""
     return math.nextafter(float(x), -math.inf)
 
 
-def _up(x) -> float:
+def float_up(x) -> float:
+    """The float just above ``x``: an upper bound of ``x`` as a float."""
     return math.nextafter(float(x), math.inf)
 
 
@@ -137,9 +139,9 @@ def saturation_gap(model: torch.nn.Module, P: DataDistribution, *, prec: int = 9
         H = entropy(P)
         assert isinstance(H, LogCombination)  # P is finite (checked above): H(P) is exact
         h_lo, h_hi = H.interval(prec)
-        kl_lo = _down(lo)
-        kl_hi = math.inf if hi is None else _up(hi)
-        return SaturationGap(max(0.0, kl_lo), kl_hi, H, _down(h_lo), _up(h_hi), len(nodes), mean_len + 1, padded)
+        kl_lo = float_down(lo)
+        kl_hi = math.inf if hi is None else float_up(hi)
+        return SaturationGap(max(0.0, kl_lo), kl_hi, H, float_down(h_lo), float_up(h_hi), len(nodes), mean_len + 1, padded)
     rows = model_rows(model, vocab, seqs, batch_size=batch_size)
     H = entropy(P)
     assert isinstance(H, LogCombination)  # P is finite (checked above): H(P) is exact
@@ -169,9 +171,9 @@ def saturation_gap(model: torch.nn.Module, P: DataDistribution, *, prec: int = 9
         else:
             h = iv.mpf([iv.mpf(h_lo.numerator) / h_lo.denominator, iv.mpf(h_hi.numerator) / h_hi.denominator])
             kl = ce - h
-            kl_lo = max(0.0, _down(kl.a))  # Gibbs: KL ≥ 0
-            kl_hi = _up(kl.b)
+            kl_lo = max(0.0, float_down(kl.a))  # Gibbs: KL ≥ 0
+            kl_hi = float_up(kl.b)
     finally:
         iv.prec = old
-    return SaturationGap(kl_lo, kl_hi, H, _down(h_lo), _up(h_hi), len(nodes), mean_len + 1, padded,
+    return SaturationGap(kl_lo, kl_hi, H, float_down(h_lo), float_up(h_hi), len(nodes), mean_len + 1, padded,
                          FLOAT_METHOD, rigorous=False)
