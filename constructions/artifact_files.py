@@ -55,9 +55,11 @@ def _short(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def check_files_sha256(files: object, directory: str | os.PathLike[str]) -> dict[str, str]:
+def check_files_sha256(files: object, directory: str | os.PathLike[str],
+                       expected: frozenset[str] | set[str] | None = None) -> dict[str, str]:
     """The stored ``files_sha256`` map of ``directory``'s certificate, checked: a JSON object whose keys
-    are exactly :data:`HASHED_FILES` and whose values are SHA-256 digests (64 lowercase hex digits).
+    are exactly ``expected`` (default :data:`HASHED_FILES`, a pair folder's) and whose values are SHA-256
+    digests (64 lowercase hex digits).
 
     Returns:
         The map as a plain ``dict`` (safe to join each key to ``directory``).
@@ -66,20 +68,38 @@ def check_files_sha256(files: object, directory: str | os.PathLike[str]) -> dict
         InvalidArtifact: naming ``directory/certificate.json`` and the first bad entry — not a mapping, an
             unknown name (``../../etc/passwd``), a name missing, a digest that is not a string or not hex.
     """
+    names = HASHED_FILES if expected is None else frozenset(expected)
     where = Path(directory) / "certificate.json"
     if not isinstance(files, dict):
         raise InvalidArtifact(f"{where}: files_sha256 {_short(files)} is not a mapping of file names to SHA-256 digests")
     for name, digest in files.items():
-        if not isinstance(name, str) or name not in HASHED_FILES:
+        if not isinstance(name, str) or name not in names:
             raise InvalidArtifact(f"{where}: files_sha256 names {_short(name)}, which is not one of "
-                                  f"{', '.join(sorted(HASHED_FILES))}")
+                                  f"{', '.join(sorted(names))}")
         if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
             raise InvalidArtifact(f"{where}: files_sha256[{name!r}] = {_short(digest)} is not a SHA-256 digest "
                                   "(64 lowercase hex digits)")
-    missing = sorted(HASHED_FILES - set(files))
+    missing = sorted(names - set(files))
     if missing:
         raise InvalidArtifact(f"{where}: files_sha256 does not list the SHA-256 of {', '.join(missing)}")
     return {name: files[name] for name in sorted(files)}
+
+
+def check_files_on_disk(files: dict[str, str], directory: str | os.PathLike[str], certificate: str = "the certificate") -> None:
+    """Every file of a checked ``files_sha256`` map (:func:`check_files_sha256`) is a regular file of
+    ``directory`` (no link) with that SHA-256.
+
+    Raises:
+        InvalidArtifact: the first missing file or mismatch, named."""
+    from theory.fileio import file_sha256
+
+    for name, digest in files.items():
+        path = Path(directory) / name
+        if not path.is_file() or path.is_symlink():
+            raise InvalidArtifact(f"{path}: missing")
+        found = file_sha256(path)
+        if found != digest:
+            raise InvalidArtifact(f"{path}: SHA-256 does not match {certificate} (expected {digest[:8]}…, found {found[:8]}…)")
 
 
 def foreign_entries(directory: str | os.PathLike[str], allowed: frozenset[str] = COUNTEREXAMPLE_FILES,

@@ -565,16 +565,9 @@ def read_pair(directory: str | os.PathLike[str]) -> StoredPair:
         stored = Certificate.from_dict(raw)
     except (ValueError, TypeError, NonidError) as e:
         raise InvalidArtifact(f"{d / 'certificate.json'}: not a certificate ({e})") from None
-    from constructions.artifact_files import check_files_sha256
+    from constructions.artifact_files import check_files_on_disk, check_files_sha256
 
-    files = check_files_sha256(stored.quantities.get("files_sha256"), d)
-    for name, digest in files.items():
-        path = d / name
-        if not path.is_file():
-            raise InvalidArtifact(f"{path}: missing")
-        found = file_sha256(path)
-        if found != digest:
-            raise InvalidArtifact(f"{path}: SHA-256 does not match the certificate (expected {digest[:8]}…, found {found[:8]}…)")
+    check_files_on_disk(check_files_sha256(stored.quantities.get("files_sha256"), d), d)
     config = _read_json(d / "config.json")
     if config.get("format") in EARLIER_FORMATS:
         raise InvalidArtifact(f"{d / 'config.json'}: format {config.get('format')!r} was written by an earlier nonid, "

@@ -562,24 +562,12 @@ def check_hf_files(root: Path, files: object) -> dict[str, str]:
 
     Raises:
         InvalidArtifact: naming the first bad entry, missing file or mismatch."""
-    import re
+    from constructions.artifact_files import check_files_on_disk, check_files_sha256
 
-    where = root / "certificate.json"
     want = {f"{k}/{name}" for k in ("q1", "q2") for name in HF_MODEL_FILES}
-    if not isinstance(files, dict) or set(files) != want:
-        raise InvalidArtifact(f"{where}: files_sha256 does not list exactly the exported files ({', '.join(sorted(want))})")
-    for name in sorted(want):
-        digest = files[name]
-        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise InvalidArtifact(f"{where}: files_sha256[{name!r}] is not a SHA-256 digest")
-        path = root / name
-        if not path.is_file() or path.is_symlink():
-            raise InvalidArtifact(f"{path}: missing")
-        found = file_sha256(path)
-        if found != digest:
-            raise InvalidArtifact(f"{path}: SHA-256 does not match the export certificate (expected {digest[:8]}…, "
-                                  f"found {found[:8]}…)")
-    return {name: files[name] for name in sorted(want)}
+    checked = check_files_sha256(files, root, expected=want)
+    check_files_on_disk(checked, root, "the export certificate")
+    return checked
 
 
 def verify_hf_export(root: str | os.PathLike[str], case: Any, prefixes: Any, method: str,
