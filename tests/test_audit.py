@@ -357,3 +357,16 @@ def test_your_own_data_distribution_from_a_file(tmp_path, capsys):
         bad.write_text(text)
         code, _out, err = _cli(["audit", str(f), "--language", "L3", "--data", str(bad)], capsys)
         assert code == 2 and match in err and err.startswith("nonid: --data"), err
+
+
+def test_a_token_map_built_by_hand_is_checked_too():
+    from theory.alphabet import Alphabet
+    from theory.tokenmap import TokenMap
+
+    ab = Alphabet("ab")
+    assert TokenMap(ab, (0, 1), 2, 3, 2).outcome_ids == (0, 1, 2)  # the control
+    for args, match in ((("ab", (0, 1), 2, 3, 2), "must be an Alphabet"), ((ab, [0, 1], 2, 3, 2), "must be a tuple"),
+                        ((ab, (0,), 2, 3, 2), "1 symbol ids for the 2"), ((ab, (0, True), 2, 3, 2), "True must be an int"),
+                        ((ab, (0, 1), 2, 2, -1), "'pad' = -1")):
+        with pytest.raises(UnknownToken, match=match):
+            TokenMap(*args)

@@ -45,6 +45,10 @@ class TokenMap:
 
     def __post_init__(self) -> None:
         ab = self.alphabet
+        if not isinstance(ab, Alphabet):
+            raise UnknownToken(f"token map alphabet must be an Alphabet, got {type(ab).__name__}")
+        if not isinstance(self.symbols, tuple):
+            raise UnknownToken(f"token map symbol ids must be a tuple, got {type(self.symbols).__name__}")
         if len(self.symbols) != len(ab):
             raise UnknownToken(f"token map gives {len(self.symbols)} symbol ids for the {len(ab)} symbols of {str(ab)!r}")
         names = [*ab.symbols, "eos", "bos", "pad"]
