@@ -1,3 +1,3 @@
-from nonid.cli import main
+from nonid.cli import console
 
-raise SystemExit(main())
+console()

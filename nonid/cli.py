@@ -47,6 +47,27 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def console() -> NoReturn:
+    """The ``nonid`` executable (and ``python -m nonid``): :func:`main`, then exit with its status.
+
+    After an interrupt (status 130, the message already printed) the process ends at once with
+    ``os._exit(130)`` once stdout and stderr are flushed: a ``KeyboardInterrupt`` that crossed C code on
+    its way to the handler (Python run from C, as extension modules do) leaves CPython's own memory of
+    an "unhandled" interrupt, which would otherwise end the process by SIGINT (-2) at shutdown instead
+    of 130.  Every folder and worker is already cleaned up by then (the interrupt unwound through them)."""
+    import os
+
+    status = main()
+    if status == 130:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
+    raise SystemExit(status)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (typed refusals: one line on stderr and 2; an interrupt 130)."""
     parser = _build_parser()
