@@ -49,6 +49,7 @@ import numpy as np
 from empirical.adapter import NetworkModel, leaked_mass_bounds
 from empirical.data import LanguageData
 from empirical.experiment import generation_budget
+from empirical.protocol import check_epsilon
 from empirical.saturation import FLOAT_METHOD, METHOD, SaturationGap, float_down, float_up
 from theory import conventions
 from theory.certificate import Certificate, Status, library_versions
@@ -57,7 +58,7 @@ from theory.errors import InvalidBudget, InvalidModelConfig
 from theory.exact import LogCombination, scientific
 from theory.languages import Language
 from theory.properties import Completion, RuleMetrics, score_completions
-from theory.validation import check_choice, check_int, check_number
+from theory.validation import check_choice, check_int
 
 CHECK = "audit-saturation"
 UNITS = ("token", "sequence", "padded")
@@ -150,10 +151,6 @@ class AuditResult:
     def off_alphabet(self) -> tuple[str, ...]:
         return tuple(r.prompt for r in self.completions if r.stop == "off-alphabet")
 
-
-def check_epsilon(epsilon: object) -> float:
-    """ε > 0, finite (InvalidModelConfig naming it)."""
-    return float(check_number(epsilon, "epsilon =", lo=0, lo_open=True, error=InvalidModelConfig))
 
 
 def data_for_audit(data: LanguageData | DataDistribution, language: Language | None) -> LanguageData:
@@ -283,7 +280,7 @@ def audit(model: NetworkModel, data: LanguageData | DataDistribution, *, languag
     """
     if not isinstance(model, NetworkModel):
         raise InvalidModelConfig(f"audit takes a NetworkModel (empirical.adapter), got {type(model).__name__}")
-    eps = check_epsilon(epsilon)
+    eps = float(check_epsilon(epsilon, error=InvalidModelConfig))
     check_choice(unit, "unit", UNITS, error=InvalidModelConfig)
     check_int(node_budget, "node budget =", minimum=1, error=InvalidBudget)
     for r in readings:

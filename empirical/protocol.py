@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from empirical.errors import InvalidExperimentConfig
+from theory.errors import NonidError
 from theory.languages import Language, get_language
 from theory.validation import check_int, check_number
 
@@ -45,10 +46,10 @@ MIN_SEEDS = 3
 one draw."""
 
 
-def check_epsilon(epsilon: object, what: str = "epsilon =") -> float:
-    """``epsilon`` as a float: a finite number > 0 (nats per token); else :class:`InvalidExperimentConfig`
-    naming the value."""
-    return check_number(epsilon, what, lo=0, lo_open=True, error=InvalidExperimentConfig)
+def check_epsilon(epsilon: object, what: str = "epsilon =", error: type[NonidError] = InvalidExperimentConfig) -> float:
+    """``epsilon`` as a float: a finite number > 0 (nats per token); else ``error`` (default
+    :class:`InvalidExperimentConfig`) naming the value."""
+    return check_number(epsilon, what, lo=0, lo_open=True, error=error)
 
 
 def check_delta(delta: object, what: str = "delta =") -> float:
