@@ -87,7 +87,7 @@ def load_all() -> dict[str, Mutant]:
                    "tests.mutants.file_mutants", "tests.mutants.smt_mutants", "tests.mutants.enclosure_mutants",
                    "tests.mutants.block_mutants", "tests.mutants.finetuning_mutants", "tests.mutants.saturation_mutants",
                    "tests.mutants.exact_mutants", "tests.mutants.icl_mutants", "tests.mutants.hf_mutants",
-                   "tests.mutants.audit_mutants"):
+                   "tests.mutants.audit_mutants", "tests.mutants.compact_mutants"):
         importlib.import_module(module)
     return MUTANTS
 
