@@ -102,7 +102,6 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
     from constructions.enclosure import Enclosure, enclose
     from theory.exact import decimal_string
 
-    t0 = time.perf_counter()
     label = "Q1" if role == "completer" else "Q2"
     try:
         ev = abstract_evaluate(net)
@@ -131,7 +130,6 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
     tail = Fraction(0) if data.is_finite else data.tail_mass(T + 1)
     # -- every OOD prompt -------------------------------------------------------------------------
     ids = {s: i for i, s in enumerate(ev.alphabet)}
-    support = set(words)
     seeds = set()
     for u, _mass, masses in nodes:
         if len(u) < T:
@@ -218,7 +216,6 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
         "cross_check": {"words_of_length": L, "prefixes": len(prefixes), "all_overlap": bool(overlap.all()),
                         "certified_argmax_disagreements": argmax_disagree},
         "r1": r1_name,
-        "seconds": round(time.perf_counter() - t0, 3),
     }
     return status, reasons, q
 
@@ -234,8 +231,11 @@ def every_prefix_certificate(case: Any, q1: Any, q2: Any, *, tolerance: float, c
     t0 = time.perf_counter()
     if compact_language(case.name) not in COUNT_RULES:
         raise InvalidModelConfig(f"case {case.name} has no compact construction (known: {', '.join(COMPACT_CASES)})")
-    results = [check_every_prefix(net, case, role, tolerance=tolerance, cross_length=cross_length)
-               for net, role in ((q1, "completer"), (q2, "violator"))]
+    results, timings = [], {}
+    for key, net, role in (("q1", q1, "completer"), ("q2", q2, "violator")):
+        t1 = time.perf_counter()
+        results.append(check_every_prefix(net, case, role, tolerance=tolerance, cross_length=cross_length))
+        timings[f"every_prefix_{key}_seconds"] = time.perf_counter() - t1
     statuses = [s for s, _r, _q in results]
     status = (Status.FALSIFIED if Status.FALSIFIED in statuses else Status.UNKNOWN if Status.UNKNOWN in statuses
               else Status.VERIFIED)
@@ -260,7 +260,7 @@ def every_prefix_certificate(case: Any, q1: Any, q2: Any, *, tolerance: float, c
             "at each reachable bit count",
             "a greedy token is certified only where its lower log-probability bound exceeds every other's upper bound",
         ),
-        versions=library_versions("torch", "numpy", "mpmath"), elapsed_s=time.perf_counter() - t0,
+        versions=library_versions("torch", "numpy", "mpmath"), elapsed_s=time.perf_counter() - t0, timings=timings,
     )
 
 
@@ -281,4 +281,5 @@ def compact_pair_certificate(case: Any, q1: Any, q2: Any, prefixes: Any, *, tole
                    detail=base.detail + "; every prefix <= T: " + every.detail,
                    quantities={**base.quantities, "every_prefix": dict(every.quantities)},
                    assumptions=tuple(base.assumptions) + tuple(every.assumptions),
+                   timings={**base.timings, **every.timings},
                    elapsed_s=(base.elapsed_s or 0) + (every.elapsed_s or 0))

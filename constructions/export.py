@@ -48,14 +48,15 @@ from theory.errors import InvalidArtifact, InvalidModelConfig, NonidError
 from theory.fileio import file_sha256, make_temp_dir, replace_directory, write_atomic
 from theory.validation import check_int
 
-METHODS = ("compile", "distill")
+METHODS = ("compile", "distill", "compact")
 MODEL_FILES = {"q1": "q1.safetensors", "q2": "q2.safetensors"}
 ROLES = {"q1": "R1-completer (Q1): copies the data on its support, completes OOD prompts so that R1 holds",
          "q2": "R1-violator (Q2): copies the data on its support, completes OOD prompts so that R1 fails"}
 DISTILL_TOLERANCE = 0.02
 DISTILL_KL_BOUND = 0.05
 METHOD_BOUNDS: dict[str, tuple[float, float]] = {"compile": (DEFAULT_TOLERANCE, DEFAULT_KL_BOUND),
-                                                 "distill": (DISTILL_TOLERANCE, DISTILL_KL_BOUND)}
+                                                 "distill": (DISTILL_TOLERANCE, DISTILL_KL_BOUND),
+                                                 "compact": (DEFAULT_TOLERANCE, DEFAULT_KL_BOUND)}
 """The verdict parameters of each method, (max TV at every prefix, KL(P ‖ Q) upper bound in nats per
 sequence): one documented value each, never read from a file.  A compiled network matches its
 construction up to its logit floor (TV ~1e−17) and its enclosures are ~1e−12 wide.  A distilled one
@@ -107,25 +108,40 @@ class PairEstimate:
                 f"{self.prefixes:,} prefixes to check{when}")
 
 
-def estimate_pair(case: Any, prefixes: PrefixSet, method: str = "compile", distill_config: Any = None) -> PairEstimate:
+# A compact pair's check grows with the abstract states (about T² of them per model) and, for the exact
+# check on the case's prefixes, with those prefixes (measured: benchmarks/bench_compact.py).
+COMPACT_SECONDS_PER_STATE = 1.0e-4
+COMPACT_SECONDS_PER_PREFIX = 1.0e-3
+
+
+def estimate_pair(case: Any, prefixes: PrefixSet, method: str = "compile", distill_config: Any = None,
+                  compact_config: Any = None) -> PairEstimate:
     """The size of the pair :func:`build_pair` would make for ``case`` (shapes only: no weights are
     computed; the model is laid out on torch's ``meta`` device)."""
     import torch
 
-    cfg = planned_config(case, prefixes, method, distill_config)
+    cfg = planned_config(case, prefixes, method, distill_config, compact_config)
     with torch.device("meta"):
         net = DecoderTransformer(cfg)
     n = sum(p.numel() for p in net.parameters())
     width = torch.finfo(getattr(torch, cfg.dtype)).bits // 8
     seconds = (COMPILE_START_S + 2 * n * len(prefixes) * COMPILE_SECONDS_PER_PREFIX_PARAMETER
                if method == "compile" else None)
+    if method == "compact":
+        T = cfg.max_len - 1
+        seconds = COMPILE_START_S + 2 * (1.5 * T * T * COMPACT_SECONDS_PER_STATE + len(prefixes) * COMPACT_SECONDS_PER_PREFIX)
     return PairEstimate(parameters=n, disk_bytes=2 * n * width, seconds=seconds, prefixes=len(prefixes))
 
 
-def planned_config(case: Any, prefixes: PrefixSet, method: str = "compile", distill_config: Any = None) -> TransformerConfig:
+def planned_config(case: Any, prefixes: PrefixSet, method: str = "compile", distill_config: Any = None,
+                   compact_config: Any = None) -> TransformerConfig:
     """The transformer config :func:`build_pair` will give both networks (known before any weight is made)."""
     from constructions.compile import compiled_config
 
+    if method == "compact":
+        from constructions.compile.compact import CompactConfig, compact_transformer_config
+
+        return compact_transformer_config((compact_config or CompactConfig()).context)
     if method == "compile":
         return compiled_config(str(case.completer.alphabet), prefixes)
     from constructions.distill import DistillConfig, student_config
@@ -156,7 +172,7 @@ class BuiltPair:
 
 def build_pair(case: Any, method: str = "compile", *, compile_config: CompileConfig = CompileConfig(),
                distill_config: Any = None, device: str = "auto", log: Callable[[str], None] = lambda _m: None,
-               checkpoint_dir: str | os.PathLike[str] | None = None) -> BuiltPair:
+               checkpoint_dir: str | os.PathLike[str] | None = None, compact_config: Any = None) -> BuiltPair:
     """Compile (or distill) the case's completer and violator and check the pair exhaustively.
 
     Raises:
@@ -167,7 +183,15 @@ def build_pair(case: Any, method: str = "compile", *, compile_config: CompileCon
     prefixes = case_prefixes(case)
     nets, notes, knobs = {}, [], {}
     converged = True
-    if method == "compile":
+    if method == "compact":
+        from constructions.compile.compact import CompactConfig, compile_compact
+
+        cc = compact_config or CompactConfig()
+        knobs = cc.to_dict()
+        for key, role in (("q1", "completer"), ("q2", "violator")):
+            nets[key], crep = compile_compact(case.data, role, cc)
+            log(f"compiled {ROLES[key].split(':')[0]}  {crep.parameters:,} params  {crep.seconds:.2f}s")
+    elif method == "compile":
         knobs = compile_config.to_dict()
         for key, model in (("q1", case.completer), ("q2", case.violator)):
             nets[key], rep = compile_model(model, prefixes, compile_config)
@@ -192,14 +216,25 @@ def build_pair(case: Any, method: str = "compile", *, compile_config: CompileCon
                 notes.append(f"{key}: step cap {cfg.max_steps} reached at max TV {res.max_tv:.4f} > {cfg.target_tv}")
     log(f"checking {len(prefixes):,} prefixes")
     tolerance, kl_bound = METHOD_BOUNDS[method]
-    # compiled networks are evaluated exactly (their verdict carries no float assumption); distilled ones
-    # (trained weights, unequal attention rows) on the rigorous enclosures
-    cert = check_pair(case, nets["q1"], nets["q2"], prefixes, tolerance=tolerance, kl_bound=kl_bound,
-                      exact=method == "compile")
+    cert = _pair_certificate(method, case, nets["q1"], nets["q2"], prefixes, tolerance, kl_bound, None)
     if not converged and cert.status is not Status.VERIFIED:
         cert = replace(cert, status=Status.UNKNOWN,
                        reason="distillation stopped at its step cap before the target tolerance; " + cert.reason)
     return BuiltPair(case, nets["q1"], nets["q2"], prefixes, cert, tolerance, method, knobs, tuple(notes))
+
+
+def _pair_certificate(method: str, case: Any, q1: DecoderTransformer, q2: DecoderTransformer, prefixes: PrefixSet,
+                      tolerance: float, kl_bound: float, check_name: str | None) -> Certificate:
+    """The method's verdict: compiled networks are evaluated exactly (their verdict carries no float
+    assumption), distilled ones (trained weights, unequal attention rows) on the rigorous enclosures,
+    compact ones exactly on the prefix set and by the abstract-state check on every prefix up to T."""
+    if method == "compact":
+        from constructions.compact_pair import compact_pair_certificate
+
+        return compact_pair_certificate(case, q1, q2, prefixes, tolerance=tolerance, kl_bound=kl_bound,
+                                        check_name=check_name)
+    return check_pair(case, q1, q2, prefixes, tolerance=tolerance, kl_bound=kl_bound, check_name=check_name,
+                      exact=method == "compile")
 
 
 def _config_json(pair: BuiltPair, n_max: int | None) -> dict[str, Any]:
@@ -489,8 +524,8 @@ def verify_pair(sp: StoredPair) -> tuple[Certificate, Certificate]:
     """The exhaustive re-check of a pair read by :func:`read_pair`: (stored, fresh) certificates."""
     tolerance, kl_bound = METHOD_BOUNDS[sp.method]
     with torch.no_grad():
-        fresh = check_pair(sp.case, sp.nets["q1"], sp.nets["q2"], sp.prefixes, tolerance=tolerance, kl_bound=kl_bound,
-                           check_name=sp.stored.check, exact=sp.method == "compile")
+        fresh = _pair_certificate(sp.method, sp.case, sp.nets["q1"], sp.nets["q2"], sp.prefixes, tolerance, kl_bound,
+                                  sp.stored.check)
     return sp.stored, fresh
 
 

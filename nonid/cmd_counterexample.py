@@ -20,7 +20,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("case", metavar="CASE", help="anbn (a^n b^n, n = 1..N, default N = 16: the small case for a CPU) "
                    "or L1..L6 (the companion paper's languages at its data sizes: L3 n <= 128, L5 n <= 85)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory to write (created; must be empty unless --force)")
-    p.add_argument("--method", default="compile", help="compile (analytic weights, default) or distill (trained)")
+    p.add_argument("--method", default="compile", help="compile (analytic lookup weights, default), compact (anbn and L3: "
+                   "a 2-layer network that computes the rule, 19*T + O(1) parameters, checked on every prefix up to T) "
+                   "or distill (trained)")
+    p.add_argument("--context", type=int, default=None, metavar="T",
+                   help="compact: the longest prefix the networks are built and checked for (default 256, range [2, 4096]; "
+                   "at least the longest support word, 2N)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (distillation only; checks run on the CPU)")
     p.add_argument("--n-max", type=int, default=None, metavar="N",
                    help="anbn, L3, L5: a^n b^n (c^n) with n = 1..N (defaults anbn 16, L3 128, L5 85)")
@@ -59,25 +64,36 @@ def validate(args: argparse.Namespace) -> tuple[str, CompileConfig]:
     if case is None:
         raise InvalidLanguage(f"unknown rule-extrapolation case {args.case!r}; known: {', '.join(CASES)}"
                               f"{did_you_mean(args.case, CASES)}")
-    check_choice(args.method, "--method", ("compile", "distill"), error=InvalidModelConfig)
+    check_choice(args.method, "--method", ("compile", "compact", "distill"), error=InvalidModelConfig)
+    if args.method == "compact":
+        from constructions.compact_pair import COMPACT_CASES
+
+        if case not in COMPACT_CASES:
+            raise InapplicableOption(f"case {case} has no compact construction (--method compact covers "
+                                     f"{', '.join(COMPACT_CASES)}); use --method compile")
     check_choice(args.device, "--device", ("auto", "cpu", "cuda"), error=InvalidModelConfig)
     if args.n_max is not None:
         if case not in N_MAX_CASES:
             raise InapplicableOption(f"--n-max does not apply to case {case} (only {', '.join(N_MAX_CASES)} take it; "
                                      f"{case}'s words are bounded by a fixed length)")
         check_int(args.n_max, "--n-max", minimum=1, maximum=MAX_N_MAX, error=InvalidModelConfig)
-    used = {"compile": ("--zero-logit", "--margin"), "distill": ("--max-steps", "--checkpoint-dir", "--device")}
+    used = {"--zero-logit": ("compile", "compact"), "--margin": ("compile", "compact"), "--context": ("compact",),
+            "--max-steps": ("distill",), "--checkpoint-dir": ("distill",), "--device": ("distill",)}
     given = {"--zero-logit": args.zero_logit, "--margin": args.margin, "--max-steps": args.max_steps,
+             "--context": getattr(args, "context", None),
              "--checkpoint-dir": args.checkpoint_dir, "--device": None if args.device == "auto" else args.device}
-    for method, flags in used.items():
-        for flag in flags:
-            if given[flag] is not None and args.method != method:
-                raise InapplicableOption(f"{flag} applies to --method {method} only, not --method {args.method}")
+    for flag, methods in used.items():
+        if given[flag] is not None and args.method not in methods:
+            raise InapplicableOption(f"{flag} applies to --method {' or '.join(methods)} only, not --method {args.method}")
     if args.max_steps is not None:
         check_int(args.max_steps, "--max-steps", minimum=1, error=InvalidModelConfig)
     from constructions.compile.config import MARGIN_RANGE, ZERO_LOGIT_RANGE
     from theory.validation import check_number
 
+    if args.method == "compact":
+        from constructions.compile import compact
+
+        ZERO_LOGIT_RANGE, MARGIN_RANGE = compact.ZERO_LOGIT_RANGE, compact.MARGIN_RANGE  # noqa: N806
     for flag, value, (lo, hi) in (("--zero-logit", args.zero_logit, ZERO_LOGIT_RANGE), ("--margin", args.margin, MARGIN_RANGE)):
         if value is not None:
             check_number(value, flag, lo=lo, hi=hi, error=InvalidModelConfig, note="its safe range")
@@ -92,6 +108,20 @@ def validate(args: argparse.Namespace) -> tuple[str, CompileConfig]:
         if why:
             raise InapplicableOption(why)
     knobs = {k: v for k, v in (("zero_logit", args.zero_logit), ("margin", args.margin)) if v is not None}
+    if args.method == "compact":
+        from constructions.compile.compact import CompactConfig
+        from constructions.rule_extrapolation import PAPER_N_MAX
+
+        context = getattr(args, "context", None)
+        if context is not None:
+            knobs["context"] = context
+        compact_config = CompactConfig(**knobs)
+        n = args.n_max if args.n_max is not None else (16 if case == "anbn" else PAPER_N_MAX[case])
+        if compact_config.context < 2 * n:
+            raise InvalidModelConfig(f"--context {compact_config.context} is shorter than the longest support word "
+                                     f"(a^{n} b^{n}: {2 * n} symbols); give --context {2 * n} or more")
+        knobs = {}
+        args.compact_config = compact_config
     compile_config = CompileConfig(**knobs)
     check_output_dir(args.out, args.force)
     if args.checkpoint_dir is not None:
@@ -133,14 +163,16 @@ def run(args: argparse.Namespace) -> int:
         from constructions.export import export_refusal, planned_config
         from theory.errors import InvalidModelConfig
 
-        cfg = planned_config(case, prefixes, args.method, distill_config)
+        cfg = planned_config(case, prefixes, args.method, distill_config, getattr(args, "compact_config", None))
         why = export_refusal(args.export, [cfg, cfg])
         if why:
             raise InvalidModelConfig(why)
-    print(estimate_pair(case, prefixes, args.method, distill_config).line(), flush=True)
+    compact_config = getattr(args, "compact_config", None)
+    print(estimate_pair(case, prefixes, args.method, distill_config, compact_config).line(), flush=True)
     try:
         pair = build_pair(case, args.method, compile_config=compile_config, distill_config=distill_config,
-                          device=args.device, log=lambda m: print(m, flush=True), checkpoint_dir=args.checkpoint_dir)
+                          device=args.device, log=lambda m: print(m, flush=True), checkpoint_dir=args.checkpoint_dir,
+                          compact_config=compact_config)
         cert = write_directory(pair, args.out, n_max=args.n_max, overwrite=args.force, export=args.export)
     except KeyboardInterrupt:
         if args.checkpoint_dir is not None:
@@ -159,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
         return "n/a" if m.get("ood_r1") is None else f"{m['ood_r1']['approx']:.3f}"
 
     print(f"  OOD R1      Q1 {r1(q1)}   Q2 {r1(q2)}   ({q['ood_prompts']} prompts)")
+    every = q.get("every_prefix")
+    if every:
+        print(every_prefix_lines(every))
     for note in pair.notes:
         print(f"  note: {note}")
     out = args.out.rstrip("/")
@@ -172,3 +207,20 @@ def run(args: argparse.Namespace) -> int:
         print(export_line(f"{out}/{args.export}", args.export))
     print(f"{cert.status.value}" + (f": {cert.reason}" if cert.reason else ""))
     return 0 if cert.verified and exported_ok else 1
+
+
+def every_prefix_lines(every: dict) -> str:
+    """The compact check's summary: abstract states, support bounds, OOD outcomes, cross-check."""
+    out = []
+    for key, label in (("q1", "Q1"), ("q2", "Q2")):
+        m = every.get(key, {})
+        if "groups" not in m:
+            out.append(f"  every prefix {label}: not checked ({m.get('abstract_check', 'refused')})")
+            continue
+        o = m["ood_outcomes"]
+        cc = m["cross_check"]
+        out.append(f"  every prefix <= {m['context']} ({label}): {m['groups']:,} abstract states, {m['support_prefixes']:,} support "
+                   f"prefixes max TV <= {m['max_tv_upper']}; {m['ood_states']:,} OOD states: {o['satisfies']:,} satisfy R1, "
+                   f"{o['violates']:,} violate, {o['beyond']:,} pass position {m['context']}, {o['uncertified']:,} uncertified; "
+                   f"cross-check on {cc['prefixes']:,} prefixes {'agrees' if cc['all_overlap'] and not cc['certified_argmax_disagreements'] else 'DISAGREES'}")
+    return "\n".join(out)

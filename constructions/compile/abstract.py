@@ -407,8 +407,9 @@ def _evaluate2(sd, l1: _Layer1, rows: list[int], betas: list[tuple[int, ...]], t
     own = torch.tensor(owner, dtype=torch.long)
     z_lo = torch.full((n_groups, n_out), math.inf, dtype=torch.float64)
     z_hi = torch.full((n_groups, n_out), -math.inf, dtype=torch.float64)
-    z_lo.index_reduce_(0, own, z.lo, "amin")
-    z_hi.index_reduce_(0, own, z.hi, "amax")
+    at = own[:, None].expand_as(z.lo)
+    z_lo.scatter_reduce_(0, at, z.lo, "amin")
+    z_hi.scatter_reduce_(0, at, z.hi, "amax")
     const = [True] * n_groups
     if not points:
         units = pre.shape[-1]

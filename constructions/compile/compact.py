@@ -181,6 +181,14 @@ def _shifted_logits(row: tuple[Fraction, ...], zero_logit: float) -> list[float]
     return [v - lo for v in lg]
 
 
+def compact_transformer_config(context: int) -> Any:
+    """The :class:`~constructions.transformer.TransformerConfig` of a compact aⁿbⁿ network of context T."""
+    from constructions.transformer import TransformerConfig
+
+    return TransformerConfig(alphabet="ab", d_model=D_MODEL, n_heads=1, d_head=3, d_mlp=10, n_layers=2,
+                             max_len=context + 1, norm="none", activation="relu", dtype="float64", seed=0)
+
+
 def compile_compact(data: DataDistribution, role: str, config: CompactConfig = CompactConfig(), *,
                     _design_context: int | None = None, _omit: tuple[str, ...] = ()) -> tuple[Any, CompactReport]:
     """The compact ``role`` (``"completer"`` or ``"violator"``) network for aⁿbⁿ data P (module docstring).
@@ -193,7 +201,7 @@ def compile_compact(data: DataDistribution, role: str, config: CompactConfig = C
     """
     import torch
 
-    from constructions.transformer import DecoderTransformer, TransformerConfig
+    from constructions.transformer import DecoderTransformer
 
     if role not in ROLES:
         raise InvalidModelConfig(f"compact role {role!r} is not one of {', '.join(ROLES)}")
@@ -209,8 +217,7 @@ def compile_compact(data: DataDistribution, role: str, config: CompactConfig = C
     half = config.margin / 2  # steps read x − m/2: ≤ −m/2 when false, ≥ 1 + m/2 when true (strict both ways)
     n_max = info.n_max
     violator = role == "violator"
-    cfg = TransformerConfig(alphabet="ab", d_model=D_MODEL, n_heads=1, d_head=3, d_mlp=10, n_layers=2, max_len=T + 1,
-                            norm="none", activation="relu", dtype="float64", seed=0)
+    cfg = compact_transformer_config(T)
     net = DecoderTransformer(cfg)
     with torch.no_grad():
         for p in net.parameters():
