@@ -166,17 +166,17 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
     want, wrong = ("satisfies", "violates") if role == "completer" else ("violates", "satisfies")
     beyond_t = min((g[0] for g, (o, _n) in outcome.items() if o == "beyond"), default=None)
     longest = max((n for o, n in outcome.values() if o == want), default=0)
-    examples = {o: next((g for g, (oo, _n) in outcome.items() if oo == o), None) for o in ("uncertified", wrong)}
+    examples: dict[str, Any] = {o: next((g for g, (oo, _n) in outcome.items() if oo == o), None) for o in ("uncertified", wrong)}
     if counts[wrong]:
-        g = examples[wrong]
+        ex = examples[wrong]
         status = Status.FALSIFIED
         reasons.append(f"{label}: {counts[wrong]} OOD state(s) complete so that R1 {'fails' if role == 'completer' else 'holds'}; "
-                       f"first at length {g[0]} with counts {g[1]}")
+                       f"first at length {ex[0]} with counts {ex[1]}")
     if counts["uncertified"] and status is Status.VERIFIED:
-        g = examples["uncertified"]
+        ex = examples["uncertified"]
         status = Status.UNKNOWN
         reasons.append(f"{label}: the greedy token is not certified in {counts['uncertified']} OOD state(s); first at "
-                       f"length {g[0]} with counts {g[1]}")
+                       f"length {ex[0]} with counts {ex[1]}")
     paper = [outcome[ev.groups[_group_of_prefixes(ev, [u])[u]]][0] for u in case.ood_prompts]
     # -- the independent cross-check -----------------------------------------------------------------
     L = min(cross_length, T)
@@ -189,9 +189,9 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
     overlap = (np.maximum(a_lo, direct.lp_lo) <= np.minimum(a_hi, direct.lp_hi)).all(-1)
     argmax_disagree = 0
     for j, u in enumerate(prefixes):
-        x = ev.certified_argmax(int(ab_i[j]))
-        y = direct.certified_argmax(u)
-        if x is not None and y is not None and x != y:
+        ka = ev.certified_argmax(int(ab_i[j]))
+        kd = direct.certified_argmax(u)
+        if ka is not None and kd is not None and ka != kd:
             argmax_disagree += 1
     if not overlap.all() or argmax_disagree:
         bad = prefixes[int(np.argmin(overlap))] if not overlap.all() else "?"
@@ -249,7 +249,7 @@ def every_prefix_certificate(case: Any, q1: Any, q2: Any, *, tolerance: float, c
              f"(the prompts it does not are counted).")
     return Certificate(
         check=f"prop-1-{case.name}-every-prefix", claim=claim, status=status, method="exhaustive",
-        detail=f"{q['q1'].get('groups', '?')} + {q['q2'].get('groups', '?')} abstract states, T = {T}",
+        detail=_detail(q, T),
         reason="; ".join(reasons), quantities=q,
         assumptions=(
             "the real function of the stored weights, enclosed with outward-rounded float64 balls; attention rows are "
@@ -262,6 +262,15 @@ def every_prefix_certificate(case: Any, q1: Any, q2: Any, *, tolerance: float, c
         ),
         versions=library_versions("torch", "numpy", "mpmath"), elapsed_s=time.perf_counter() - t0, timings=timings,
     )
+
+
+def _detail(q: dict[str, Any], T: Any) -> str:
+    a, b = q["q1"], q["q2"]
+    if "groups" not in a or "groups" not in b:
+        return f"abstract-state check refused, T = {T}"
+    return (f"{a['groups']:,} + {b['groups']:,} abstract states, every prefix <= {T}; max TV <= {a['max_tv_upper']}, "
+            f"{b['max_tv_upper']}; OOD states: {a['ood_outcomes']['satisfies']:,} satisfy R1 vs "
+            f"{b['ood_outcomes']['violates']:,} violate; cross-check {a['cross_check']['prefixes']:,} prefixes")
 
 
 def compact_pair_certificate(case: Any, q1: Any, q2: Any, prefixes: Any, *, tolerance: float, kl_bound: float,

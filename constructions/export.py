@@ -181,7 +181,8 @@ def build_pair(case: Any, method: str = "compile", *, compile_config: CompileCon
     if method not in METHODS:
         raise InvalidModelConfig(f"method {method!r} is not one of {METHODS}")
     prefixes = case_prefixes(case)
-    nets, notes, knobs = {}, [], {}
+    nets, notes = {}, []
+    knobs: dict[str, Any] = {}
     converged = True
     if method == "compact":
         from constructions.compile.compact import CompactConfig, compile_compact

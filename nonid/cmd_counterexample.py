@@ -221,6 +221,7 @@ def every_prefix_lines(every: dict) -> str:
         cc = m["cross_check"]
         out.append(f"  every prefix <= {m['context']} ({label}): {m['groups']:,} abstract states, {m['support_prefixes']:,} support "
                    f"prefixes max TV <= {m['max_tv_upper']}; {m['ood_states']:,} OOD states: {o['satisfies']:,} satisfy R1, "
-                   f"{o['violates']:,} violate, {o['beyond']:,} pass position {m['context']}, {o['uncertified']:,} uncertified; "
+                   f"{o['violates']:,} violate, {o['beyond']:,} pass position {m['context']} (every prompt of length <= "
+                   f"{m['ood_prompt_length_all_finish']} finishes), {o['uncertified']:,} uncertified; "
                    f"cross-check on {cc['prefixes']:,} prefixes {'agrees' if cc['all_overlap'] and not cc['certified_argmax_disagreements'] else 'DISAGREES'}")
     return "\n".join(out)

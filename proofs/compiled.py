@@ -139,3 +139,28 @@ def check_compiled_anbn() -> Certificate:
 CHECKS = [
     ProofCheck("compiled-anbn", f"a^n b^n (n <= {N_MAX}) compiled transformer pair", check_compiled_anbn),
 ]
+
+
+COMPACT_CONTEXT = 64
+"""Context of the compact pair ``nonid prove`` checks (every one of the 2⁶⁵ − 1 prefixes up to it)."""
+
+
+def check_compact_anbn() -> Certificate:
+    """The compact aⁿbⁿ pair (n ≤ 16) at T = 64: the abstract-state certificate of every prefix up to T
+    (:func:`constructions.compact_pair.every_prefix_certificate`)."""
+    from dataclasses import replace
+
+    from constructions.compact_pair import every_prefix_certificate
+    from constructions.compile.compact import CompactConfig, compile_compact
+    from constructions.export import METHOD_BOUNDS, load_case
+
+    case = load_case("anbn", N_MAX)
+    cfg = CompactConfig(context=COMPACT_CONTEXT)
+    q1, _ = compile_compact(case.data, "completer", cfg)
+    q2, _ = compile_compact(case.data, "violator", cfg)
+    return replace(every_prefix_certificate(case, q1, q2, tolerance=METHOD_BOUNDS["compact"][0], cross_length=12),
+                   check="compact-anbn")
+
+
+CHECKS.append(ProofCheck("compact-anbn", f"a^n b^n (n <= {N_MAX}) compact transformer pair, every prefix up to "
+                         f"T = {COMPACT_CONTEXT}", check_compact_anbn))

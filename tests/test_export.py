@@ -101,7 +101,7 @@ def test_the_model_card_loader_runs_in_plain_torch_and_gives_the_same_distributi
 
 @pytest.mark.parametrize("argv, fragment", [
     (["counterexample", "L9", "--out", "{d}"], "unknown rule-extrapolation case 'L9'"),
-    (["counterexample", "anbn", "--out", "{d}", "--method", "magic"], "--method 'magic' is not one of 'compile', 'distill'"),
+    (["counterexample", "anbn", "--out", "{d}", "--method", "magic"], "--method 'magic' is not one of 'compile', 'compact', 'distill'"),
     (["counterexample", "anbn", "--out", "{d}", "--device", "tpu"], "--device 'tpu'"),
     (["counterexample", "anbn", "--out", "{d}", "--zero-logit", "0"], "--zero-logit 0.0 must be a finite number in [1, 700]"),
     (["counterexample", "anbn", "--out", "{d}", "--margin", "nan"], "--margin nan must be a finite number"),

@@ -311,8 +311,8 @@ def abstract_evaluate(net: Any, *, context: int | None = None, point_cap: int = 
             zero = Ball.exact(torch.zeros(len(keys), cfg.n_heads * cfg.d_head, dtype=torch.float64))
             pos = torch.tensor([g[0] + 1 for g in keys], dtype=torch.float64)[:, None]
             h = _finish(sd, h, zero, pos)
-        z = _linear(h, sd["unembed.weight"], sd["unembed.bias"])
-        lo, hi = _log_softmax(z)
+        logits = _linear(h, sd["unembed.weight"], sd["unembed.bias"])
+        lo, hi = _log_softmax(logits)
         corner_n, point_n = len(keys), 0
     else:
         corners: list[list[tuple[int, ...]]] = []

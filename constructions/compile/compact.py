@@ -32,8 +32,8 @@ support row is P up to TV ≤ 2e^−Λ/(1 + 2e^−Λ) and an off-support row giv
 ≤ 2e^−Λ of the mass.  For the geometric aⁿbⁿ (infinite support) the row at aᵗ is the same for every
 t ≥ 1, LE = 1 at every position and BIG is not built: the parameters do not depend on the data at all.
 
-Sizes (d_model 19, one head of width 3, 10 MLP units per layer): 19·T + O(1) parameters, the 19·T being
-the learned position embedding every such transformer has; 6,211 at T = 256.
+Sizes (d_model 19, one head of width 3, 10 MLP units per layer): 19·(T + 1) + 1,485 parameters, the 19·(T + 1)
+being the learned position embedding every such transformer has; 6,368 at T = 256.
 
 The networks are checked by :mod:`constructions.compile.abstract`, which reads nothing but the stored
 weights.
@@ -232,7 +232,7 @@ def compile_compact(data: DataDistribution, role: str, config: CompactConfig = C
                 r = shifted[min(t, len(shifted) - 1)]
                 pos[t, RA], pos[t, RB], pos[t, RE] = r
         gate = max(max(r) for r in shifted) + 1.0  # > every stored logit
-        b1, b2 = net.blocks[0], net.blocks[1]
+        b1, b2 = cast(Any, net.blocks[0]), cast(Any, net.blocks[1])  # the Blocks DecoderTransformer builds
         # layer 1: uniform head (q = k = 0), values = the token one-hots
         for i, (src, dst) in enumerate(((TA, FA), (TB, FB), (TS, U))):
             b1.attn.v_proj.weight[i, src] = 1.0
