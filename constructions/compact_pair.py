@@ -127,7 +127,11 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
         status = Status.FALSIFIED
         reasons.append(f"{label}: TV <= {max_tv:.3g} exceeds tolerance {tolerance:g} at support prefix {words[worst]!r}")
     kl_lo, kl_hi = _kl_sum(nodes, enc.lp_lo, enc.lp_hi)
-    tail = Fraction(0) if data.is_finite else data.tail_mass(T + 1)
+    tail = data.tail_mass(T + 1)  # P(|x| > T): words the context cannot hold
+    if data.is_finite and tail:
+        status = Status.UNKNOWN
+        reasons.append(f"{label}: support words longer than the context T = {T} carry mass {tail}; their last "
+                       "prefixes are not covered, so the test loss is not decided")
     # -- every OOD prompt -------------------------------------------------------------------------
     ids = {s: i for i, s in enumerate(ev.alphabet)}
     seeds = set()
@@ -177,7 +181,8 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
         status = Status.UNKNOWN
         reasons.append(f"{label}: the greedy token is not certified in {counts['uncertified']} OOD state(s); first at "
                        f"length {ex[0]} with counts {ex[1]}")
-    paper = [outcome[ev.groups[_group_of_prefixes(ev, [u])[u]]][0] for u in case.ood_prompts]
+    paper = [outcome[ev.groups[_group_of_prefixes(ev, [u])[u]]][0] if len(u) <= T else "longer than T"
+             for u in case.ood_prompts]
     # -- the independent cross-check -----------------------------------------------------------------
     L = min(cross_length, T)
     words_l = ["".join(w) for w in _words(ev.alphabet, L)]

@@ -128,3 +128,26 @@ def test_cli_builds_and_rechecks(tmp_path, capsys):
     assert "estimate: 2 models x" in text and "every prefix <= 16 (Q2)" in text and text.strip().endswith("verified")
     assert main(["check", str(out)]) == 0
     assert "verified" in capsys.readouterr().out
+
+
+def test_outside_the_class_nothing_is_claimed(l3, pair):
+    """LayerNorm, three layers or a non-uniform head: refused with the reason, status unknown."""
+    from constructions.compile.abstract import why_not_abstractable
+    from constructions.transformer import DecoderTransformer, TransformerConfig
+
+    for cfg, needle in ((TransformerConfig(norm="pre"), "norm"), (TransformerConfig(norm="none", n_layers=3), "3 layers"),
+                        (TransformerConfig(norm="none"), "not exactly uniform")):
+        assert needle in why_not_abstractable(DecoderTransformer(cfg))
+    cert = every_prefix_certificate(l3, DecoderTransformer(TransformerConfig(norm="pre", max_len=17)), pair[1],
+                                    tolerance=1e-9, cross_length=4)
+    assert cert.status.value == "unknown" and "does not cover" in cert.reason
+
+
+def test_support_words_longer_than_the_context_leave_the_loss_undecided():
+    """Networks built for n <= 4 (T = 8) checked against data up to n = 5: the last prefixes do not fit."""
+    small = build_case("L3", n_max=4)
+    cfg = CompactConfig(context=8)
+    q1, q2 = (compile_compact(small.data, r, cfg)[0] for r in ("completer", "violator"))
+    cert = every_prefix_certificate(build_case("L3", n_max=5), q1, q2, tolerance=1e-9, cross_length=4)
+    assert cert.status.value != "verified"
+    assert "longer than the context" in cert.reason or "exceeds tolerance" in cert.reason
