@@ -1,4 +1,4 @@
-"""The compact compiler (issue 22): size, compile time and the every-prefix certificate per case, beside
+"""The compact compiler: size, compile time and the every-prefix certificate per case, beside
 the lookup compiler, and how the abstract-state check grows with the context T.
 
 For each case and role: parameters, bytes of the safetensors file, compile time (best of 3), the
