@@ -58,15 +58,19 @@ class NotAbstractable(InvalidModelConfig):
 
 def why_not_abstractable(net: object) -> str:
     """'' when the structural conditions of the module docstring hold, else the first that fails."""
+    from typing import cast
+
     from constructions.exact_eval import why_not_exact
+    from constructions.transformer import DecoderTransformer
 
     why = why_not_exact(net)  # a stock DecoderTransformer, norm 'none', ReLU: the exact evaluator's class
     if why:
         return why
-    cfg = net.config  # type: ignore[attr-defined]  # a DecoderTransformer, by why_not_exact
+    model = cast(DecoderTransformer, net)
+    cfg = model.config
     if cfg.n_layers not in (1, 2):
         return f"{cfg.n_layers} layers: the check covers one or two"
-    sd = net.state_dict()
+    sd = model.state_dict()
     for i in range(cfg.n_layers):
         for h in range(cfg.n_heads):
             rows = slice(h * cfg.d_head, (h + 1) * cfg.d_head)
