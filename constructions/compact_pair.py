@@ -246,7 +246,8 @@ def every_prefix_certificate(case: Any, q1: Any, q2: Any, *, tolerance: float, c
               else Status.VERIFIED)
     reasons = [r for _s, rs, _q in results for r in rs]
     q = {"q1": results[0][2], "q2": results[1][2]}
-    T = q["q1"].get("context")
+    contexts = [m["context"] for m in q.values() if "context" in m]
+    T: Any = min(contexts) if contexts else "T"  # the claim holds up to the shorter of the two contexts
     r1_name = COUNT_RULES[compact_language(case.name)][0]
     claim = (f"For every prefix of length <= {T}: on each support prefix of P both networks are within TV {tolerance:g} "
              f"of P's conditional, and from every prefix with P(u) = 0 the greedy completion of Q1 ends with EOS with "
