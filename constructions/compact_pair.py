@@ -181,7 +181,7 @@ def check_every_prefix(net: Any, case: Any, role: str, *, tolerance: float, cros
         status = Status.UNKNOWN
         reasons.append(f"{label}: the greedy token is not certified in {counts['uncertified']} OOD state(s); first at "
                        f"length {ex[0]} with counts {ex[1]}")
-    paper = [outcome[ev.groups[_group_of_prefixes(ev, [u])[u]]][0] if len(u) <= T else "longer than T"
+    paper = [outcome[ev.group_of(u)][0] if len(u) <= T else "longer than T"
              for u in case.ood_prompts]
     # -- the independent cross-check -----------------------------------------------------------------
     L = min(cross_length, T)

@@ -134,7 +134,7 @@ def _layer1(net: Any, sd: dict[str, torch.Tensor], T: int) -> _Layer1:
     tt = torch.tensor([key[0] for key in keys], dtype=torch.long)
     counts = torch.tensor([key[1] for key in keys], dtype=torch.float64)
     tok = torch.tensor([key[2] for key in keys], dtype=torch.long)
-    E, P = sd["token_embedding.weight"].double(), sd["position_embedding.weight"].double()
+    E, P = sd["token_embedding.weight"], sd["position_embedding.weight"]  # float64 already
     # Σ_{s ≤ t} P[s] as balls, accumulated in order
     cum_m = torch.empty(T + 1, cfg.d_model, dtype=torch.float64)
     cum_r = torch.empty_like(cum_m)
@@ -146,7 +146,7 @@ def _layer1(net: Any, sd: dict[str, torch.Tensor], T: int) -> _Layer1:
     h0 = Ball.exact(E[tok]).add_exact(P[tt])
     s0 = Ball.exact(counts).matmul_exact(E[:k]).add_exact(E[cfg.sos_id])
     s0 = s0 + Ball(cum_m[tt], cum_r[tt])
-    h1 = _block(sd, 0, h0, s0, (tt + 1).to(torch.float64)[:, None])
+    _pre, h1 = _block(sd, 0, h0, _linear(s0, sd["blocks.0.attn.v_proj.weight"], None), (tt + 1).to(torch.float64)[:, None])
     bit_coords: list[int] = []
     bits = np.zeros((len(keys), 0), dtype=np.int64)
     err = 0.0
@@ -172,25 +172,14 @@ def _layer1(net: Any, sd: dict[str, torch.Tensor], T: int) -> _Layer1:
     return _Layer1(keys, index, h1, bits, bit_coords, err, dist_max)
 
 
-def _block(sd: dict[str, torch.Tensor], i: int, x: Ball, value_sum: Ball, positions: torch.Tensor) -> Ball:
-    """One norm-free block at rows whose uniform attention sums its values over ``value_sum`` (already
-    V-applied when ``i`` > 0 — see the callers) divided by ``positions``."""
+def _block(sd: dict[str, torch.Tensor], i: int, x: Ball, vsum: Ball, positions: torch.Tensor) -> tuple[Ball, Ball]:
+    """Block ``i`` (norm-free) at rows whose uniform attention sums V-applied values to ``vsum``, averaged
+    over ``positions``: (the MLP's pre-activations, the block's output)."""
     p = f"blocks.{i}"
-    if i == 0:
-        v = _linear(value_sum, sd[f"{p}.attn.v_proj.weight"].double(), None)
-    else:
-        v = value_sum
-    attn = _divide_rows(v, positions).add_exact(sd[f"{p}.attn.v_proj.bias"].double())
-    x = x + _linear(attn, sd[f"{p}.attn.o_proj.weight"].double(), sd[f"{p}.attn.o_proj.bias"].double())
-    pre = _linear(x, sd[f"{p}.mlp.fc_in.weight"].double(), sd[f"{p}.mlp.fc_in.bias"].double())
-    return x + _linear(balls.relu(pre), sd[f"{p}.mlp.fc_out.weight"].double(), sd[f"{p}.mlp.fc_out.bias"].double())
-
-
-def _pre2(sd: dict[str, torch.Tensor], x: Ball, value_sum: Ball, positions: torch.Tensor) -> Ball:
-    p = "blocks.1"
-    attn = _divide_rows(value_sum, positions).add_exact(sd[f"{p}.attn.v_proj.bias"].double())
-    x = x + _linear(attn, sd[f"{p}.attn.o_proj.weight"].double(), sd[f"{p}.attn.o_proj.bias"].double())
-    return _linear(x, sd[f"{p}.mlp.fc_in.weight"].double(), sd[f"{p}.mlp.fc_in.bias"].double())
+    attn = _divide_rows(vsum, positions).add_exact(sd[f"{p}.attn.v_proj.bias"])
+    x = x + _linear(attn, sd[f"{p}.attn.o_proj.weight"], sd[f"{p}.attn.o_proj.bias"])
+    pre = _linear(x, sd[f"{p}.mlp.fc_in.weight"], sd[f"{p}.mlp.fc_in.bias"])
+    return pre, x + _linear(balls.relu(pre), sd[f"{p}.mlp.fc_out.weight"], sd[f"{p}.mlp.fc_out.bias"])
 
 
 # ---- the check ---------------------------------------------------------------------------------------
@@ -309,7 +298,7 @@ def abstract_evaluate(net: Any, *, context: int | None = None, point_cap: int = 
         if cfg.n_layers == 2:  # layer 2 reads nothing: its values are the bias alone
             zero = Ball.exact(torch.zeros(len(keys), cfg.n_heads * cfg.d_head, dtype=torch.float64))
             pos = torch.tensor([g[0] + 1 for g in keys], dtype=torch.float64)[:, None]
-            h = _finish(sd, h, zero, pos)
+            _pre, h = _block(sd, 1, h, zero, pos)
         logits = _linear(h, sd["unembed.weight"], sd["unembed.bias"])
         lo, hi = _log_softmax(logits)
         corner_n, point_n = len(keys), 0
@@ -356,14 +345,6 @@ def _log_softmax(z: Ball) -> tuple[torch.Tensor, torch.Tensor]:
     return log_softmax_bounds(z)
 
 
-def _finish(sd: dict[str, torch.Tensor], x: Ball, value_sum: Ball, positions: torch.Tensor) -> Ball:
-    pre = _pre2(sd, x, value_sum, positions)
-    p = "blocks.1"
-    attn = _divide_rows(value_sum, positions).add_exact(sd[f"{p}.attn.v_proj.bias"])
-    x = x + _linear(attn, sd[f"{p}.attn.o_proj.weight"], sd[f"{p}.attn.o_proj.bias"])
-    return x + _linear(balls.relu(pre), sd[f"{p}.mlp.fc_out.weight"], sd[f"{p}.mlp.fc_out.bias"])
-
-
 def _corners(reach: int, B: int, W: int) -> list[tuple[int, ...]]:
     if B == 1:
         lo = (reach & -reach).bit_length() - 1
@@ -396,12 +377,7 @@ def _evaluate2(sd, l1: _Layer1, rows: list[int], betas: list[tuple[int, ...]], t
     err = torch.tensor(errs, dtype=torch.float64)[:, None].expand_as(beta)
     wv = sd["blocks.1.attn.v_proj.weight"][:, l1.bit_coords]
     vsum = Ball(beta, err.contiguous()).matmul_exact(wv.T.contiguous())
-    x = l1.h1[r]
-    pre = _pre2(sd, x, vsum, t + 1.0)
-    p = "blocks.1"
-    attn = _divide_rows(vsum, t + 1.0).add_exact(sd[f"{p}.attn.v_proj.bias"])
-    x = x + _linear(attn, sd[f"{p}.attn.o_proj.weight"], sd[f"{p}.attn.o_proj.bias"])
-    x = x + _linear(balls.relu(pre), sd[f"{p}.mlp.fc_out.weight"], sd[f"{p}.mlp.fc_out.bias"])
+    pre, x = _block(sd, 1, l1.h1[r], vsum, t + 1.0)
     z = _linear(x, sd["unembed.weight"], sd["unembed.bias"])
     own = torch.tensor(owner, dtype=torch.long)
     z_lo = torch.full((n_groups, n_out), math.inf, dtype=torch.float64)
